@@ -92,3 +92,33 @@ def exit_code_for(statuses: list[Status]) -> int:
     if Status.FAIL in statuses:
         return EXIT_FAIL
     return EXIT_OK
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything the report writers need about one run. Writers only read it."""
+
+    run_id: str
+    started_at: str  # ISO 8601 UTC
+    finished_at: str  # ISO 8601 UTC
+    tool_version: str
+    federations: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    # Collection errors per federation: {federation: [{source, message}]}.
+    collection_errors: dict[str, list[dict[str, str]]]
+    # {"snapshot_sha256": ..., "policy_files": {path: sha256}, "config_sha256": ...}
+    evidence: dict[str, Any]
+    # Where the run came from: "scan", "evaluate" (offline, from a snapshot file) or "demo".
+    mode: str = "scan"
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code this run maps to (0/1/2; 3 never reaches a report)."""
+        return exit_code_for([f.status for f in self.findings])
+
+    def counts(self) -> dict[str, int]:
+        """Number of findings per status, every status present (zeros included)."""
+        out = {s.value: 0 for s in Status}
+        for f in self.findings:
+            out[f.status.value] += 1
+        return out
