@@ -1,0 +1,347 @@
+"""Loading and validating `config.yaml`. Never calls an API.
+
+Secrets never live in the config: the Okta API token comes from the environment variable
+named by `okta.auth.token_env`, a private key from `okta.auth.private_key_file`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from auditor.errors import ConfigError, InputProblem
+from auditor.validation import schema_problems
+from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
+
+DEFAULT_CERT_MIN_DAYS = 30
+REPORT_FORMATS = ("html", "json")
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+_REF_BY_ID_OR_LABEL: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+    "properties": {"id": {"type": "string", "minLength": 1}, "label": {"type": "string", "minLength": 1}},
+}
+_REF_BY_ID_OR_NAME: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+    "properties": {"id": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
+}
+_NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "auditor config",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "okta", "aws", "federations"],
+    "properties": {
+        "version": {"const": 1},
+        "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "reports": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "dir": {"type": "string", "minLength": 1},
+                "formats": {"type": "array", "minItems": 1, "uniqueItems": True,
+                            "items": {"enum": list(REPORT_FORMATS)}},
+            },
+        },
+        "okta": {
+            "type": "object", "additionalProperties": False, "required": ["org_url", "auth"],
+            "properties": {
+                "org_url": {"type": "string", "pattern": "^https?://[^/\\s]+/?$"},
+                "auth": {
+                    "oneOf": [
+                        {"type": "object", "additionalProperties": False, "required": ["token_env"],
+                         "properties": {"token_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}},
+                        {"type": "object", "additionalProperties": False,
+                         "required": ["client_id", "private_key_file"],
+                         "properties": {
+                             "client_id": {"type": "string", "minLength": 1},
+                             "private_key_file": {"type": "string", "minLength": 1},
+                             "key_id": {"type": "string"},
+                             "scopes": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                         }},
+                    ]
+                },
+                "allow_insecure_http": {"type": "boolean"},
+                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+            },
+        },
+        "aws": {
+            "type": "object", "additionalProperties": False, "required": ["region"],
+            "properties": {
+                "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
+                "profile": _NULLABLE_STR,
+                "endpoint_url": _NULLABLE_STR,
+            },
+        },
+        "organizations": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"profile": _NULLABLE_STR},
+        },
+        "federations": {
+            "type": "array", "minItems": 1,
+            "items": {
+                "type": "object", "additionalProperties": False,
+                "required": ["name", "okta_app", "user_pool_id", "app_client", "identity_provider"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                    "okta_app": _REF_BY_ID_OR_LABEL,
+                    "user_pool_id": {"type": "string", "pattern": "^[\\w-]+_[0-9a-zA-Z]+$"},
+                    "app_client": _REF_BY_ID_OR_NAME,
+                    "identity_provider": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "required_assignments": {
+                        "type": "object", "additionalProperties": False,
+                        "properties": {
+                            "users": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                            "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                        },
+                    },
+                    "cert_min_days": {"type": "integer", "minimum": 0, "maximum": 3650},
+                    "cloudformation_stack": _NULLABLE_STR,
+                    "connect_sso": {
+                        "type": ["object", "null"], "additionalProperties": False,
+                        "required": ["okta_app", "saml_provider_arn", "instance_id"],
+                        "properties": {
+                            "okta_app": _REF_BY_ID_OR_LABEL,
+                            "saml_provider_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"},
+                            "instance_id": {"type": "string", "minLength": 1},
+                        },
+                    },
+                    "scp": {
+                        "type": ["object", "null"], "additionalProperties": False,
+                        "required": ["account_id", "connect_role_arn", "connect_instance_arn"],
+                        "properties": {
+                            "account_id": {"type": "string", "pattern": "^\\d{12}$"},
+                            "connect_role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
+                            "connect_instance_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:connect:[a-z0-9-]+:\\d{12}:instance/.+$"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class OktaAuth:
+    """How to authenticate to Okta: an SSWS API token from the environment, or OAuth 2.0."""
+
+    token_env: str | None = None
+    client_id: str | None = None
+    private_key_file: Path | None = None
+    key_id: str | None = None
+    scopes: tuple[str, ...] = ("okta.apps.read", "okta.users.read", "okta.groups.read")
+
+    @property
+    def mode(self) -> str:
+        """`token` or `oauth`."""
+        return "token" if self.token_env else "oauth"
+
+
+@dataclass(frozen=True)
+class OktaSettings:
+    """The `okta:` block."""
+
+    org_url: str
+    auth: OktaAuth
+    allow_insecure_http: bool = False
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """The `aws:` and `organizations:` blocks."""
+
+    region: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+    organizations_profile: str | None = None
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """One federation: its block from the config, with defaults filled in."""
+
+    name: str
+    data: dict[str, Any]
+
+    @property
+    def user_pool_id(self) -> str:
+        """The Cognito user pool id."""
+        return str(self.data["user_pool_id"])
+
+    @property
+    def identity_provider(self) -> str:
+        """The Cognito IdP name."""
+        return str(self.data["identity_provider"])
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config."""
+
+    path: Path
+    policies: tuple[Path, ...]
+    reports_dir: Path
+    formats: tuple[str, ...]
+    okta: OktaSettings
+    aws: AwsSettings
+    federations: tuple[FederationConfig, ...]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def federation(self, name: str) -> FederationConfig:
+        """The federation called `name`; KeyError if none."""
+        for f in self.federations:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def settings_for_snapshot(self) -> dict[str, Any]:
+        """Global, non-secret settings the snapshot keeps for templates and offline evaluation."""
+        return {
+            "aws": {"region": self.aws.region},
+            "okta": {"org_url": self.okta.org_url.rstrip("/"),
+                     "allow_insecure_http": self.okta.allow_insecure_http},
+        }
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is a loopback address or `localhost`."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: Path) -> Config:
+    """Read, interpolate `${ENV}` references, validate and normalise a config file.
+
+    Raises ConfigError (exit code 3) naming file, line and fix for every problem found.
+    """
+    try:
+        doc = load_yaml_file(path)
+    except YamlLoadError as exc:
+        raise ConfigError([exc.problem]) from exc
+    if not isinstance(doc.data, dict):
+        raise ConfigError([InputProblem(doc.file, 1, 1, "the config must be a mapping (key: value)",
+                                        "start from config.example.yaml")])
+    problems: list[InputProblem] = []
+    data = _interpolate(doc, doc.data, (), problems)
+    doc = Located(doc.file, data, doc.positions)
+    problems += schema_problems(doc, CONFIG_SCHEMA)
+    if problems:
+        raise ConfigError(problems)
+    problems += _semantic_checks(doc)
+    if problems:
+        raise ConfigError(problems)
+    return _build(path, data)
+
+
+def _interpolate(doc: Located, value: Any, path: tuple[str | int, ...], problems: list[InputProblem]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(doc, v, (*path, k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(doc, v, (*path, i), problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                line, col = doc.line_of(path)
+                problems.append(InputProblem(doc.file, line, col,
+                                             f"{format_path(path)}: environment variable {name} is not set",
+                                             f"export {name}=... before running, or write the value"))
+                return m.group(0)
+            return os.environ[name]
+        return _ENV_REF.sub(repl, value)
+    return value
+
+
+def _semantic_checks(doc: Located) -> list[InputProblem]:
+    data = doc.data
+    problems: list[InputProblem] = []
+    okta = data["okta"]
+    if okta["org_url"].startswith("http://"):
+        if not okta.get("allow_insecure_http", False):
+            line, col = doc.line_of(("okta", "org_url"))
+            problems.append(InputProblem(doc.file, line, col, "okta.org_url must use https",
+                                         "plain http is allowed only for a local simulator: set "
+                                         "okta.allow_insecure_http: true and use 127.0.0.1"))
+        elif not is_loopback_url(okta["org_url"]):
+            line, col = doc.line_of(("okta", "org_url"))
+            problems.append(InputProblem(doc.file, line, col,
+                                         "okta.allow_insecure_http only permits a loopback org_url",
+                                         "use https for a real Okta org"))
+    names: dict[str, int] = {}
+    for i, fed in enumerate(data["federations"]):
+        if fed["name"] in names:
+            line, col = doc.line_of(("federations", i, "name"))
+            problems.append(InputProblem(doc.file, line, col,
+                                         f"federation name {fed['name']!r} is used twice",
+                                         "federation names identify findings across runs: make them unique"))
+        names[fed["name"]] = i
+        scp = fed.get("scp")
+        if scp:
+            for key in ("connect_role_arn", "connect_instance_arn"):
+                account = scp[key].split(":")[4]
+                if account != scp["account_id"]:
+                    line, col = doc.line_of(("federations", i, "scp", key))
+                    problems.append(InputProblem(
+                        doc.file, line, col,
+                        f"federations[{i}].scp.{key} is in account {account}, not scp.account_id {scp['account_id']}",
+                        "the SCP is judged for scp.account_id: the protected resources must live there"))
+    return problems
+
+
+def _build(path: Path, data: dict[str, Any]) -> Config:
+    base = path.parent
+    okta = data["okta"]
+    auth = okta["auth"]
+    okta_auth = OktaAuth(
+        token_env=auth.get("token_env"),
+        client_id=auth.get("client_id"),
+        private_key_file=(base / auth["private_key_file"]) if auth.get("private_key_file") else None,
+        key_id=auth.get("key_id"),
+        scopes=tuple(auth.get("scopes", OktaAuth.scopes)),
+    )
+    aws = data["aws"]
+    feds = []
+    for fed in data["federations"]:
+        normal = {
+            "required_assignments": {"users": [], "groups": []},
+            "cert_min_days": DEFAULT_CERT_MIN_DAYS,
+            "cloudformation_stack": None,
+            "connect_sso": None,
+            "scp": None,
+            **fed,
+        }
+        normal["required_assignments"] = {"users": [], "groups": [], **normal["required_assignments"]}
+        feds.append(FederationConfig(name=fed["name"], data=normal))
+    reports = data.get("reports", {})
+    return Config(
+        path=path,
+        policies=tuple(base / p for p in data.get("policies", [])),
+        reports_dir=base / reports.get("dir", "reports"),
+        formats=tuple(reports.get("formats", REPORT_FORMATS)),
+        okta=OktaSettings(
+            org_url=okta["org_url"].rstrip("/"),
+            auth=okta_auth,
+            allow_insecure_http=okta.get("allow_insecure_http", False),
+            timeout_seconds=float(okta.get("timeout_seconds", 30.0)),
+        ),
+        aws=AwsSettings(
+            region=aws["region"], profile=aws.get("profile"), endpoint_url=aws.get("endpoint_url"),
+            organizations_profile=(data.get("organizations") or {}).get("profile"),
+        ),
+        federations=tuple(feds),
+        raw=data,
+    )

@@ -1,0 +1,197 @@
+"""Judging a snapshot against the controls: one finding per control and federation.
+
+Pure: reads the Snapshot and the PolicySet, returns Findings. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+
+from auditor.evaluate.operators import OPERATORS, OpContext, OperatorError, show
+from auditor.evaluate.paths import MISSING, resolve
+from auditor.models import Finding, Status, finding_uid
+from auditor.policy.loader import PolicySet
+from auditor.policy.model import Assertion, Control
+from auditor.policy.templates import environment, render
+from auditor.snapshot import FederationSnapshot, Snapshot
+
+
+@dataclass
+class _Check:
+    """The outcome of one top-level assertion."""
+
+    ok: bool
+    path: str
+    expected: Any
+    actual: Any
+    message: str
+
+
+class _Unknown(Exception):
+    """Compliance cannot be judged (missing data, malformed data): an ERROR finding."""
+
+
+class _CannotExpect(Exception):
+    """An expected value cannot be computed because an object it depends on does not exist."""
+
+
+def evaluate(snapshot: Snapshot, policies: PolicySet, *, now: datetime | None = None) -> list[Finding]:
+    """Every control against every federation of the snapshot, in a stable order."""
+    ctx = OpContext(now=now or datetime.now(UTC), settings=snapshot.settings)
+    findings = []
+    for fed in snapshot.federations:
+        template_ctx = _template_context(snapshot, fed)
+        for control in policies.controls:
+            findings.append(_judge(control, fed, template_ctx, ctx))
+    return findings
+
+
+def _template_context(snapshot: Snapshot, fed: FederationSnapshot) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "config": fed.config,
+        "federation": fed.name,
+        "aws": snapshot.settings.get("aws", {}),
+        "settings": {
+            "region": snapshot.settings.get("aws", {}).get("region"),
+            "org_url": snapshot.settings.get("okta", {}).get("org_url"),
+            "allow_insecure_http": snapshot.settings.get("okta", {}).get("allow_insecure_http", False),
+        },
+    }
+    for key, value in fed.resources.items():
+        if "." in key:
+            root, leaf = key.split(".", 1)
+            context.setdefault(root, {})[leaf] = value
+        else:
+            context[key] = value
+    return context
+
+
+def resource_label(resource: str, config: dict[str, Any]) -> str:
+    """A stable identity for the resource, from the config (so uids do not depend on live data)."""
+    app = config.get("okta_app") or {}
+    pool = config.get("user_pool_id", "")
+    scp = config.get("scp") or {}
+    ident = {
+        "okta": app.get("id") or app.get("label", ""),
+        "cognito.user_pool": pool,
+        "cognito.domain": pool,
+        "cognito.identity_provider": f"{pool}/{config.get('identity_provider', '')}",
+        "cognito.idp_metadata": f"{pool}/{config.get('identity_provider', '')}",
+        "cognito.app_client": f"{pool}/{(config.get('app_client') or {}).get('id') or (config.get('app_client') or {}).get('name', '')}",
+        "organizations": scp.get("account_id", ""),
+        "iam.connect_role": scp.get("connect_role_arn", ""),
+        "connect.instance": scp.get("connect_instance_arn", ""),
+    }
+    value = ident.get(resource) or ident.get(resource.split(".", 1)[0], "")
+    return f"{resource}:{value}" if value else resource
+
+
+def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, Any], ctx: OpContext) -> Finding:
+    label = resource_label(control.resource, fed.config)
+
+    def finding(status: Status, message: str, expected: Any = None, actual: Any = None) -> Finding:
+        return Finding(
+            uid=finding_uid(control.id, fed.name, control.resource), control_id=control.id,
+            title=control.title, severity=control.severity, status=status, federation=fed.name,
+            resource=label, expected=expected, actual=actual, message=message,
+            remediation=None, references=control.references,
+        )
+
+    if control.when is not None:
+        try:
+            applies = environment().compile_expression(control.when, undefined_to_none=False)(**template_ctx)
+        except jinja2.UndefinedError as exc:
+            return finding(Status.ERROR, f"cannot decide whether the control applies: {exc.message}")
+        if not applies:
+            return finding(Status.SKIPPED, control.skip_reason)
+
+    # Missing data is ERROR, never PASS: name what could not be collected and why.
+    not_collected = sorted(k for k in control.needs if not fed.has(k))
+    if not_collected:
+        reasons = [f"{e.source}: {e.message}" for k in not_collected for e in fed.errors_for(k)]
+        detail = "; ".join(reasons) if reasons else "not collected"
+        return finding(Status.ERROR, f"could not collect {', '.join(not_collected)} ({detail})")
+
+    if fed.resources.get(control.resource) is None:
+        return finding(Status.FAIL, f"{control.resource} does not exist", expected="exists", actual=None)
+
+    checks: list[_Check] = []
+    try:
+        for assertion in control.assertions:
+            check = _run_top(assertion, control, fed, template_ctx, ctx)
+            if check is not None:
+                checks.append(check)
+    except _Unknown as exc:
+        return finding(Status.ERROR, str(exc))
+    except _CannotExpect as exc:
+        return finding(Status.FAIL, str(exc))
+
+    failed = [c for c in checks if not c.ok]
+    chosen = failed or checks
+    expected = {c.path: c.expected for c in chosen}
+    actual = {c.path: c.actual for c in chosen}
+    if failed:
+        return finding(Status.FAIL, "; ".join(f"{c.path}: {c.message}" for c in failed), expected, actual)
+    return finding(Status.PASS, "all assertions hold", expected, actual)
+
+
+def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_ctx: dict[str, Any],
+             ctx: OpContext) -> _Check | None:
+    resource_key = a.resource or control.resource
+    root = fed.resources.get(resource_key)
+    label = f"{resource_key}.{a.path}" if a.path else resource_key
+    if root is None:
+        return _Check(False, label, "exists", None, f"{resource_key} does not exist")
+    if a.when is not None and not _holds(a.when, root, template_ctx, ctx):
+        return None
+    ok, expected, actual, message = _apply(a, root, template_ctx, ctx)
+    return _Check(ok, label, expected, actual, a.message or message)
+
+
+def _holds(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext) -> bool:
+    return _apply(a, root, template_ctx, ctx)[0]
+
+
+def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext) -> tuple[bool, Any, Any, str]:
+    value = resolve(root, a.path)
+    if a.op in ("all", "any"):
+        if not isinstance(value, list):
+            return False, f"a list ({a.op})", _plain(value), f"is {show(value)}, not a list"
+        results = []
+        for item in value:
+            item_ok = all(_apply(child, item, template_ctx, ctx)[0] for child in a.children
+                          if child.when is None or _holds(child.when, item, template_ctx, ctx))
+            results.append(item_ok)
+        ok = all(results) if a.op == "all" else any(results)
+        bad = [i for i, r in enumerate(results) if not r]
+        message = ("items " + ", ".join(map(str, bad)) + " do not satisfy the nested assertions"
+                   if a.op == "all" else "no item satisfies the nested assertions")
+        return ok, f"{a.op} items satisfy the nested assertions", _plain(value), message
+    op = OPERATORS[a.op]
+    try:
+        arg = render(a.arg, template_ctx)
+    except jinja2.UndefinedError as exc:
+        raise _CannotExpect(f"cannot compute the expected value: {exc.message} "
+                            "(an object it depends on does not exist)") from exc
+    except jinja2.TemplateError as exc:
+        raise _Unknown(f"template error: {exc}") from exc
+    if value is MISSING and not op.accepts_missing:
+        return False, _expected_of(op.name, arg), None, "is missing"
+    try:
+        outcome = op.fn(value, arg, ctx)
+    except OperatorError as exc:
+        raise _Unknown(str(exc)) from exc
+    actual = outcome.actual_summary if outcome.actual_summary is not None else _plain(value)
+    return outcome.ok, outcome.expected, actual, outcome.message
+
+
+def _expected_of(op: str, arg: Any) -> Any:
+    return arg if op == "equals" else {op: arg}
+
+
+def _plain(value: Any) -> Any:
+    return None if value is MISSING else value

@@ -1,0 +1,265 @@
+"""The assertion operators of the policy language, in one registry.
+
+Each operator is a function `(actual, arg, ctx) -> Outcome`, registered with the JSON Schema of
+its argument and a one-line description. The policy-file schema is generated from this registry
+(auditor/policy/schema.py) and the docs list it, so adding an operator here is all it takes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from auditor.evaluate.paths import MISSING
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """What an operator may know besides the value: the evaluation time and global settings."""
+
+    now: datetime
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one operator: whether it held, what was expected, and a readable message."""
+
+    ok: bool
+    expected: Any
+    message: str
+    # What the report shows as "actual" when the raw value is too large to be useful (the
+    # whole organization for `denies`); None means: show the value itself.
+    actual_summary: Any = None
+
+
+class OperatorError(Exception):
+    """The operator could not judge the value (malformed data): the finding is an ERROR."""
+
+
+OperatorFn = Callable[[Any, Any, OpContext], Outcome]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A registered operator."""
+
+    name: str
+    fn: OperatorFn
+    arg_schema: dict[str, Any]
+    doc: str
+    # True when a missing path is a legitimate input (exists/absent); otherwise MISSING fails.
+    accepts_missing: bool = False
+
+
+OPERATORS: dict[str, Operator] = {}
+
+
+def operator(name: str, arg_schema: dict[str, Any], doc: str, *,
+             accepts_missing: bool = False) -> Callable[[OperatorFn], OperatorFn]:
+    """Register an operator under `name`."""
+    def register(fn: OperatorFn) -> OperatorFn:
+        if name in OPERATORS:
+            raise ValueError(f"operator {name!r} registered twice")
+        OPERATORS[name] = Operator(name, fn, arg_schema, doc, accepts_missing)
+        return fn
+    return register
+
+
+def show(value: Any) -> str:
+    """Short readable rendering of a value for messages."""
+    if value is MISSING:
+        return "(missing)"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+_ANY: dict[str, Any] = {}
+_STR_OR_LIST: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array"}]}
+
+
+@operator("equals", _ANY, "the value equals the argument (templates allowed)")
+def _equals(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    return Outcome(actual == arg, arg, f"is {show(actual)}, expected {show(arg)}")
+
+
+@operator("not_equals", _ANY, "the value differs from the argument")
+def _not_equals(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    return Outcome(actual != arg, {"not": arg}, f"is {show(actual)}, must not be {show(arg)}")
+
+
+@operator("in", {"anyOf": [{"type": "array"}, {"type": "string"}]},
+          "the value is one of the listed values")
+def _in(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    choices = arg if isinstance(arg, list) else [arg]
+    return Outcome(actual in choices, {"one of": choices}, f"is {show(actual)}, expected one of {show(choices)}")
+
+
+@operator("not_in", {"anyOf": [{"type": "array"}, {"type": "string"}]},
+          "the value is none of the listed values")
+def _not_in(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    choices = arg if isinstance(arg, list) else [arg]
+    return Outcome(actual not in choices, {"none of": choices}, f"is {show(actual)}, which is not allowed")
+
+
+@operator("contains", _ANY, "a list holds the argument as an item, or a string holds it as a substring")
+def _contains(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    if isinstance(actual, str):
+        ok = isinstance(arg, str) and arg in actual
+    elif isinstance(actual, list):
+        ok = arg in actual
+    else:
+        ok = False
+    return Outcome(ok, {"contains": arg}, f"{show(actual)} does not contain {show(arg)}")
+
+
+@operator("contains_all", {"type": "array"}, "a list holds every item of the argument")
+def _contains_all(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    items = actual if isinstance(actual, list) else []
+    missing = [a for a in arg if a not in items]
+    return Outcome(not missing, {"contains all": arg}, f"missing {show(missing)}")
+
+
+def _matches_pattern(item: Any, pattern: Any) -> bool:
+    """Sub-object match: dicts match key by key, lists need every pattern item matched."""
+    if isinstance(pattern, dict):
+        return isinstance(item, dict) and all(
+            k in item and _matches_pattern(item[k], v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(item, list) and all(
+            any(_matches_pattern(i, p) for i in item) for p in pattern)
+    return bool(item == pattern)
+
+
+@operator("has_item", {"type": "object"},
+          "a list holds an item that matches the sub-object (extra keys and list items allowed)")
+def _has_item(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    items = actual if isinstance(actual, list) else []
+    ok = any(_matches_pattern(i, arg) for i in items)
+    return Outcome(ok, {"has item": arg}, f"no item matches {show(arg)}; items: {show(items)}")
+
+
+@operator("matches", {"type": "string", "format": "regex"}, "the string value matches the regex (search)")
+def _matches(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    ok = isinstance(actual, str) and re.search(arg, actual) is not None
+    return Outcome(ok, {"matches": arg}, f"{show(actual)} does not match /{arg}/")
+
+
+@operator("not_matches", {"type": "string", "format": "regex"}, "the string value does not match the regex")
+def _not_matches(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    ok = isinstance(actual, str) and re.search(arg, actual) is None
+    return Outcome(ok, {"not matches": arg}, f"{show(actual)} matches /{arg}/, which is not allowed")
+
+
+@operator("starts_with", {"type": "string"}, "the string value starts with the argument")
+def _starts_with(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    ok = isinstance(actual, str) and actual.startswith(arg)
+    return Outcome(ok, {"starts with": arg}, f"{show(actual)} does not start with {show(arg)}")
+
+
+@operator("exists", {"type": "boolean"}, "the path exists and is not null (true) / does not (false)",
+          accepts_missing=True)
+def _exists(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    present = actual is not MISSING and actual is not None
+    return Outcome(present == bool(arg), "present" if arg else "absent",
+                   "is missing" if arg else f"is present ({show(actual)})")
+
+
+@operator("absent", {"type": "boolean"}, "the path is missing or null", accepts_missing=True)
+def _absent(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    return _exists(actual, not arg, ctx)
+
+
+@operator("length", {"type": "object", "additionalProperties": False, "minProperties": 1,
+                     "properties": {"min": {"type": "integer", "minimum": 0},
+                                    "max": {"type": "integer", "minimum": 0}}},
+          "a list's or string's length is within {min, max}")
+def _length(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    if not isinstance(actual, list | str | dict):
+        return Outcome(False, arg, f"{show(actual)} has no length")
+    n = len(actual)
+    ok = arg.get("min", 0) <= n <= arg.get("max", n)
+    return Outcome(ok, {"length": arg}, f"length is {n}, expected {arg}")
+
+
+@operator("secure_url", {"type": "object", "additionalProperties": False,
+                         "properties": {"allow_loopback_http": {}}},
+          "an https URL (plain http only to a loopback host when allow_loopback_http is true)")
+def _secure_url(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    from auditor.config import is_loopback_url
+
+    if not isinstance(actual, str):
+        return Outcome(False, "an https URL", f"{show(actual)} is not a URL")
+    if actual.startswith("https://"):
+        return Outcome(True, "an https URL", "uses https")
+    allow = _truthy(arg.get("allow_loopback_http", False))
+    if actual.startswith("http://") and allow and is_loopback_url(actual):
+        return Outcome(True, "an https URL (loopback http allowed)", "loopback http allowed by config")
+    return Outcome(False, "an https URL", f"{show(actual)} is not https")
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def parse_time(value: Any) -> datetime:
+    """Parse an ISO 8601 timestamp (with Z or offset); naive times are taken as UTC."""
+    if not isinstance(value, str):
+        raise OperatorError(f"{show(value)} is not a timestamp")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise OperatorError(f"{show(value)} is not an ISO 8601 timestamp") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@operator("days_until_at_least", {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string"}]},
+          "the timestamp is at least N days after the evaluation time (certificate expiry)")
+def _days_until(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    try:
+        days = int(arg)
+    except (TypeError, ValueError) as exc:
+        raise OperatorError(f"days_until_at_least needs a whole number of days, got {show(arg)}") from exc
+    when = parse_time(actual)
+    left = (when - ctx.now).total_seconds() / 86400
+    if left < 0:
+        msg = f"expired {-left:.0f} days ago ({actual})"
+    else:
+        msg = f"expires in {left:.0f} days ({actual}); at least {days} required"
+    return Outcome(left >= days, f"valid for at least {days} days", msg)
+
+
+@operator("denies", {"type": "object", "additionalProperties": False, "required": ["action", "resource"],
+                     "properties": {"action": {"type": "string"}, "resource": {"type": "string"}}},
+          "the service control policies in effect deny the action on the resource unconditionally")
+def _denies(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    from auditor.evaluate.iam import PolicyDocumentError, evaluate_deny
+
+    if not isinstance(actual, dict) or "policies" not in actual:
+        raise OperatorError("denies needs the organizations resource (policy_type_enabled, policies)")
+    expected = {"denied": True, "action": arg["action"], "resource": arg["resource"]}
+    if not actual.get("policy_type_enabled", False):
+        return Outcome(False, expected,
+                       "the SERVICE_CONTROL_POLICY type is not enabled on the root: no SCP is in effect")
+    try:
+        verdict = evaluate_deny(actual["policies"], arg["action"], arg["resource"])
+    except PolicyDocumentError as exc:
+        raise OperatorError(str(exc)) from exc
+    summary = {
+        "denied": verdict.denied,
+        "action": arg["action"],
+        "resource": arg["resource"],
+        "denying_statements": [_ref(r) for r in verdict.denying],
+        "conditional_statements": [_ref(r) for r in verdict.conditional],
+        "policies_in_effect": [p.get("name") or p.get("id") for p in actual["policies"]],
+    }
+    return Outcome(verdict.denied, expected, verdict.explanation, summary)
+
+
+def _ref(ref: Any) -> dict[str, Any]:
+    return {"policy": ref.policy_name or ref.policy_id, "sid": ref.sid, "conditions": ref.conditions}

@@ -1,0 +1,198 @@
+"""Loading policy files: YAML with line numbers, schema validation, template checks.
+
+Everything is checked before the first API call; every error names the file, line and the
+valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from auditor.errors import InputProblem, PolicyError
+from auditor.evaluate.operators import OPERATORS
+from auditor.models import Severity
+from auditor.policy.model import Assertion, Control
+from auditor.policy.schema import ASSERTION_KEYS, COMPOSITES, policy_schema
+from auditor.policy.templates import (
+    ALLOWED_ROOTS,
+    environment,
+    is_template,
+    referenced_names,
+    referenced_resources,
+)
+from auditor.validation import schema_problems
+from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
+
+BUILTIN_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """The controls of every loaded policy file, and each file's SHA-256 (for the evidence)."""
+
+    controls: tuple[Control, ...]
+    files: dict[str, str]
+
+    def control(self, control_id: str) -> Control:
+        """The control with that id; KeyError if none."""
+        for c in self.controls:
+            if c.id == control_id:
+                return c
+        raise KeyError(control_id)
+
+
+def policy_files(paths: list[Path]) -> list[Path]:
+    """Expand directories into their *.yaml / *.yml files, sorted; keep files as given."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            out.append(p)
+    return out
+
+
+def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin: bool = True) -> PolicySet:
+    """Load the built-in pack plus `extra` files/directories; raise PolicyError listing every problem."""
+    paths = ([BUILTIN_POLICY_DIR] if include_builtin else []) + list(extra)
+    problems: list[InputProblem] = []
+    controls: list[Control] = []
+    digests: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for path in policy_files(paths):
+        if not path.exists():
+            problems.append(InputProblem(str(path), None, None, "policy file or directory does not exist",
+                                         "fix the path under `policies:` in the config"))
+            continue
+        try:
+            doc = load_yaml_file(path)
+        except YamlLoadError as exc:
+            problems.append(exc.problem)
+            continue
+        digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        file_controls, file_problems = _load_doc(doc)
+        problems += file_problems
+        for c in file_controls:
+            if c.id in seen:
+                problems.append(InputProblem(doc.file, _line(c.source), None,
+                                             f"control id {c.id} is already defined at {seen[c.id]}",
+                                             "control ids identify findings across runs: pick a new id"))
+                continue
+            seen[c.id] = c.source
+            controls.append(c)
+    if problems:
+        raise PolicyError(problems)
+    return PolicySet(tuple(controls), digests)
+
+
+def _line(source: str) -> int | None:
+    tail = source.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def _load_doc(doc: Located) -> tuple[list[Control], list[InputProblem]]:
+    if not isinstance(doc.data, dict):
+        return [], [InputProblem(doc.file, 1, 1, "a policy file must be a mapping with a `controls:` list",
+                                 "see policies/okta.yaml for the shape")]
+    problems = schema_problems(doc, policy_schema())
+    if problems:
+        return [], problems
+    controls = []
+    for i, raw in enumerate(doc.data["controls"]):
+        path = ("controls", i)
+        control_problems: list[InputProblem] = []
+        assertions = tuple(_assertion(doc, a, (*path, "assert", j), control_problems)
+                           for j, a in enumerate(raw["assert"]))
+        needs = {raw["resource"]}
+        for a in assertions:
+            needs |= _assertion_needs(a)
+        when = raw.get("when")
+        if when is not None:
+            _check_template(doc, "{{ " + when + " }}", (*path, "when"), control_problems)
+            if not control_problems:
+                needs |= referenced_resources("{{ " + when + " }}")
+        problems += control_problems
+        line, _ = doc.line_of(path)
+        controls.append(Control(
+            id=raw["id"], title=raw["title"], severity=Severity(raw["severity"]), resource=raw["resource"],
+            assertions=assertions, description=raw.get("description", ""), when=when,
+            skip_reason=raw.get("skip_reason", "not applicable"), remediation=raw.get("remediation"),
+            references=tuple(raw.get("references", [])), needs=frozenset(needs),
+            source=f"{doc.file}:{line}",
+        ))
+    return controls, problems
+
+
+def _assertion(doc: Located, raw: dict[str, Any], path: tuple[str | int, ...],
+               problems: list[InputProblem]) -> Assertion:
+    ops = [k for k in raw if k not in ASSERTION_KEYS]
+    line, col = doc.line_of(path)
+    if len(ops) != 1:
+        valid = ", ".join(sorted([*OPERATORS, *COMPOSITES]))
+        what = "no operator" if not ops else f"several operators ({', '.join(ops)})"
+        problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: {what}",
+                                     f"an assertion has exactly one of: {valid}"))
+        return Assertion(op="exists", arg=True, line=line)
+    op = ops[0]
+    arg = raw[op]
+    children: tuple[Assertion, ...] = ()
+    if op in COMPOSITES:
+        children = tuple(_assertion(doc, c, (*path, op, k), problems) for k, c in enumerate(arg))
+        arg = None
+    else:
+        for sub_path, text in _strings(arg, (*path, op)):
+            if is_template(text):
+                _check_template(doc, text, sub_path, problems)
+        if op in ("matches", "not_matches") and not is_template(arg):
+            try:
+                re.compile(arg)
+            except re.error as exc:
+                l2, c2 = doc.line_of((*path, op))
+                problems.append(InputProblem(doc.file, l2, c2, f"{format_path((*path, op))}: bad regex: {exc}"))
+    when = _assertion(doc, raw["when"], (*path, "when"), problems) if "when" in raw else None
+    return Assertion(op=op, arg=arg, path=raw.get("path", ""), resource=raw.get("resource"), when=when,
+                     message=raw.get("message"), children=children, line=line)
+
+
+def _strings(value: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    if isinstance(value, list):
+        return [s for i, v in enumerate(value) for s in _strings(v, (*path, i))]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(v, (*path, k))]
+    return []
+
+
+def _check_template(doc: Located, source: str, path: tuple[str | int, ...],
+                    problems: list[InputProblem]) -> None:
+    line, col = doc.line_of(path)
+    try:
+        names = referenced_names(source)
+        environment().from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: template syntax error: {exc.message}"))
+        return
+    for name in sorted(names - set(ALLOWED_ROOTS)):
+        close = difflib.get_close_matches(name, ALLOWED_ROOTS, n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + "names available: " + ", ".join(ALLOWED_ROOTS)
+        problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: unknown template name {name!r}", hint))
+
+
+def _assertion_needs(a: Assertion) -> set[str]:
+    needs: set[str] = set()
+    if a.resource:
+        needs.add(a.resource)
+    for _, text in _strings(a.arg, ()):
+        if is_template(text):
+            needs |= referenced_resources(text)
+    for child in (*a.children, *([a.when] if a.when else [])):
+        needs |= _assertion_needs(child)
+    return needs

@@ -1,0 +1,59 @@
+"""The policy model: controls and their assertions, as loaded from YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.models import Severity
+
+# Resource keys a control may name (see auditor/snapshot.py for what each holds).
+RESOURCE_KEYS = (
+    "okta.app",
+    "okta.assignments",
+    "okta.metadata",
+    "cognito.user_pool",
+    "cognito.domain",
+    "cognito.identity_provider",
+    "cognito.idp_metadata",
+    "cognito.app_client",
+    "organizations",
+    "iam.connect_role",
+    "connect.instance",
+)
+
+
+@dataclass(frozen=True)
+class Assertion:
+    """One check: an operator applied to the value at `path` of a resource.
+
+    `all`/`any` apply nested assertions to each item of the list at `path`.
+    """
+
+    op: str
+    arg: Any
+    path: str = ""
+    resource: str | None = None  # default: the control's resource
+    when: Assertion | None = None  # the assertion only applies when this guard holds
+    message: str | None = None
+    children: tuple[Assertion, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control of a policy file."""
+
+    id: str
+    title: str
+    severity: Severity
+    resource: str
+    assertions: tuple[Assertion, ...]
+    description: str = ""
+    when: str | None = None  # a template expression; the control is SKIPPED when it is false
+    skip_reason: str = "not applicable"
+    remediation: str | None = None
+    references: tuple[str, ...] = ()
+    # Every resource key the control reads (its own, assertion overrides, template references).
+    needs: frozenset[str] = field(default_factory=frozenset)
+    source: str = ""  # file:line, for messages

@@ -1,0 +1,86 @@
+"""Jinja2 templates in policy values, rendered in a sandbox with StrictUndefined.
+
+A value that is one `{{ expression }}` renders to the expression's native value (a list stays a
+list, an int an int); anything else renders to a string. Unlike Jinja's NativeEnvironment we
+never `literal_eval` the output, so an account id "012345678901" stays a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+# The names a template may use. Resource roots come from the snapshot; the rest from the config.
+RESOURCE_ROOTS = ("okta", "cognito", "organizations", "iam", "connect")
+CONTEXT_ROOTS = ("config", "aws", "settings", "federation")
+ALLOWED_ROOTS = RESOURCE_ROOTS + CONTEXT_ROOTS
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    items = list(values)
+    if len(items) == 1:
+        return items[0]
+    return "".join(str(v) for v in items)
+
+
+class PolicyEnvironment(ImmutableSandboxedEnvironment):
+    """Sandboxed, StrictUndefined, native-single-expression Jinja environment."""
+
+    code_generator_class = NativeCodeGenerator
+    concat = staticmethod(_concat)  # type: ignore[assignment]
+    template_class = NativeTemplate
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@lru_cache(maxsize=1)
+def environment() -> PolicyEnvironment:
+    """The one policy environment (stateless, so sharing it is safe)."""
+    return PolicyEnvironment()
+
+
+def is_template(value: Any) -> bool:
+    """True when a string holds Jinja syntax."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def referenced_names(source: str) -> set[str]:
+    """Top-level names a template uses (raises jinja2.TemplateSyntaxError on bad syntax)."""
+    from jinja2 import meta
+
+    return set(meta.find_undeclared_variables(environment().parse(source)))
+
+
+def referenced_resources(source: str) -> set[str]:
+    """Resource keys (`cognito.domain`) a template reads, from `root.attr` chains in its AST."""
+    tree = environment().parse(source)
+    keys: set[str] = set()
+    for node in tree.find_all(nodes.Getattr):
+        if isinstance(node.node, nodes.Name) and node.node.name in RESOURCE_ROOTS:
+            keys.add(f"{node.node.name}.{node.attr}")
+    for name in tree.find_all(nodes.Name):
+        if name.name == "organizations":
+            keys.add("organizations")
+    return keys
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str) -> Any:
+    return environment().from_string(source)
+
+
+def render(value: Any, context: dict[str, Any]) -> Any:
+    """Render every template string inside `value` (recursively through lists and dicts)."""
+    if isinstance(value, str):
+        return _compiled(value).render(context) if is_template(value) else value
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    return value

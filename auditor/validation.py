@@ -1,0 +1,74 @@
+"""JSON-Schema validation whose errors name the file, line, key path and the valid choices."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema
+
+from auditor.errors import InputProblem
+from auditor.yamlio import Located, format_path
+
+
+def schema_problems(doc: Located, schema: dict[str, Any], *, base_path: tuple[str | int, ...] = (),
+                    data: Any = None) -> list[InputProblem]:
+    """Validate `data` (default: the whole document) and turn each error into an InputProblem."""
+    validator = jsonschema.Draft202012Validator(schema)
+    target = doc.data if data is None else data
+    problems = []
+    for err in sorted(validator.iter_errors(target), key=lambda e: list(map(str, e.absolute_path))):
+        problems.extend(_describe(doc, err, base_path))
+    # One root cause often yields several schema errors at the same place: keep the first per line.
+    seen: set[tuple[int | None, str]] = set()
+    unique = []
+    for p in problems:
+        key = (p.line, p.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _describe(doc: Located, err: jsonschema.ValidationError,
+              base_path: tuple[str | int, ...]) -> Iterable[InputProblem]:
+    path = (*base_path, *err.absolute_path)
+    where = format_path(path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        for key in extra:
+            line, col = doc.line_of((*path, key))
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            yield InputProblem(doc.file, line, col, f"{format_path((*path, key))}: unknown key {key!r}",
+                               f"{hint}valid keys here: {', '.join(allowed)}")
+        return
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        # Report the most specific sub-error: the deepest one.
+        best = max(err.context, key=lambda e: len(e.absolute_path))
+        if len(best.absolute_path) > 0 or best.validator == "additionalProperties":
+            yield from _describe_sub(doc, best, (*base_path, *best.absolute_path))
+            return
+    line, col = doc.line_of(path)
+    hint = None
+    if err.validator == "enum":
+        hint = "valid values: " + ", ".join(map(repr, err.validator_value))
+        close = difflib.get_close_matches(str(err.instance), [str(v) for v in err.validator_value], n=1)
+        if close:
+            hint = f"did you mean {close[0]!r}? {hint}"
+    elif err.validator == "required":
+        hint = "add the missing key"
+    elif err.validator == "type":
+        hint = f"expected {err.validator_value}"
+    yield InputProblem(doc.file, line, col, f"{where}: {err.message}", hint)
+
+
+def _describe_sub(doc: Located, err: jsonschema.ValidationError,
+                  path: tuple[str | int, ...]) -> Iterable[InputProblem]:
+    # err.relative_path is relative to the oneOf branch; re-anchor it on the real path.
+    fake = jsonschema.ValidationError(
+        err.message, validator=err.validator, path=(), validator_value=err.validator_value,
+        instance=err.instance, schema=err.schema)
+    return _describe(doc, fake, path)

@@ -1,0 +1,135 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Config and policy errors must name the file and line, so loading returns, beside the data, a
+map from each value's path (a tuple of keys and indexes) to its 1-based line and column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.errors import InputProblem
+
+# A real config or policy file is a few kilobytes; these bounds stop hostile input (a huge
+# file, an alias "billion laughs" bomb) before it costs memory or time.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_NODES = 200_000
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Located:
+    """A loaded YAML document and the source position of each of its values."""
+
+    file: str
+    data: Any
+    positions: dict[Path_, tuple[int, int]]
+
+    def line_of(self, path: Path_) -> tuple[int | None, int | None]:
+        """Line and column of the value at `path`, or of its nearest located ancestor."""
+        p = tuple(path)
+        while p:
+            if p in self.positions:
+                return self.positions[p]
+            p = p[:-1]
+        return self.positions.get((), (None, None))
+
+
+class _NoDuplicatesLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys (YAML silently keeps the last one)."""
+
+
+class YamlLoadError(Exception):
+    """A YAML file could not be read; carries an InputProblem."""
+
+    def __init__(self, problem: InputProblem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def load_yaml_file(path: Path) -> Located:
+    """Read and parse one YAML file; raise YamlLoadError with file:line:column on any problem."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise YamlLoadError(InputProblem(name, None, None, f"cannot read file: {exc.strerror}")) from exc
+    return load_yaml_bytes(raw, name)
+
+
+def load_yaml_bytes(raw: bytes, name: str) -> Located:
+    """Parse YAML from bytes; see load_yaml_file."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise YamlLoadError(InputProblem(
+            name, None, None, f"file is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+            "split the file, or check that this is the file you meant"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise YamlLoadError(InputProblem(
+            name, line, None, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            "save the file as UTF-8")) from exc
+    if not text.strip():
+        raise YamlLoadError(InputProblem(name, None, None, "file is empty"))
+    loader = _NoDuplicatesLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise YamlLoadError(InputProblem(name, None, None, "file holds no YAML document"))
+        positions: dict[Path_, tuple[int, int]] = {}
+        _walk(node, (), positions, name, [0])
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise YamlLoadError(InputProblem(name, line, col, f"YAML syntax error: {msg}")) from exc
+    except yaml.YAMLError as exc:
+        raise YamlLoadError(InputProblem(name, None, None, f"YAML error: {exc}")) from exc
+    finally:
+        loader.dispose()
+    return Located(name, data, positions)
+
+
+def _walk(node: yaml.Node, path: Path_, out: dict[Path_, tuple[int, int]], name: str,
+          count: list[int]) -> None:
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise YamlLoadError(InputProblem(
+            name, node.start_mark.line + 1, None,
+            f"document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+            "remove the repeated anchors/aliases"))
+    out.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            if key in seen:
+                raise YamlLoadError(InputProblem(
+                    name, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                    f"duplicate key {key!r} (first at line {seen[key]})",
+                    "YAML would silently keep only the last one; remove one of them"))
+            seen[key] = key_node.start_mark.line + 1
+            out[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            _walk(value_node, (*path, key), out, name, count)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), out, name, count)
+
+
+def format_path(path: Path_) -> str:
+    """`federations[0].okta_app.id` style rendering of a value path."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
