@@ -1,0 +1,768 @@
+"""A local AWS for the sandbox: moto's server on a loopback port, fronted by real-AWS rules.
+
+moto answers the AWS APIs the auditor reads (Cognito user pools, Organizations, IAM,
+CloudFormation, Amazon Connect), but it is more permissive than AWS in ways that matter to an
+auditor: it lets a configuration exist that AWS would have refused, or keeps values that AWS would
+have reset.  A WSGI middleware in front of moto's app closes those gaps (each rule below cites the
+AWS documentation it follows) and adds test knobs: latency, throttling and access-denied faults.
+
+Every request passes through the middleware.  It identifies the service from the SigV4
+``Authorization`` header's credential scope (``.../us-east-1/cognito-idp/aws4_request``) and the
+operation the way the service's wire protocol names it (``X-Amz-Target`` for JSON, ``Action=``
+for query, method + URI template from botocore's service model for REST), so faults can be aimed
+at one operation and :attr:`LocalAWS.calls` records what a scanner actually sent.
+
+moto keeps its backends in module globals, so two servers in one process would share state.  A
+process therefore runs **one LocalAWS at a time** (a second :meth:`LocalAWS.start` raises), and
+:meth:`LocalAWS.start` resets moto's state so nothing leaks from an earlier instance.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+import unicodedata
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+__all__ = ["SCP_MAX_CHARACTERS", "SCP_MAX_PER_TARGET", "LocalAWS"]
+
+# Organizations quotas, "Maximum size of a policy document: Service control policies: 5120
+# characters" and "Maximum number [of SCPs] you can attach to a root, OU, or account: 5".
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies.html
+# The same page notes that only the *console* strips white space; a policy saved through the
+# API/SDK "is saved exactly as you provided", so every character, white space included, counts.
+SCP_MAX_CHARACTERS = 5120
+SCP_MAX_PER_TARGET = 5
+
+_SCP = "SERVICE_CONTROL_POLICY"
+_DUMMY_CREDENTIAL = "testing"
+_DEFAULT_ACCOUNT = "123456789012"
+
+# Callers in deny messages: AWS names the IAM principal whose request was refused.
+_DENIED_PRINCIPAL = "user/sandbox"
+
+_CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+# Signing names that are not also botocore service names.
+_SIGNING_NAME_ALIASES = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway"}
+
+# What DescribeUserPoolClient shows for a field that was never set: the values moto's
+# CreateUserPoolClient also starts from, which match AWS's documented defaults (refresh tokens 30
+# days, AuthSessionValidity 3 minutes, token revocation on, OAuth off, context data off).  Fields
+# absent here (callback URLs, IdPs, flows, scopes, token validity units...) default to unset.
+_USER_POOL_CLIENT_DEFAULTS: dict[str, Any] = {
+    "AllowedOAuthFlowsUserPoolClient": False,
+    "AuthSessionValidity": 3,
+    "EnablePropagateAdditionalUserContextData": False,
+    "EnableTokenRevocation": True,
+    "RefreshTokenValidity": 30,
+}
+
+# botocore's model for cognito-idp CreateIdentityProvider.ProviderName (ProviderNameTypeV2):
+# min 1, max 32, pattern [^_\p{Z}][\p{L}\p{M}\p{S}\p{N}\p{P}][^_\p{Z}]+ (a Java regex matched
+# against the whole value).  So names are >= 3 characters, contain no separator (space) anywhere,
+# and may not start with "_" nor have "_" after the second character.
+# https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateIdentityProvider.html
+_PROVIDER_NAME_PATTERN = r"[^_\p{Z}][\p{L}\p{M}\p{S}\p{N}\p{P}][^_\p{Z}]+"
+_PROVIDER_NAME_MAX = 32
+
+_running_lock = threading.Lock()
+_running: LocalAWS | None = None
+
+
+@dataclass
+class _Fault:
+    """An injected failure for one operation; ``remaining`` None means until cleared."""
+
+    kind: str  # "throttle" | "deny"
+    code: str | None
+    remaining: int | None
+
+
+@dataclass
+class _Call:
+    """What the middleware worked out about one incoming request."""
+
+    service: str
+    operation: str
+    protocol: str
+    region: str
+    account: str
+    params: dict[str, Any] = field(default_factory=dict)
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Reply:
+    """A complete WSGI response, buffered so the middleware can inspect or rewrite it."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @property
+    def code(self) -> int:
+        return int(self.status.split(" ", 1)[0])
+
+    def json(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.body or b"{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+class _RuleError(Exception):
+    """A real-AWS rule refused the request: rendered as that service's error response."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+def _is_separator(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("Z")
+
+
+def _provider_name_problem(name: str) -> str | None:
+    """Why Cognito would refuse ``name`` as a ProviderName, in its validation wording, or None."""
+    if len(name) > _PROVIDER_NAME_MAX:
+        return f"Member must have length less than or equal to {_PROVIDER_NAME_MAX}"
+    if len(name) < 1:
+        return "Member must have length greater than or equal to 1"
+    ok = (
+        len(name) >= 3
+        and name[0] != "_"
+        and not _is_separator(name[0])
+        and unicodedata.category(name[1])[0] in "LMSNP"
+        and all(ch != "_" and not _is_separator(ch) for ch in name[2:])
+    )
+    if not ok:
+        return f"Member must satisfy regular expression pattern: {_PROVIDER_NAME_PATTERN}"
+    return None
+
+
+class _ServiceModels:
+    """Lazily loaded botocore service models, used to name operations and shape errors."""
+
+    def __init__(self) -> None:
+        import botocore.session
+
+        self._session = botocore.session.get_session()
+        self._lock = threading.Lock()
+        self._models: dict[str, Any] = {}
+        self._routes: dict[str, list[tuple[int, str, re.Pattern[str], list[str], str]]] = {}
+
+    def model(self, signing_name: str) -> Any | None:
+        name = _SIGNING_NAME_ALIASES.get(signing_name, signing_name)
+        with self._lock:
+            if name not in self._models:
+                try:
+                    self._models[name] = self._session.get_service_model(name)
+                except Exception:  # unknown to botocore: still served by moto, just unnamed
+                    self._models[name] = None
+            return self._models[name]
+
+    def rest_operation(self, model: Any, method: str, raw_path: str, query: str) -> tuple[str, dict[str, str]]:
+        """Match a REST request against the model's URI templates; most literal template wins."""
+        routes = self._rest_routes(model)
+        query_keys = set(parse_qs(query, keep_blank_values=True))
+        best: tuple[int, str, dict[str, str]] | None = None
+        for score, op_method, pattern, needed_query, op_name in routes:
+            if op_method != method or not set(needed_query) <= query_keys:
+                continue
+            match = pattern.fullmatch(raw_path)
+            if match and (best is None or score > best[0]):
+                best = (score, op_name, {k: v for k, v in match.groupdict().items() if v is not None})
+        return (best[1], best[2]) if best else ("Unknown", {})
+
+    def _rest_routes(self, model: Any) -> list[tuple[int, str, re.Pattern[str], list[str], str]]:
+        key = model.service_name
+        with self._lock:
+            if key in self._routes:
+                return self._routes[key]
+        routes = []
+        for op_name in model.operation_names:
+            http = model.operation_model(op_name).http
+            path, _, query = http.get("requestUri", "/").partition("?")
+            regex, literal = "", 0
+            for piece in re.split(r"(\{[^}]+\})", path):
+                if piece.startswith("{"):
+                    greedy = piece.endswith("+}")
+                    group = re.sub(r"\W", "_", piece.strip("{}+"))
+                    regex += f"(?P<{group}>.+)" if greedy else f"(?P<{group}>[^/]+)"
+                else:
+                    regex += re.escape(piece)
+                    literal += len(piece)
+            needed = [q.split("=", 1)[0] for q in query.split("&") if q]
+            pattern = re.compile(regex.rstrip("/") + "/?")
+            routes.append((literal * 10 + len(needed), http.get("method", "GET"), pattern, needed, op_name))
+        with self._lock:
+            self._routes[key] = routes
+        return routes
+
+
+class _Middleware:
+    """WSGI app in front of moto: identifies each call, applies knobs, enforces AWS rules."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], owner: LocalAWS) -> None:
+        self.app = app
+        self.owner = owner
+        self.models = _ServiceModels()
+        # Rule checks read state then forward a write; serialise them so two concurrent
+        # CreateIdentityProvider calls cannot both pass the duplicate check.
+        self.rules_lock = threading.RLock()
+
+    # --- WSGI plumbing ---------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        from werkzeug.wsgi import get_input_stream
+
+        body = get_input_stream(environ).read()
+        self._rewind(environ, body)
+        call = self._identify(environ, body)
+        if call is None:  # moto's own /moto-api endpoints, health checks, non-AWS requests
+            return self.app(environ, start_response)
+
+        self.owner._record(call.service, call.operation)
+        latency = self.owner._latency_s()
+        if latency > 0:
+            time.sleep(latency)
+
+        try:
+            fault = self.owner._take_fault(call.service, call.operation)
+            if fault is not None:
+                raise self._fault_error(call, fault)
+            reply = self._enforce_and_forward(call, environ, body)
+        except _RuleError as err:
+            reply = self._error_reply(call, err)
+        start_response(reply.status, reply.headers)
+        return [reply.body]
+
+    @staticmethod
+    def _rewind(environ: dict[str, Any], body: bytes) -> None:
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input_terminated"] = False
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+    def _forward(self, environ: dict[str, Any], body: bytes) -> _Reply:
+        self._rewind(environ, body)
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, list(headers)
+
+        chunks = self.app(environ, start_response)
+        try:
+            data = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+        return _Reply(captured["status"], captured["headers"], data)
+
+    def _json_subcall(self, environ: dict[str, Any], target: str, params: dict[str, Any]) -> _Reply:
+        """Ask moto itself (bypassing knobs and the call log) for state a rule depends on."""
+        sub = dict(environ)
+        sub.update(
+            {
+                "REQUEST_METHOD": "POST",
+                "PATH_INFO": "/",
+                "QUERY_STRING": "",
+                "HTTP_X_AMZ_TARGET": target,
+                "CONTENT_TYPE": "application/x-amz-json-1.1",
+            }
+        )
+        sub.pop("REQUEST_URI", None)
+        sub.pop("RAW_URI", None)
+        return self._forward(sub, json.dumps(params).encode())
+
+    # --- identifying the call --------------------------------------------------------------
+
+    def _identify(self, environ: dict[str, Any], body: bytes) -> _Call | None:
+        match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None:
+            return None
+        access_key, region, signing_name = match.groups()
+        account = (
+            os.environ.get("MOTO_ACCOUNT_ID")
+            or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+            or self._account_for(access_key)
+        )
+        model = self.models.model(signing_name)
+        protocol = model.metadata.get("protocol", "json") if model is not None else "unknown"
+        service = model.service_name if model is not None else signing_name
+        call = _Call(service=service, operation="Unknown", protocol=protocol, region=region, account=account)
+
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            call.operation = target.rsplit(".", 1)[-1]
+            call.protocol = "json"
+            try:
+                loaded = json.loads(body or b"{}")
+            except ValueError:
+                loaded = {}
+            call.params = loaded if isinstance(loaded, dict) else {}
+        elif protocol in ("query", "ec2"):
+            form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+            form.update(parse_qs(environ.get("QUERY_STRING", "")))
+            call.params = {k: v[0] for k, v in form.items()}
+            call.operation = call.params.get("Action", "Unknown")
+        elif protocol in ("rest-json", "rest-xml") and model is not None:
+            raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
+            parts = urlsplit(raw)
+            query = parts.query or environ.get("QUERY_STRING", "")
+            call.operation, call.path_params = self.models.rest_operation(
+                model, environ.get("REQUEST_METHOD", "GET"), parts.path, query
+            )
+            if protocol == "rest-json" and body:
+                try:
+                    loaded = json.loads(body)
+                except ValueError:
+                    loaded = {}
+                call.params = loaded if isinstance(loaded, dict) else {}
+        return call
+
+    @staticmethod
+    def _account_for(access_key: str) -> str:
+        # Mirror moto's own lookup so the backends we read are the ones moto writes.
+        try:
+            from moto.iam.models import get_account_id_from
+
+            return str(get_account_id_from(access_key))
+        except Exception:
+            return _DEFAULT_ACCOUNT
+
+    # --- errors ----------------------------------------------------------------------------
+
+    def _fault_error(self, call: _Call, fault: _Fault) -> _RuleError:
+        if fault.kind == "throttle":
+            code = fault.code or "ThrottlingException"
+            return _RuleError(code, "Rate exceeded", self._status_for(call, code, 400))
+        code = "AccessDeniedException" if call.protocol in ("json", "rest-json") else "AccessDenied"
+        action = f"{self._iam_prefix(call)}:{call.operation}"
+        message = (
+            f"User: arn:aws:iam::{call.account}:{_DENIED_PRINCIPAL} is not authorized to perform: "
+            f"{action} on resource: {self._resource_arn(call)} "
+            f"because no identity-based policy allows the {action} action"
+        )
+        return _RuleError(code, message, self._status_for(call, code, 400 if call.protocol == "json" else 403))
+
+    def _iam_prefix(self, call: _Call) -> str:
+        model = self.models.model(call.service)
+        if model is not None:
+            return str(model.metadata.get("signingName") or model.metadata.get("endpointPrefix"))
+        return call.service
+
+    @staticmethod
+    def _resource_arn(call: _Call) -> str:
+        if call.service == "cognito-idp" and call.params.get("UserPoolId"):
+            return f"arn:aws:cognito-idp:{call.region}:{call.account}:userpool/{call.params['UserPoolId']}"
+        if call.service == "connect" and call.path_params.get("InstanceId"):
+            return f"arn:aws:connect:{call.region}:{call.account}:instance/{call.path_params['InstanceId']}"
+        return "*"
+
+    def _status_for(self, call: _Call, code: str, default: int) -> int:
+        # Use the status the service's model declares for this error (Connect's
+        # ThrottlingException is a 429, say); JSON-RPC services mostly leave it at 400.
+        model = self.models.model(call.service)
+        if model is not None:
+            try:
+                shape = model.shape_for(code)
+            except Exception:
+                return default
+            status = shape.metadata.get("error", {}).get("httpStatusCode")
+            if isinstance(status, int):
+                return status
+        return default
+
+    def _message_key(self, call: _Call, code: str) -> str:
+        model = self.models.model(call.service)
+        if model is not None:
+            try:
+                members = model.shape_for(code).members
+            except Exception:
+                members = {}
+            if "Message" in members:
+                return "Message"
+        return "message"
+
+    def _error_reply(self, call: _Call, err: _RuleError) -> _Reply:
+        status = f"{err.status} {_REASONS.get(err.status, 'Error')}"
+        request_id = str(uuid.uuid4())
+        if call.protocol in ("json", "rest-json"):
+            doc: dict[str, Any] = {"__type": err.code, self._message_key(call, err.code): err.message}
+            doc.update(err.extra)
+            content_type = (
+                "application/x-amz-json-1.1" if call.protocol == "json" else "application/json"
+            )
+            headers = [
+                ("Content-Type", content_type),
+                ("x-amzn-RequestId", request_id),
+                ("x-amzn-ErrorType", err.code),
+            ]
+            return _Reply(status, headers, json.dumps(doc).encode())
+        code, message = escape(err.code), escape(err.message)
+        if call.protocol == "rest-xml":
+            xml = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+        else:  # query / ec2 / unknown: the query protocol's ErrorResponse document
+            xml = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+            )
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+        return _Reply(status, headers, xml.encode())
+
+    # --- real-AWS rules --------------------------------------------------------------------
+
+    def _enforce_and_forward(self, call: _Call, environ: dict[str, Any], body: bytes) -> _Reply:
+        key = (call.service, call.operation)
+        if key == ("cognito-idp", "CreateIdentityProvider"):
+            with self.rules_lock:
+                self._check_new_identity_provider(call, environ)
+                return self._forward(environ, body)
+        if key in (("cognito-idp", "CreateUserPoolClient"), ("cognito-idp", "UpdateUserPoolClient")):
+            with self.rules_lock:
+                self._check_client_providers(call, environ)
+                reply = self._forward(environ, body)
+                if call.operation == "UpdateUserPoolClient" and reply.code == 200:
+                    reply = self._reset_omitted_client_fields(call, reply)
+                return reply
+        if key in (("organizations", "CreatePolicy"), ("organizations", "UpdatePolicy")):
+            with self.rules_lock:
+                self._check_scp_size(call, environ)
+                return self._forward(environ, body)
+        if key == ("organizations", "AttachPolicy"):
+            with self.rules_lock:
+                self._check_scp_attachment_count(call, environ)
+                return self._forward(environ, body)
+        return self._forward(environ, body)
+
+    def _provider_names(self, call: _Call, environ: dict[str, Any]) -> set[str] | None:
+        """Names of the IdPs in the call's user pool, or None if moto cannot list them."""
+        names: set[str] = set()
+        params: dict[str, Any] = {"UserPoolId": call.params.get("UserPoolId", ""), "MaxResults": 60}
+        while True:
+            reply = self._json_subcall(
+                environ, "AWSCognitoIdentityProviderService.ListIdentityProviders", params
+            )
+            if reply.code != 200:
+                return None  # e.g. no such pool: let moto give its own answer to the real call
+            doc = reply.json()
+            names.update(p.get("ProviderName", "") for p in doc.get("Providers", []))
+            if not doc.get("NextToken"):
+                return names
+            params["NextToken"] = doc["NextToken"]
+
+    def _check_new_identity_provider(self, call: _Call, environ: dict[str, Any]) -> None:
+        name = call.params.get("ProviderName")
+        if not isinstance(name, str):
+            return
+        # ProviderName constraints from the API model (see _PROVIDER_NAME_PATTERN). Cognito
+        # reports constraint failures as InvalidParameterException.
+        problem = _provider_name_problem(name)
+        if problem is not None:
+            raise _RuleError(
+                "InvalidParameterException",
+                f"1 validation error detected: Value '{name}' at 'providerName' failed to satisfy "
+                f"constraint: {problem}",
+            )
+        # CreateIdentityProvider raises DuplicateProviderException: "This exception is thrown
+        # when the provider is already supported by the user pool." moto overwrites instead.
+        # https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_CreateIdentityProvider.html
+        existing = self._provider_names(call, environ)
+        if existing is not None and name in existing:
+            raise _RuleError(
+                "DuplicateProviderException", f"A provider with the name {name} already exists in this user pool."
+            )
+
+    def _check_client_providers(self, call: _Call, environ: dict[str, Any]) -> None:
+        # SupportedIdentityProviders lists COGNITO or "the names that you configured for the
+        # SAML and OIDC IdPs in your user pool"; AWS refuses a name with no such IdP
+        # (InvalidParameterException), moto stores it.  Even Facebook/Google/... must first
+        # exist as IdPs in the pool; only COGNITO is built in.
+        # https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_UpdateUserPoolClient.html
+        wanted = call.params.get("SupportedIdentityProviders")
+        if not isinstance(wanted, list):
+            return
+        wanted = [n for n in wanted if n != "COGNITO"]
+        if not wanted:
+            return
+        existing = self._provider_names(call, environ)
+        if existing is None:
+            return
+        for name in wanted:
+            if name not in existing:
+                raise _RuleError(
+                    "InvalidParameterException",
+                    f"The provider {name} does not exist for User Pool {call.params.get('UserPoolId')}",
+                )
+
+    def _reset_omitted_client_fields(self, call: _Call, reply: _Reply) -> _Reply:
+        # UpdateUserPoolClient: "If you don't provide a value for an attribute, Amazon Cognito
+        # sets it to its default value."  moto merges the update into the old settings instead,
+        # so after its update we drop every field this request did not send.  ClientName has no
+        # default (every client has a name), so an omitted name is kept.
+        # https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_UpdateUserPoolClient.html
+        # https://docs.aws.amazon.com/cognito/latest/developerguide/cognito-user-pool-updating.html
+        from moto.cognitoidp.models import cognitoidp_backends
+
+        sent = set(call.params) - {"UserPoolId", "ClientId"}
+        try:
+            backend = cognitoidp_backends[call.account][call.region]
+            client = backend.user_pools[call.params["UserPoolId"]].clients[call.params["ClientId"]]
+        except KeyError:
+            return reply
+        config = {k: v for k, v in client.extended_config.items() if k in sent or k == "ClientName"}
+        for k, v in _USER_POOL_CLIENT_DEFAULTS.items():
+            config.setdefault(k, v)
+        client.extended_config = config
+        body = json.dumps({"UserPoolClient": client.to_json(extended=True)}).encode()
+        headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        return _Reply(reply.status, headers, body)
+
+    def _policy_type(self, environ: dict[str, Any], policy_id: str) -> str | None:
+        reply = self._json_subcall(
+            environ, "AWSOrganizationsV20161128.DescribePolicy", {"PolicyId": policy_id}
+        )
+        if reply.code != 200:
+            return None
+        summary = reply.json().get("Policy", {}).get("PolicySummary", {})
+        kind = summary.get("Type")
+        return kind if isinstance(kind, str) else None
+
+    def _check_scp_size(self, call: _Call, environ: dict[str, Any]) -> None:
+        content = call.params.get("Content")
+        if not isinstance(content, str) or len(content) <= SCP_MAX_CHARACTERS:
+            return
+        if call.operation == "CreatePolicy":
+            kind = call.params.get("Type")
+        else:
+            kind = self._policy_type(environ, str(call.params.get("PolicyId", "")))
+        if kind == _SCP:
+            raise _RuleError(
+                "ConstraintViolationException",
+                "You have exceeded the maximum policy size.",
+                Reason="POLICY_CONTENT_LIMIT_EXCEEDED",
+            )
+
+    def _check_scp_attachment_count(self, call: _Call, environ: dict[str, Any]) -> None:
+        policy_id = str(call.params.get("PolicyId", ""))
+        target_id = str(call.params.get("TargetId", ""))
+        if self._policy_type(environ, policy_id) != _SCP:
+            return
+        attached: set[str] = set()
+        params: dict[str, Any] = {"TargetId": target_id, "Filter": _SCP}
+        while True:
+            reply = self._json_subcall(environ, "AWSOrganizationsV20161128.ListPoliciesForTarget", params)
+            if reply.code != 200:
+                return  # unknown target: moto's own TargetNotFoundException answers the call
+            doc = reply.json()
+            attached.update(p.get("Id", "") for p in doc.get("Policies", []))
+            if not doc.get("NextToken"):
+                break
+            params["NextToken"] = doc["NextToken"]
+        # Re-attaching is moto's DuplicatePolicyAttachmentException to report, not a quota error.
+        if policy_id not in attached and len(attached) >= SCP_MAX_PER_TARGET:
+            raise _RuleError(
+                "ConstraintViolationException",
+                "You have attached the maximum number of policies to the specified target.",
+                Reason="POLICY_NUMBER_LIMIT_EXCEEDED",
+            )
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+
+
+class LocalAWS:
+    """moto's server on 127.0.0.1 with real-AWS rules, latency and fault knobs.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.  Thread safe: the server
+    handles each request on its own thread, and knobs may be turned from any thread.
+    """
+
+    def __init__(self, *, region: str = "us-east-1", latency_ms: float = 0.0) -> None:
+        self.region = region
+        self.endpoint_url = ""
+        self.calls: list[tuple[str, str]] = []
+        self._initial_latency_ms = float(latency_ms)
+        self._latency_ms = float(latency_ms)
+        self._faults: dict[str, list[_Fault]] = {}
+        self._state_lock = threading.Lock()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start the server on a free loopback port, reset moto's state, return the endpoint URL."""
+        global _running
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError(
+                    "a LocalAWS is already running in this process; moto keeps its state in "
+                    "module globals, so stop it before starting another"
+                )
+            _running = self
+
+        class _QuietHandler(MotoRequestHandler):
+            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+                pass  # one line per request would drown test and benchmark output
+
+        try:
+            app = _Middleware(DomainDispatcherApplication(create_backend_app), self)
+            self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+            self._server.daemon_threads = True
+            port = self._server.server_address[1]
+            self.endpoint_url = f"http://127.0.0.1:{port}"
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name=f"local-aws-{port}", daemon=True
+            )
+            self._thread.start()
+            self.reset()
+        except BaseException:
+            self.stop()
+            raise
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        """Stop serving and release the port.  Safe to call twice."""
+        global _running
+        server, thread = self._server, self._thread
+        self._server, self._thread = None, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+        with _running_lock:
+            if _running is self:
+                _running = None
+
+    def __enter__(self) -> LocalAWS:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Wipe all AWS state (moto's ``/moto-api/reset``) and the knobs, call log and latency."""
+        if not self.endpoint_url:
+            raise RuntimeError("LocalAWS is not started")
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+        with self._state_lock:
+            self._faults.clear()
+            self.calls.clear()
+            self._latency_ms = self._initial_latency_ms
+
+    # --- clients ---------------------------------------------------------------------------
+
+    def client(self, service: str, **kw: Any) -> Any:
+        """A boto3 client for ``service`` bound to this server, with dummy credentials.
+
+        Keyword arguments go to ``boto3.client`` and override the defaults.
+        """
+        import boto3
+
+        if not self.endpoint_url:
+            raise RuntimeError("LocalAWS is not started")
+        options: dict[str, Any] = {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": _DUMMY_CREDENTIAL,
+            "aws_secret_access_key": _DUMMY_CREDENTIAL,
+        }
+        options.update(kw)
+        return boto3.session.Session().client(service, **options)
+
+    # --- knobs -----------------------------------------------------------------------------
+
+    def set_latency(self, ms: float) -> None:
+        """Delay every AWS call by ``ms`` milliseconds before it is handled."""
+        with self._state_lock:
+            self._latency_ms = max(0.0, float(ms))
+
+    def throttle(self, operation: str, *, times: int = 1, code: str = "ThrottlingException") -> None:
+        """Fail the next ``times`` calls of ``operation`` with error ``code``.
+
+        ``operation`` is the API name (``"DescribeUserPool"``), optionally qualified by the
+        botocore service name (``"cognito-idp:DescribeUserPool"``).
+        """
+        self._add_fault(operation, _Fault("throttle", code, times))
+
+    def deny(self, operation: str, *, times: int | None = None) -> None:
+        """Refuse ``operation`` as IAM would (AccessDeniedException / AccessDenied).
+
+        ``times`` None denies until :meth:`clear_faults`.
+        """
+        self._add_fault(operation, _Fault("deny", None, times))
+
+    def clear_faults(self) -> None:
+        """Remove every pending throttle and deny."""
+        with self._state_lock:
+            self._faults.clear()
+
+    # --- used by the middleware ------------------------------------------------------------
+
+    def _add_fault(self, operation: str, fault: _Fault) -> None:
+        if fault.remaining is not None and fault.remaining <= 0:
+            return
+        with self._state_lock:
+            self._faults.setdefault(operation, []).append(fault)
+
+    def _take_fault(self, service: str, operation: str) -> _Fault | None:
+        with self._state_lock:
+            for key in (f"{service}:{operation}", operation):
+                queue = self._faults.get(key)
+                if not queue:
+                    continue
+                fault = queue[0]
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        queue.pop(0)
+                if not queue:
+                    del self._faults[key]
+                return fault
+        return None
+
+    def _record(self, service: str, operation: str) -> None:
+        with self._state_lock:
+            self.calls.append((service, operation))
+
+    def _latency_s(self) -> float:
+        with self._state_lock:
+            return self._latency_ms / 1000.0
