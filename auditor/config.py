@@ -345,3 +345,25 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         federations=tuple(feds),
         raw=data,
     )
+
+
+def okta_secret(config: Config) -> str:
+    """The Okta credential: the API token from `token_env`, or the private key file's PEM.
+
+    Raises ConfigError (exit 3) when it is missing, before any API call.
+    """
+    auth = config.okta.auth
+    if auth.token_env:
+        value = os.environ.get(auth.token_env, "")
+        if not value.strip():
+            raise ConfigError([InputProblem(str(config.path), None, None,
+                                            f"environment variable {auth.token_env} (okta.auth.token_env) is not set",
+                                            f"export {auth.token_env}=<an Okta API token> (read-only admin suffices)")])
+        return value.strip()
+    assert auth.private_key_file is not None
+    try:
+        return auth.private_key_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([InputProblem(str(config.path), None, None,
+                                        f"cannot read okta.auth.private_key_file {auth.private_key_file}: {exc.strerror}",
+                                        "point private_key_file at the service app's PEM private key")]) from exc

@@ -66,7 +66,12 @@ def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin:
     controls: list[Control] = []
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
+    loaded: set[Path] = set()
     for path in policy_files(paths):
+        # A config that lists the built-in folder (config.example.yaml does) must not load it twice.
+        if path.resolve() in loaded:
+            continue
+        loaded.add(path.resolve())
         if not path.exists():
             problems.append(InputProblem(str(path), None, None, "policy file or directory does not exist",
                                          "fix the path under `policies:` in the config"))

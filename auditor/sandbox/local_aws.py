@@ -640,8 +640,12 @@ class LocalAWS:
             self._server.daemon_threads = True
             port = self._server.server_address[1]
             self.endpoint_url = f"http://127.0.0.1:{port}"
+            # A short poll interval keeps stop() quick (the default 0.5 s adds up across tests).
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name=f"local-aws-{port}", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"local-aws-{port}",
+                daemon=True,
             )
             self._thread.start()
             self.reset()

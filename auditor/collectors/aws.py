@@ -1,0 +1,313 @@
+"""The AWS collectors: Cognito (pool, domain, IdP, its metadata, app client) and Organizations
+(the account's path to the root, SCP status, SCPs in effect) plus the protected IAM role and
+Connect instance. Real boto3 clients; `aws.endpoint_url` points them at a local AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from auditor.collectors.base import Collector, Sink
+from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
+from auditor.config import Config, FederationConfig
+
+# AWS's documented "not found" codes per service call; anything else is a collection error.
+_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"}
+
+
+class AwsClients:
+    """Creates boto3 clients from the config: profile, region, endpoint, timeouts, retries."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._sessions: dict[str | None, Any] = {}
+        self._clients: dict[tuple[str, str | None], Any] = {}
+
+    def client(self, service: str, *, profile: str | None = None) -> Any:
+        """A cached client for `service` with the given (or the default) profile."""
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        aws = self.config.aws
+        key = (service, profile)
+        if key not in self._clients:
+            if profile not in self._sessions:
+                self._sessions[profile] = boto3.session.Session(profile_name=profile, region_name=aws.region)
+            boto_cfg = BotoConfig(connect_timeout=10, read_timeout=30,
+                                  retries={"max_attempts": 5, "mode": "standard"},
+                                  user_agent_extra="auditor")
+            self._clients[key] = self._sessions[profile].client(
+                service, endpoint_url=aws.endpoint_url, config=boto_cfg)
+        return self._clients[key]
+
+
+def describe_aws_error(exc: Exception, action: str) -> str:
+    """One line naming the call, AWS's error code and message, and the permission it needs."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "?")
+        text = f"{action}: {code}: {err.get('Message', '')}".rstrip(": ")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            text += f" (the scanner's credentials need {action})"
+        return text
+    if isinstance(exc, BotoCoreError):
+        return f"{action}: {exc}"
+    return f"{action}: {type(exc).__name__}: {exc}"
+
+
+def _code(exc: Exception) -> str | None:
+    from botocore.exceptions import ClientError
+
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+
+
+def _call(action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Call fn; return None for AWS's 'not found'; raise _AwsFailure with a readable message."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        if _code(exc) in _NOT_FOUND:
+            return None
+        raise _AwsFailure(describe_aws_error(exc, action)) from exc
+    except BotoCoreError as exc:
+        raise _AwsFailure(describe_aws_error(exc, action)) from exc
+
+
+class _AwsFailure(Exception):
+    pass
+
+
+class CognitoCollector(Collector):
+    """cognito.user_pool, .domain, .identity_provider, .idp_metadata and .app_client."""
+
+    name = "cognito"
+    provides = ("cognito.user_pool", "cognito.domain", "cognito.identity_provider",
+                "cognito.idp_metadata", "cognito.app_client")
+
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
+        super().__init__(config, progress)
+        self.clients = clients
+
+    def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        """Collect every federation; each failure is recorded for exactly the keys it affects."""
+        for fed in federations:
+            self._collect_one(fed, sinks[fed.name])
+
+    def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
+        idp = self.clients.client("cognito-idp")
+        pool_id = fed.user_pool_id
+        self.progress(fed.name, "cognito: user pool")
+        try:
+            resp = _call("cognito-idp:DescribeUserPool", idp.describe_user_pool, UserPoolId=pool_id)
+        except _AwsFailure as exc:
+            for key in self.provides:
+                sink.fail(key, str(exc))
+            return
+        if resp is None:
+            for key in self.provides:
+                sink.put(key, None)
+            return
+        pool = resp["UserPool"]
+        sink.put("cognito.user_pool", pool)
+        self._domain(pool, sink)
+        self._identity_provider(fed, sink)
+        self._app_client(fed, sink)
+
+    def _domain(self, pool: dict[str, Any], sink: Sink) -> None:
+        domain = pool.get("Domain") or pool.get("CustomDomain")
+        if not domain:
+            sink.put("cognito.domain", None)
+            return
+        try:
+            resp = _call("cognito-idp:DescribeUserPoolDomain",
+                         self.clients.client("cognito-idp").describe_user_pool_domain, Domain=domain)
+        except _AwsFailure as exc:
+            sink.fail("cognito.domain", str(exc))
+            return
+        desc = (resp or {}).get("DomainDescription") or None
+        # An empty DomainDescription is AWS's answer for "no such domain".
+        sink.put("cognito.domain", desc if desc and desc.get("Domain") else None)
+
+    def _identity_provider(self, fed: FederationConfig, sink: Sink) -> None:
+        try:
+            resp = _call("cognito-idp:DescribeIdentityProvider",
+                         self.clients.client("cognito-idp").describe_identity_provider,
+                         UserPoolId=fed.user_pool_id, ProviderName=fed.identity_provider)
+        except _AwsFailure as exc:
+            sink.fail("cognito.identity_provider", str(exc))
+            sink.fail("cognito.idp_metadata", "the identity provider could not be read")
+            return
+        provider = (resp or {}).get("IdentityProvider")
+        sink.put("cognito.identity_provider", provider)
+        if provider is None:
+            sink.put("cognito.idp_metadata", None)
+            return
+        details = provider.get("ProviderDetails") or {}
+        try:
+            if details.get("MetadataURL"):
+                url = details["MetadataURL"]
+                xml = fetch_metadata(url, timeout=self.config.okta.timeout_seconds,
+                                     allow_insecure_http=self.config.okta.allow_insecure_http)
+                sink.put("cognito.idp_metadata", {**parse_metadata(xml, url=url), "source": "url"})
+            elif details.get("MetadataFile"):
+                parsed = parse_metadata(details["MetadataFile"].encode("utf-8"))
+                sink.put("cognito.idp_metadata", {**parsed, "source": "file"})
+            else:
+                sink.fail("cognito.idp_metadata", "the identity provider has neither MetadataURL nor MetadataFile")
+        except MetadataError as exc:
+            where = details.get("MetadataURL") or "MetadataFile"
+            sink.fail("cognito.idp_metadata", f"the IdP's SAML metadata ({where}): {exc}")
+
+    def _app_client(self, fed: FederationConfig, sink: Sink) -> None:
+        client = self.clients.client("cognito-idp")
+        ref = fed.data["app_client"]
+        try:
+            client_id = ref.get("id")
+            if client_id is None:
+                client_id = self._client_id_by_name(fed.user_pool_id, ref["name"])
+            if client_id is None:
+                sink.put("cognito.app_client", None)
+                return
+            resp = _call("cognito-idp:DescribeUserPoolClient", client.describe_user_pool_client,
+                         UserPoolId=fed.user_pool_id, ClientId=client_id)
+        except _AwsFailure as exc:
+            sink.fail("cognito.app_client", str(exc))
+            return
+        app_client = (resp or {}).get("UserPoolClient")
+        if app_client is not None:
+            app_client = {k: v for k, v in app_client.items() if k != "ClientSecret"}
+        sink.put("cognito.app_client", app_client)
+
+    def _client_id_by_name(self, pool_id: str, name: str) -> str | None:
+        client = self.clients.client("cognito-idp")
+        token: str | None = None
+        matches: list[str] = []
+        while True:
+            kwargs: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": 60}
+            if token:
+                kwargs["NextToken"] = token
+            resp = _call("cognito-idp:ListUserPoolClients", client.list_user_pool_clients, **kwargs) or {}
+            matches += [c["ClientId"] for c in resp.get("UserPoolClients", []) if c.get("ClientName") == name]
+            token = resp.get("NextToken")
+            if not token:
+                break
+        if len(matches) > 1:
+            raise _AwsFailure(f"{len(matches)} app clients are named {name!r} ({', '.join(matches)}); "
+                              "name the client by id in the config")
+        return matches[0] if matches else None
+
+
+class OrganizationsCollector(Collector):
+    """organizations, iam.connect_role and connect.instance for federations with an `scp` block."""
+
+    name = "organizations"
+    provides = ("organizations", "iam.connect_role", "connect.instance")
+
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
+        super().__init__(config, progress)
+        self.clients = clients
+        # The organization tree and SCP contents are the same for every federation of an account.
+        self._org_cache: dict[str, dict[str, Any] | str] = {}
+
+    def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        """Collect every federation that has an `scp` block; others need none of this."""
+        for fed in federations:
+            scp = fed.data.get("scp")
+            if not scp:
+                continue
+            sink = sinks[fed.name]
+            self.progress(fed.name, "organizations: SCPs in effect")
+            org = self._org_cache.get(scp["account_id"])
+            if org is None:
+                try:
+                    org = self._organization(scp["account_id"])
+                except _AwsFailure as exc:
+                    org = str(exc)
+                self._org_cache[scp["account_id"]] = org
+            if isinstance(org, str):
+                sink.fail("organizations", org)
+            else:
+                sink.put("organizations", org)
+            self.progress(fed.name, "iam/connect: protected resources")
+            self._role(scp["connect_role_arn"], sink)
+            self._instance(scp["connect_instance_arn"], sink)
+
+    def _organization(self, account_id: str) -> dict[str, Any]:
+        org = self.clients.client("organizations", profile=self.config.aws.organizations_profile)
+        roots = (_call("organizations:ListRoots", org.list_roots) or {}).get("Roots", [])
+        if not roots:
+            raise _AwsFailure("organizations:ListRoots: the organization has no root")
+        root = roots[0]
+        enabled = any(t.get("Type") == "SERVICE_CONTROL_POLICY" and t.get("Status") == "ENABLED"
+                      for t in root.get("PolicyTypes", []))
+        path: list[dict[str, Any]] = [{"id": account_id, "type": "ACCOUNT", "name": None}]
+        child = account_id
+        for _ in range(10):  # AWS allows at most five OU levels under the root
+            parents = (_call("organizations:ListParents", org.list_parents, ChildId=child) or {}).get("Parents", [])
+            if not parents:
+                raise _AwsFailure(f"organizations:ListParents: account {account_id} is not in this organization")
+            parent = parents[0]
+            if parent["Type"] == "ROOT":
+                path.append({"id": parent["Id"], "type": "ROOT", "name": root.get("Name")})
+                break
+            ou = (_call("organizations:DescribeOrganizationalUnit", org.describe_organizational_unit,
+                        OrganizationalUnitId=parent["Id"]) or {}).get("OrganizationalUnit", {})
+            path.append({"id": parent["Id"], "type": "ORGANIZATIONAL_UNIT", "name": ou.get("Name")})
+            child = parent["Id"]
+        policies: dict[str, dict[str, Any]] = {}
+        for target in path:
+            for summary in self._policies_for(org, target["id"]):
+                entry = policies.get(summary["Id"])
+                if entry is None:
+                    described = (_call("organizations:DescribePolicy", org.describe_policy,
+                                       PolicyId=summary["Id"]) or {}).get("Policy", {})
+                    content_text = described.get("Content", "")
+                    try:
+                        content: Any = json.loads(content_text)
+                    except ValueError:
+                        content = content_text  # the evaluator reports it as malformed (ERROR)
+                    entry = {"id": summary["Id"], "name": summary.get("Name"), "arn": summary.get("Arn"),
+                             "aws_managed": summary.get("AwsManaged", False), "content": content, "targets": []}
+                    policies[summary["Id"]] = entry
+                entry["targets"].append(target["id"])
+        return {"account_id": account_id, "policy_type_enabled": enabled, "path": path,
+                "policies": list(policies.values())}
+
+    @staticmethod
+    def _policies_for(org: Any, target_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"TargetId": target_id, "Filter": "SERVICE_CONTROL_POLICY"}
+            if token:
+                kwargs["NextToken"] = token
+            resp = _call("organizations:ListPoliciesForTarget", org.list_policies_for_target, **kwargs) or {}
+            out += resp.get("Policies", [])
+            token = resp.get("NextToken")
+            if not token:
+                return out
+
+    def _role(self, arn: str, sink: Sink) -> None:
+        name = arn.rsplit("/", 1)[-1]
+        try:
+            resp = _call("iam:GetRole", self.clients.client("iam").get_role, RoleName=name)
+        except _AwsFailure as exc:
+            sink.fail("iam.connect_role", str(exc))
+            return
+        sink.put("iam.connect_role", (resp or {}).get("Role"))
+
+    def _instance(self, arn: str, sink: Sink) -> None:
+        instance_id = arn.rsplit("/", 1)[-1]
+        try:
+            resp = _call("connect:DescribeInstance", self.clients.client("connect").describe_instance,
+                         InstanceId=instance_id)
+        except _AwsFailure as exc:
+            sink.fail("connect.instance", str(exc))
+            return
+        sink.put("connect.instance", (resp or {}).get("Instance"))

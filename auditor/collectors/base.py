@@ -1,0 +1,72 @@
+"""The one small interface every collector implements, and the sink it writes into."""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from auditor.config import Config, FederationConfig
+from auditor.snapshot import CollectionError
+
+
+@dataclass
+class Sink:
+    """Where a collector puts one federation's data: a value per resource key, or an error."""
+
+    federation: str
+    resources: dict[str, Any] = field(default_factory=dict)
+    errors: list[CollectionError] = field(default_factory=list)
+
+    def put(self, key: str, value: Any) -> None:
+        """Store plain JSON for `key` (None: looked, and it does not exist)."""
+        self.resources[key] = plain(value)
+
+    def fail(self, key: str, message: str) -> None:
+        """Record that `key` could not be collected; the controls needing it become ERROR."""
+        self.resources.pop(key, None)
+        self.errors.append(CollectionError(key, message))
+
+    def get(self, key: str) -> Any:
+        """A value collected earlier in this run (None when absent or not collected)."""
+        return self.resources.get(key)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot store {type(value).__name__} in a snapshot")
+
+
+def plain(value: Any) -> Any:
+    """Deep-convert SDK output (datetimes, tuples) to plain JSON values."""
+    return json.loads(json.dumps(value, default=_default))
+
+
+# A progress callback: (federation, message).
+Progress = Callable[[str, str], None]
+
+
+class Collector(abc.ABC):
+    """Fetches one system's live state for every federation and writes it into their sinks.
+
+    Collectors run in a fixed order (see auditor/collectors/__init__.py) and may read what an
+    earlier one stored (the Cognito collector does not need Okta's data; the metadata checks
+    read both). A failure becomes a `Sink.fail` entry, never an exception out of `collect`.
+    """
+
+    name: ClassVar[str]
+    provides: ClassVar[tuple[str, ...]]
+
+    def __init__(self, config: Config, progress: Progress | None = None) -> None:
+        self.config = config
+        self.progress = progress or (lambda fed, msg: None)
+
+    @abc.abstractmethod
+    def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        """Collect every federation's resources of this system into `sinks[federation.name]`."""

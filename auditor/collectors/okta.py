@@ -1,0 +1,248 @@
+"""The Okta collector: the SAML app, its assignments and its SAML metadata, through the okta SDK.
+
+We drive the SDK's RequestExecutor (its HTTP client, retries, 429 back-off and OAuth 2.0
+private-key flow) with raw JSON, not its generated models, because:
+- the `SamlApplication` model drops `attributeStatements` and any field it does not know;
+- the generated API methods send `Authorization: SSWS<token>` without the space Okta
+  documents, while the executor's default header is the documented `SSWS <token>`;
+- the SDK's response objects keep one `Link` header of several; the aiohttp response the
+  executor returns keeps them all, which pagination needs.
+
+Only `okta.request_executor` and its small dependencies are imported, lazily: `okta.client`
+imports every API and model of the SDK (~5 s, ~110 MB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+from auditor import __version__
+from auditor.collectors.base import Collector, Sink
+from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
+from auditor.config import Config, FederationConfig
+
+_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
+APP_USERS_PAGE = 500
+APP_GROUPS_PAGE = 200
+APPS_PAGE = 200
+
+
+class OktaError(Exception):
+    """An Okta request failed; the message names the call and Okta's error code."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+def sdk_config(config: Config, secret: str | None) -> dict[str, Any]:
+    """The okta SDK configuration, built explicitly.
+
+    We do not use the SDK's ConfigSetter: it silently merges `~/.okta/okta.yaml`, `./okta.yaml`
+    and `OKTA_CLIENT_*` variables, so the scanner's behaviour would depend on files the
+    config does not name.
+    """
+    okta = config.okta
+    client: dict[str, Any] = {
+        "orgUrl": okta.org_url,
+        "userAgent": f"auditor/{__version__}",
+        "requestTimeout": okta.timeout_seconds,
+        "rateLimit": {"maxRetries": 2},
+        "cache": {"enabled": False, "defaultTtl": 300, "defaultTti": 300},
+        "logging": {"enabled": False, "logLevel": 50},
+        "oauthTokenRenewalOffset": 5,
+        "connectionTimeout": okta.timeout_seconds,
+    }
+    if okta.auth.mode == "token":
+        client.update({"authorizationMode": "SSWS", "token": secret})
+    else:
+        client.update({
+            "authorizationMode": "PrivateKey",
+            "clientId": okta.auth.client_id,
+            "scopes": list(okta.auth.scopes),
+            "privateKey": secret,
+        })
+        if okta.auth.key_id:
+            client["kid"] = okta.auth.key_id
+    return {"client": client, "testing": {"testingDisableHttpsCheck": okta.allow_insecure_http}}
+
+
+class OktaAPI:
+    """A thin raw-JSON client over the SDK's RequestExecutor. Use as an async context manager."""
+
+    def __init__(self, config: Config, secret: str | None) -> None:
+        self._sdk_config = sdk_config(config, secret)
+        self._executor: Any = None
+        self._session: Any = None
+        self.calls = 0
+
+    async def __aenter__(self) -> OktaAPI:
+        import aiohttp
+        from okta.cache.no_op_cache import NoOpCache
+        from okta.config.config_validator import ConfigValidator
+        from okta.request_executor import RequestExecutor
+
+        ConfigValidator(self._sdk_config)
+        self._executor = RequestExecutor(self._sdk_config, NoOpCache(), None)
+        self._session = aiohttp.ClientSession()
+        self._executor.set_session(self._session)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def get(self, url: str) -> tuple[Any, Any]:
+        """GET a path or absolute URL; returns (parsed JSON, aiohttp response)."""
+        self.calls += 1
+        request, error = await self._executor.create_request("GET", url, None, {})
+        if error is not None:
+            raise OktaError(f"GET {_short(url)}: cannot authenticate: {_describe(error)}")
+        try:
+            response, body, error = await self._executor.execute(request)
+        except ValueError as exc:  # the SDK json-decodes error bodies itself and raises on garbage
+            raise OktaError(f"GET {_short(url)}: Okta returned a body that is not JSON ({exc})") from exc
+        if error is not None:
+            status = getattr(error, "status", None)
+            raise OktaError(f"GET {_short(url)}: {_describe(error)}", status)
+        try:
+            return json.loads(body), response
+        except (TypeError, ValueError) as exc:
+            raise OktaError(f"GET {_short(url)}: Okta returned a body that is not JSON") from exc
+
+    async def get_all(self, url: str) -> list[Any]:
+        """Every item of a paginated list, following `Link: <...>; rel="next"` headers."""
+        items: list[Any] = []
+        next_url: str | None = url
+        pages = 0
+        while next_url:
+            page, response = await self.get(next_url)
+            if not isinstance(page, list):
+                raise OktaError(f"GET {_short(next_url)}: expected a JSON list")
+            items.extend(page)
+            next_url = next_link(response.headers.getall("Link", []))
+            pages += 1
+            if pages > 10_000:
+                raise OktaError(f"GET {_short(url)}: more than 10,000 pages; stopping")
+        return items
+
+
+def next_link(headers: list[str]) -> str | None:
+    """The rel="next" URL among Link headers (several headers, or several links in one)."""
+    for header in headers:
+        for m in _LINK.finditer(header):
+            if m.group(2) == "next":
+                return m.group(1)
+    return None
+
+
+def _short(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def _describe(error: Any) -> str:
+    code = getattr(error, "error_code", None)
+    if code:
+        return f"HTTP {getattr(error, 'status', '?')} {code} {getattr(error, 'error_summary', '')}".strip()
+    status = getattr(error, "status", None)
+    if status:
+        return f"HTTP {status}"
+    text = str(error) or type(error).__name__
+    if isinstance(error, asyncio.TimeoutError):
+        text = "timed out"
+    return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
+
+
+class OktaCollector(Collector):
+    """okta.app, okta.assignments and okta.metadata for every federation."""
+
+    name = "okta"
+    provides = ("okta.app", "okta.assignments", "okta.metadata")
+
+    def __init__(self, config: Config, secret: str | None, progress: Any = None) -> None:
+        super().__init__(config, progress)
+        self._secret = secret
+
+    def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        """Run the async collection on a private event loop."""
+        asyncio.run(self._collect_all(federations, sinks))
+
+    async def _collect_all(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        try:
+            async with OktaAPI(self.config, self._secret) as api:
+                for fed in federations:
+                    await self._collect_one(api, fed, sinks[fed.name])
+        except ValueError as exc:  # the SDK's ConfigValidator
+            for fed in federations:
+                for key in self.provides:
+                    sinks[fed.name].fail(key, f"the Okta SDK rejected its configuration: {exc}".strip())
+
+    async def _collect_one(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
+        self.progress(fed.name, "okta: app")
+        try:
+            app = await self._find_app(api, fed.data["okta_app"])
+        except OktaError as exc:
+            for key in self.provides:
+                sink.fail(key, f"Okta: {exc}")
+            return
+        sink.put("okta.app", app)
+        if app is None:
+            sink.put("okta.assignments", None)
+            sink.put("okta.metadata", None)
+            return
+        self.progress(fed.name, "okta: assignments")
+        try:
+            sink.put("okta.assignments", await self._assignments(api, app["id"]))
+        except OktaError as exc:
+            sink.fail("okta.assignments", f"Okta: {exc}")
+        self.progress(fed.name, "okta: metadata")
+        url = f"{self.config.okta.org_url}/app/{quote(app['id'])}/sso/saml/metadata"
+        try:
+            xml = await asyncio.to_thread(fetch_metadata, url, timeout=self.config.okta.timeout_seconds,
+                                          allow_insecure_http=self.config.okta.allow_insecure_http)
+            sink.put("okta.metadata", parse_metadata(xml, url=url))
+        except MetadataError as exc:
+            sink.fail("okta.metadata", f"SAML metadata at {url}: {exc}")
+
+    async def _find_app(self, api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
+        if "id" in ref:
+            try:
+                app, _ = await api.get(f"/api/v1/apps/{quote(ref['id'])}")
+            except OktaError as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return app if isinstance(app, dict) else None
+        label = ref["label"]
+        # `q` matches label prefixes; keep exact matches only.
+        apps = await api.get_all(f"/api/v1/apps?q={quote(label)}&limit={APPS_PAGE}")
+        matches = [a for a in apps if isinstance(a, dict) and a.get("label") == label]
+        if len(matches) > 1:
+            ids = ", ".join(a.get("id", "?") for a in matches)
+            raise OktaError(f"{len(matches)} apps are labelled {label!r} ({ids}); name the app by id in the config")
+        return matches[0] if matches else None
+
+    async def _assignments(self, api: OktaAPI, app_id: str) -> dict[str, Any]:
+        users_raw = await api.get_all(f"/api/v1/apps/{quote(app_id)}/users?limit={APP_USERS_PAGE}")
+        groups_raw = await api.get_all(f"/api/v1/apps/{quote(app_id)}/groups?limit={APP_GROUPS_PAGE}")
+        users = []
+        for u in users_raw:
+            profile = u.get("profile") or {}
+            creds = u.get("credentials") or {}
+            users.append({"id": u.get("id"), "login": creds.get("userName"), "email": profile.get("email"),
+                          "status": u.get("status"), "scope": u.get("scope")})
+        groups = []
+        for g in groups_raw:
+            name = ((g.get("_embedded") or {}).get("group") or {}).get("profile", {}).get("name")
+            if name is None:
+                group, _ = await api.get(f"/api/v1/groups/{quote(g['id'])}")
+                name = (group.get("profile") or {}).get("name")
+            groups.append({"id": g.get("id"), "name": name})
+        user_refs = sorted({r for u in users for r in (u["id"], u["login"], u["email"]) if r})
+        group_refs = sorted({r for g in groups for r in (g["id"], g["name"]) if r})
+        return {"users": users, "groups": groups, "user_refs": user_refs, "group_refs": group_refs}
