@@ -109,7 +109,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "required": ["okta_app", "saml_provider_arn", "instance_id"],
                         "properties": {
                             "okta_app": _REF_BY_ID_OR_LABEL,
-                            "saml_provider_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"},
+                            "saml_provider_arn": {
+                                "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"},
                             "instance_id": {"type": "string", "minLength": 1},
                         },
                     },
@@ -118,8 +119,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "required": ["account_id", "connect_role_arn", "connect_instance_arn"],
                         "properties": {
                             "account_id": {"type": "string", "pattern": "^\\d{12}$"},
-                            "connect_role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
-                            "connect_instance_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:connect:[a-z0-9-]+:\\d{12}:instance/.+$"},
+                            "connect_role_arn": {
+                                "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
+                            "connect_instance_arn": {
+                                "type": "string",
+                                "pattern": "^arn:aws[\\w-]*:connect:[a-z0-9-]+:\\d{12}:instance/.+$"},
                         },
                     },
                 },
@@ -237,6 +241,8 @@ def load_config(path: Path) -> Config:
                                         "start from config.example.yaml")])
     problems: list[InputProblem] = []
     data = _interpolate(doc, doc.data, (), problems)
+    if problems:  # an unset variable would also fail the schema: report the cause only
+        raise ConfigError(problems)
     doc = Located(doc.file, data, doc.positions)
     problems += schema_problems(doc, CONFIG_SCHEMA)
     if problems:
@@ -356,14 +362,16 @@ def okta_secret(config: Config) -> str:
     if auth.token_env:
         value = os.environ.get(auth.token_env, "")
         if not value.strip():
-            raise ConfigError([InputProblem(str(config.path), None, None,
-                                            f"environment variable {auth.token_env} (okta.auth.token_env) is not set",
-                                            f"export {auth.token_env}=<an Okta API token> (read-only admin suffices)")])
+            raise ConfigError([InputProblem(
+                str(config.path), None, None,
+                f"environment variable {auth.token_env} (okta.auth.token_env) is not set",
+                f"export {auth.token_env}=<an Okta API token> (read-only admin suffices)")])
         return value.strip()
     assert auth.private_key_file is not None
     try:
         return auth.private_key_file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([InputProblem(str(config.path), None, None,
-                                        f"cannot read okta.auth.private_key_file {auth.private_key_file}: {exc.strerror}",
-                                        "point private_key_file at the service app's PEM private key")]) from exc
+        raise ConfigError([InputProblem(
+            str(config.path), None, None,
+            f"cannot read okta.auth.private_key_file {auth.private_key_file}: {exc.strerror}",
+            "point private_key_file at the service app's PEM private key")]) from exc

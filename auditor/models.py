@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The outcome of one control on one resource."""
 
     PASS = "PASS"
@@ -23,7 +23,7 @@ class Status(str, enum.Enum):
     WAIVED = "WAIVED"
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a failure of the control is."""
 
     CRITICAL = "critical"

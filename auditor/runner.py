@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.collectors.base import Collector, Progress
-from auditor.config import Config, okta_secret
+from auditor.config import Config, FederationConfig, okta_secret
 from auditor.evaluate.engine import evaluate
 from auditor.models import RunResult
 from auditor.policy.loader import PolicySet, load_policies
@@ -53,7 +53,7 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def select_federations(config: Config, names: Sequence[str]) -> list:  # type: ignore[type-arg]
+def select_federations(config: Config, names: Sequence[str]) -> list[FederationConfig]:
     """The federations named (all when none); KeyError naming the unknown one."""
     if not names:
         return list(config.federations)

@@ -17,7 +17,7 @@ def schema_problems(doc: Located, schema: dict[str, Any], *, base_path: tuple[st
     """Validate `data` (default: the whole document) and turn each error into an InputProblem."""
     validator = jsonschema.Draft202012Validator(schema)
     target = doc.data if data is None else data
-    problems = []
+    problems: list[InputProblem] = []
     for err in sorted(validator.iter_errors(target), key=lambda e: list(map(str, e.absolute_path))):
         problems.extend(_describe(doc, err, base_path))
     # One root cause often yields several schema errors at the same place: keep the first per line.
@@ -41,9 +41,9 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
         for key in extra:
             line, col = doc.line_of((*path, key))
             close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            suggestion = f"did you mean {close[0]!r}? " if close else ""
             yield InputProblem(doc.file, line, col, f"{format_path((*path, key))}: unknown key {key!r}",
-                               f"{hint}valid keys here: {', '.join(allowed)}")
+                               f"{suggestion}valid keys here: {', '.join(allowed)}")
         return
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Report the most specific sub-error: the deepest one.
@@ -52,7 +52,7 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
             yield from _describe_sub(doc, best, (*base_path, *best.absolute_path))
             return
     line, col = doc.line_of(path)
-    hint = None
+    hint: str | None = None
     if err.validator == "enum":
         hint = "valid values: " + ", ".join(map(repr, err.validator_value))
         close = difflib.get_close_matches(str(err.instance), [str(v) for v in err.validator_value], n=1)

@@ -87,10 +87,10 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
+        err_line: int | None = mark.line + 1 if mark else None
+        err_col: int | None = mark.column + 1 if mark else None
         msg = " ".join(str(x) for x in (exc.context, exc.problem) if x)
-        raise YamlLoadError(InputProblem(name, line, col, f"YAML syntax error: {msg}")) from exc
+        raise YamlLoadError(InputProblem(name, err_line, err_col, f"YAML syntax error: {msg}")) from exc
     except yaml.YAMLError as exc:
         raise YamlLoadError(InputProblem(name, None, None, f"YAML error: {exc}")) from exc
     finally:

@@ -75,13 +75,14 @@ def resource_label(resource: str, config: dict[str, Any]) -> str:
     app = config.get("okta_app") or {}
     pool = config.get("user_pool_id", "")
     scp = config.get("scp") or {}
+    client = config.get("app_client") or {}
     ident = {
         "okta": app.get("id") or app.get("label", ""),
         "cognito.user_pool": pool,
         "cognito.domain": pool,
         "cognito.identity_provider": f"{pool}/{config.get('identity_provider', '')}",
         "cognito.idp_metadata": f"{pool}/{config.get('identity_provider', '')}",
-        "cognito.app_client": f"{pool}/{(config.get('app_client') or {}).get('id') or (config.get('app_client') or {}).get('name', '')}",
+        "cognito.app_client": f"{pool}/{client.get('id') or client.get('name', '')}",
         "organizations": scp.get("account_id", ""),
         "iam.connect_role": scp.get("connect_role_arn", ""),
         "connect.instance": scp.get("connect_instance_arn", ""),

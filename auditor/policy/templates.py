@@ -32,7 +32,7 @@ class PolicyEnvironment(ImmutableSandboxedEnvironment):
     """Sandboxed, StrictUndefined, native-single-expression Jinja environment."""
 
     code_generator_class = NativeCodeGenerator
-    concat = staticmethod(_concat)  # type: ignore[assignment]
+    concat = staticmethod(_concat)
     template_class = NativeTemplate
 
     def __init__(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from auditor.models import RunResult
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     """The report formats; the value is also the file extension."""
 
     JSON = "json"

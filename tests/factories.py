@@ -1,0 +1,90 @@
+"""Plain-data builders for unit tests: a compliant federation's snapshot, ready to mutate."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from auditor.snapshot import CollectionError, FederationSnapshot, Snapshot
+
+POOL = "us-east-1_Abc123"
+DOMAIN = "acme-cc"
+REGION = "us-east-1"
+ACS = f"https://{DOMAIN}.auth.{REGION}.amazoncognito.com/saml2/idpresponse"
+EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+ROLE_ARN = "arn:aws:iam::123456789012:role/AmazonConnectUserRole"
+INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/11111111-2222-3333-4444-555555555555"
+CERT = {"subject": "CN=okta", "issuer": "CN=okta", "serial": "1", "not_before": "2026-01-01T00:00:00+00:00",
+        "not_after": "2030-01-01T00:00:00+00:00", "fingerprint_sha256": "ab" * 32}
+PROTECT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Protect", "Effect": "Deny", "Action": ["iam:DeleteRole", "connect:DeleteInstance"],
+                   "Resource": [ROLE_ARN, INSTANCE_ARN]}],
+}
+
+
+def fed_config(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "name": "prod", "okta_app": {"label": "Contact Center"}, "user_pool_id": POOL,
+        "app_client": {"name": "app-client"}, "identity_provider": "Okta",
+        "required_assignments": {"users": ["agent@example.com"], "groups": ["Agents"]},
+        "cert_min_days": 30, "cloudformation_stack": None, "connect_sso": None,
+        "scp": {"account_id": "123456789012", "connect_role_arn": ROLE_ARN, "connect_instance_arn": INSTANCE_ARN},
+    }
+    base.update(overrides)
+    return base
+
+
+def compliant_resources() -> dict[str, Any]:
+    metadata = {"url": "https://acme.okta.com/app/0oa1/sso/saml/metadata", "entity_id": "http://www.okta.com/exk1",
+                "sso_urls": [], "signing_certificates": [CERT], "signing_certificate": CERT}
+    return copy.deepcopy({
+        "okta.app": {
+            "id": "0oa1", "label": "Contact Center", "status": "ACTIVE", "signOnMode": "SAML_2_0",
+            "settings": {"signOn": {
+                "ssoAcsUrl": ACS, "recipient": ACS, "destination": ACS,
+                "audience": f"urn:amazon:cognito:sp:{POOL}", "assertionSigned": True,
+                "signatureAlgorithm": "RSA_SHA256", "digestAlgorithm": "SHA256",
+                "attributeStatements": [
+                    {"type": "EXPRESSION", "name": EMAIL_CLAIM,
+                     "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]}],
+            }},
+        },
+        "okta.assignments": {
+            "users": [{"id": "00u1", "login": "agent@example.com", "email": "agent@example.com", "status": "ACTIVE",
+                       "scope": "USER"}],
+            "groups": [{"id": "00g1", "name": "Agents"}],
+            "user_refs": ["00u1", "agent@example.com"], "group_refs": ["00g1", "Agents"],
+        },
+        "okta.metadata": metadata,
+        "cognito.user_pool": {"Id": POOL, "Name": "cc", "Domain": DOMAIN},
+        "cognito.domain": {"Domain": DOMAIN, "UserPoolId": POOL, "Status": "ACTIVE"},
+        "cognito.identity_provider": {
+            "UserPoolId": POOL, "ProviderName": "Okta", "ProviderType": "SAML",
+            "ProviderDetails": {"MetadataURL": metadata["url"]}, "AttributeMapping": {"email": EMAIL_CLAIM}},
+        "cognito.idp_metadata": {**metadata, "source": "url"},
+        "cognito.app_client": {"ClientId": "c1", "ClientName": "app-client", "UserPoolId": POOL,
+                               "SupportedIdentityProviders": ["COGNITO", "Okta"]},
+        "organizations": {
+            "account_id": "123456789012", "policy_type_enabled": True,
+            "path": [{"id": "123456789012", "type": "ACCOUNT", "name": None},
+                     {"id": "r-root", "type": "ROOT", "name": "Root"}],
+            "policies": [{"id": "p-1", "name": "protect-connect", "arn": "arn", "aws_managed": False,
+                          "content": PROTECT, "targets": ["r-root"]}],
+        },
+        "iam.connect_role": {"RoleName": "AmazonConnectUserRole", "Arn": ROLE_ARN},
+        "connect.instance": {"Id": "11111111-2222-3333-4444-555555555555", "Arn": INSTANCE_ARN,
+                             "InstanceStatus": "ACTIVE", "IdentityManagementType": "SAML"},
+    })
+
+
+def snapshot(resources: dict[str, Any] | None = None, *, errors: list[tuple[str, str]] = (),  # type: ignore[assignment]
+             config: dict[str, Any] | None = None) -> Snapshot:
+    fed = FederationSnapshot(
+        name="prod", config=config or fed_config(),
+        resources=compliant_resources() if resources is None else resources,
+        errors=tuple(CollectionError(s, m) for s, m in errors))
+    return Snapshot(run_id="r1", collected_at="2026-11-28T00:00:00+00:00", tool_version="test",
+                    settings={"aws": {"region": REGION}, "okta": {"org_url": "https://acme.okta.com",
+                                                                  "allow_insecure_http": False}},
+                    federations=(fed,))

@@ -1,0 +1,163 @@
+"""The evaluation engine on plain data: every control's PASS and FAIL, ERROR for unseen data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from auditor.evaluate.engine import evaluate
+from auditor.models import Finding, Status
+from auditor.policy.loader import load_policies
+from tests import factories as f
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+POLICIES = load_policies()
+
+
+def judge(resources: dict[str, Any] | None = None, **kw: Any) -> dict[str, Finding]:
+    return {x.control_id: x for x in evaluate(f.snapshot(resources, **kw), POLICIES, now=NOW)}
+
+
+def test_compliant_federation_is_all_pass() -> None:
+    findings = judge()
+    assert len(findings) == 16
+    bad = {k: v.message for k, v in findings.items() if v.status is not Status.PASS}
+    assert not bad
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    key, _, rest = path.partition(":")
+
+    def mutate(res: dict[str, Any]) -> None:
+        target = res[key]
+        parts = rest.split(".")
+        for p in parts[:-1]:
+            target = target[p]
+        target[parts[-1]] = value
+    return mutate
+
+
+def _statement(res: dict[str, Any]) -> dict[str, Any]:
+    stmt: dict[str, Any] = res["organizations"]["policies"][0]["content"]["Statement"][0]
+    return stmt
+
+
+DRIFTS = [
+    ("OKTA-APP-ACTIVE", _set("okta.app:status", "INACTIVE")),
+    ("OKTA-SAML-ACS-URL",
+     _set("okta.app:settings.signOn.ssoAcsUrl", "https://old.auth.us-east-1.amazoncognito.com/saml2/idpresponse")),
+    ("OKTA-SAML-ACS-URL", _set("cognito.domain:Domain", "renamed")),
+    ("OKTA-SAML-AUDIENCE", _set("okta.app:settings.signOn.audience", "urn:amazon:cognito:sp:us-east-1_X")),
+    ("OKTA-SAML-EMAIL-ATTRIBUTE", _set("okta.app:settings.signOn.attributeStatements", [])),
+    ("OKTA-SAML-SIGNING", _set("okta.app:settings.signOn.signatureAlgorithm", "RSA_SHA1")),
+    ("OKTA-ASSIGNMENTS", _set("okta.assignments:group_refs", ["00g1"])),
+    ("OKTA-CERT-EXPIRY", _set("okta.metadata:signing_certificate.not_after", "2026-12-08T00:00:00+00:00")),
+    ("COGNITO-DOMAIN", _set("cognito.domain:Status", "DELETING")),
+    ("COGNITO-IDP-SAML", _set("cognito.identity_provider:ProviderType", "OIDC")),
+    ("COGNITO-IDP-NAME", _set("cognito.identity_provider:ProviderName", "Okta SSO")),
+    ("COGNITO-IDP-METADATA", _set("cognito.idp_metadata:entity_id", "http://www.okta.com/other")),
+    ("COGNITO-IDP-METADATA", _set("cognito.identity_provider:ProviderDetails.MetadataURL", "http://acme.okta.com/m")),
+    ("COGNITO-IDP-EMAIL-MAPPING", _set("cognito.identity_provider:AttributeMapping.email", "email")),
+    ("COGNITO-CLIENT-IDP-ENABLED", _set("cognito.app_client:SupportedIdentityProviders", ["COGNITO"])),
+    ("SCP-DENY-ROLE-DELETION", lambda r: _statement(r).update(Action="connect:DeleteInstance")),
+    ("SCP-DENY-INSTANCE-DELETION", lambda r: _statement(r).update(Action=["iam:DeleteRole", "s3:*"])),
+    ("SCP-PROTECTED-RESOURCES-EXIST", _set("connect.instance:Arn", "arn:aws:connect:us-east-1:123456789012:instance/x")),
+]
+
+
+@pytest.mark.parametrize("control,mutate", DRIFTS, ids=[d[0] for d in DRIFTS])
+def test_each_drift_fails_exactly_its_control(control: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    resources = f.compliant_resources()
+    mutate(resources)
+    findings = judge(resources)
+    assert findings[control].status is Status.FAIL, findings[control].message
+    assert findings[control].expected is not None
+    others = {k for k, v in findings.items() if v.status is not Status.PASS and k != control}
+    # The ACS URL and the domain are one link seen from both sides.
+    assert others <= {"OKTA-SAML-ACS-URL", "COGNITO-DOMAIN"}
+
+
+def test_fail_carries_expected_and_actual() -> None:
+    resources = f.compliant_resources()
+    resources["cognito.identity_provider"]["AttributeMapping"]["email"] = "email"
+    finding = judge(resources)["COGNITO-IDP-EMAIL-MAPPING"]
+    key = "cognito.identity_provider.AttributeMapping.email"
+    assert finding.expected == {key: f.EMAIL_CLAIM}
+    assert finding.actual == {key: "email"}
+    assert finding.uid == "auditor-COGNITO-IDP-EMAIL-MAPPING-prod-cognito.identity_provider"
+
+
+def test_missing_data_is_error_for_exactly_the_controls_that_need_it() -> None:
+    resources = f.compliant_resources()
+    del resources["okta.metadata"]
+    findings = judge(resources, errors=[("okta.metadata", "HTTP 500")])
+    errors = {k for k, v in findings.items() if v.status is Status.ERROR}
+    assert errors == {"OKTA-CERT-EXPIRY", "COGNITO-IDP-METADATA"}
+    assert "HTTP 500" in findings["OKTA-CERT-EXPIRY"].message
+
+
+def test_absent_object_is_fail_not_error() -> None:
+    resources = f.compliant_resources()
+    resources["cognito.app_client"] = None
+    finding = judge(resources)["COGNITO-CLIENT-IDP-ENABLED"]
+    assert finding.status is Status.FAIL and "does not exist" in finding.message
+
+
+def test_no_domain_fails_the_acs_url_with_a_reason() -> None:
+    resources = f.compliant_resources()
+    resources["cognito.domain"] = None
+    finding = judge(resources)["OKTA-SAML-ACS-URL"]
+    assert finding.status is Status.FAIL and "cannot compute the expected value" in finding.message
+
+
+def test_no_scp_block_skips_scp_controls() -> None:
+    resources = f.compliant_resources()
+    for key in ("organizations", "iam.connect_role", "connect.instance"):
+        del resources[key]
+    findings = judge(resources, config=f.fed_config(scp=None))
+    assert {k for k, v in findings.items() if v.status is Status.SKIPPED} == {
+        "SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION", "SCP-PROTECTED-RESOURCES-EXIST"}
+
+
+def test_conditional_deny_fails_naming_the_condition() -> None:
+    resources = f.compliant_resources()
+    stmt = resources["organizations"]["policies"][0]["content"]["Statement"][0]
+    stmt["Condition"] = {"StringNotLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/Admin"}}
+    finding = judge(resources)["SCP-DENY-ROLE-DELETION"]
+    assert finding.status is Status.FAIL
+    assert "aws:PrincipalArn" in finding.message
+
+
+def test_malformed_scp_is_error() -> None:
+    resources = f.compliant_resources()
+    resources["organizations"]["policies"][0]["content"] = "{not json"
+    assert judge(resources)["SCP-DENY-ROLE-DELETION"].status is Status.ERROR
+
+
+def test_cert_expiry_uses_configured_days() -> None:
+    resources = f.compliant_resources()
+    resources["okta.metadata"]["signing_certificate"]["not_after"] = "2027-01-07T00:00:00+00:00"  # 40 days
+    assert judge(resources)["OKTA-CERT-EXPIRY"].status is Status.PASS
+    assert judge(resources, config=f.fed_config(cert_min_days=60))["OKTA-CERT-EXPIRY"].status is Status.FAIL
+
+
+def test_loopback_http_metadata_allowed_only_with_flag() -> None:
+    resources = f.compliant_resources()
+    resources["cognito.identity_provider"]["ProviderDetails"]["MetadataURL"] = "http://127.0.0.1:9/app/m"
+    assert judge(resources)["COGNITO-IDP-METADATA"].status is Status.FAIL
+    snap = f.snapshot(resources)
+    snap.settings["okta"]["allow_insecure_http"] = True
+    finding = next(x for x in evaluate(snap, POLICIES, now=NOW) if x.control_id == "COGNITO-IDP-METADATA")
+    assert finding.status is Status.PASS
+
+
+def test_scp_type_disabled_fails_both_scp_controls() -> None:
+    resources = f.compliant_resources()
+    resources["organizations"]["policy_type_enabled"] = False
+    findings = judge(resources)
+    for control in ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"):
+        assert findings[control].status is Status.FAIL
+        assert "not enabled" in findings[control].message
