@@ -59,10 +59,14 @@ def test_parse_good_metadata(cert_der: bytes) -> None:
     assert result["url"] == "https://example.okta.com/app/exkABC/sso/saml/metadata"
     assert result["entity_id"] == "http://www.okta.com/exkABC"
     assert result["sso_urls"] == [
-        {"binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
-         "location": "https://example.okta.com/app/example_app_1/exkABC/sso/saml"},
-        {"binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
-         "location": "https://example.okta.com/app/example_app_1/exkABC/sso/saml"},
+        {
+            "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST",
+            "location": "https://example.okta.com/app/example_app_1/exkABC/sso/saml",
+        },
+        {
+            "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            "location": "https://example.okta.com/app/example_app_1/exkABC/sso/saml",
+        },
     ]
     cert = result["signing_certificate"]
     assert result["signing_certificates"] == [cert]
@@ -103,9 +107,9 @@ def test_rejects_dtd_and_entities(payload: bytes) -> None:
         parse_metadata(payload)
 
 
-@pytest.mark.parametrize("payload", [b"", b"   ", b"not xml at all", b"{\"json\": true}", b"<unclosed>"])
+@pytest.mark.parametrize("payload", [b"", b"   ", b"not xml at all", b'{"json": true}', b"<unclosed>"])
 def test_rejects_non_xml(payload: bytes) -> None:
-    with pytest.raises(MetadataError, match="empty|not well-formed"):
+    with pytest.raises(MetadataError, match=r"empty|not well-formed"):
         parse_metadata(payload)
 
 
@@ -117,9 +121,11 @@ def test_rejects_wrong_root_and_names_it() -> None:
 
 
 def test_rejects_metadata_without_idp_descriptor() -> None:
-    sp_only = (b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:sp">'
-               b'<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>'
-               b"</md:EntityDescriptor>")
+    sp_only = (
+        b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="urn:sp">'
+        b'<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"/>'
+        b"</md:EntityDescriptor>"
+    )
     with pytest.raises(MetadataError, match="no IDPSSODescriptor"):
         parse_metadata(sp_only)
 
@@ -175,7 +181,10 @@ def server(cert_der: bytes) -> Iterator[str]:
 
 def test_fetch_and_parse_over_loopback_http(server: str, cert_der: bytes) -> None:
     body = fetch_metadata(server + "/ok", allow_insecure_http=True)
-    assert parse_metadata(body)["signing_certificate"]["fingerprint_sha256"] == hashlib.sha256(cert_der).hexdigest()
+    assert (
+        parse_metadata(body)["signing_certificate"]["fingerprint_sha256"]
+        == hashlib.sha256(cert_der).hexdigest()
+    )
     localhost = server.replace("127.0.0.1", "localhost")
     assert fetch_metadata(localhost + "/ok", allow_insecure_http=True) == body
 

@@ -310,9 +310,9 @@ class OktaSimulator:
         self._stopping = asyncio.Event()
         app = web.Application(middlewares=[self._middleware], client_max_size=2 * 1024 * 1024)
         self._add_routes(app)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         server = site._server
         assert server is not None
@@ -645,9 +645,9 @@ class OktaSimulator:
         response.headers.add("Link", f'<{base}?{urllib.parse.urlencode(self_query)}>; rel="self"'
                              if self_query else f'<{base}>; rel="self"')
         if start + limit < len(items) and page:
-            next_query = {k: v for k, v in request.query.items() if k != "after"}
-            next_query["after"] = page[-1][0]
-            next_query["limit"] = str(limit)
+            # Okta's order: the cursor first, then the limit, then the caller's other parameters.
+            next_query = {"after": page[-1][0], "limit": str(limit)}
+            next_query.update((k, v) for k, v in request.query.items() if k not in next_query)
             response.headers.add("Link", f'<{base}?{urllib.parse.urlencode(next_query)}>; rel="next"')
         return response
 
