@@ -105,6 +105,18 @@ class _Call:
 
 
 @dataclass
+class _Route:
+    """One REST operation's HTTP binding, from botocore's service model."""
+
+    operation: str
+    method: str
+    pattern: re.Pattern[str]
+    query: set[str]
+    headers: set[str]
+    score: int
+
+
+@dataclass
 class _Reply:
     """A complete WSGI response, buffered so the middleware can inspect or rewrite it."""
 
@@ -166,7 +178,7 @@ class _ServiceModels:
         self._session = botocore.session.get_session()
         self._lock = threading.Lock()
         self._models: dict[str, Any] = {}
-        self._routes: dict[str, list[tuple[int, str, re.Pattern[str], list[str], str]]] = {}
+        self._routes: dict[str, list[_Route]] = {}
 
     def model(self, signing_name: str) -> Any | None:
         name = _SIGNING_NAME_ALIASES.get(signing_name, signing_name)
@@ -178,28 +190,34 @@ class _ServiceModels:
                     self._models[name] = None
             return self._models[name]
 
-    def rest_operation(self, model: Any, method: str, raw_path: str, query: str) -> tuple[str, dict[str, str]]:
-        """Match a REST request against the model's URI templates; most literal template wins."""
-        routes = self._rest_routes(model)
+    def rest_operation(
+        self, model: Any, method: str, raw_path: str, query: str, headers: set[str]
+    ) -> tuple[str, dict[str, str]]:
+        """Match a REST request against the model's URI templates; the most specific one wins.
+
+        ``headers`` are the request's header names, lower case: operations sharing a URI (S3's
+        PutObject and CopyObject) differ only by a required header such as x-amz-copy-source.
+        """
         query_keys = set(parse_qs(query, keep_blank_values=True))
         best: tuple[int, str, dict[str, str]] | None = None
-        for score, op_method, pattern, needed_query, op_name in routes:
-            if op_method != method or not set(needed_query) <= query_keys:
+        for route in self._rest_routes(model):
+            if route.method != method or not route.query <= query_keys or not route.headers <= headers:
                 continue
-            match = pattern.fullmatch(raw_path)
-            if match and (best is None or score > best[0]):
-                best = (score, op_name, {k: v for k, v in match.groupdict().items() if v is not None})
+            match = route.pattern.fullmatch(raw_path)
+            if match and (best is None or route.score > best[0]):
+                params = {k: v for k, v in match.groupdict().items() if v is not None}
+                best = (route.score, route.operation, params)
         return (best[1], best[2]) if best else ("Unknown", {})
 
-    def _rest_routes(self, model: Any) -> list[tuple[int, str, re.Pattern[str], list[str], str]]:
+    def _rest_routes(self, model: Any) -> list[_Route]:
         key = model.service_name
         with self._lock:
             if key in self._routes:
                 return self._routes[key]
         routes = []
         for op_name in model.operation_names:
-            http = model.operation_model(op_name).http
-            path, _, query = http.get("requestUri", "/").partition("?")
+            op = model.operation_model(op_name)
+            path, _, query = op.http.get("requestUri", "/").partition("?")
             regex, literal = "", 0
             for piece in re.split(r"(\{[^}]+\})", path):
                 if piece.startswith("{"):
@@ -209,9 +227,23 @@ class _ServiceModels:
                 else:
                     regex += re.escape(piece)
                     literal += len(piece)
-            needed = [q.split("=", 1)[0] for q in query.split("&") if q]
-            pattern = re.compile(regex.rstrip("/") + "/?")
-            routes.append((literal * 10 + len(needed), http.get("method", "GET"), pattern, needed, op_name))
+            needed_query = {q.split("=", 1)[0] for q in query.split("&") if q}
+            needed_headers: set[str] = set()
+            if op.input_shape is not None:
+                for name in op.input_shape.required_members:
+                    member = op.input_shape.members[name]
+                    if member.serialization.get("location") == "header":
+                        needed_headers.add(str(member.serialization.get("name", name)).lower())
+            routes.append(
+                _Route(
+                    operation=op_name,
+                    method=op.http.get("method", "GET"),
+                    pattern=re.compile(regex.rstrip("/") + "/?"),
+                    query=needed_query,
+                    headers=needed_headers,
+                    score=literal * 100 + 10 * len(needed_query) + len(needed_headers),
+                )
+            )
         with self._lock:
             self._routes[key] = routes
         return routes
@@ -297,13 +329,14 @@ class _Middleware:
 
     def _identify(self, environ: dict[str, Any], body: bytes) -> _Call | None:
         match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None:  # presigned URL: the same credential scope rides in the query string
+            presigned = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+            match = _CREDENTIAL_RE.search(f"Credential={presigned}")
         if match is None:
             return None
         access_key, region, signing_name = match.groups()
         account = (
-            os.environ.get("MOTO_ACCOUNT_ID")
-            or environ.get("HTTP_X_MOTO_ACCOUNT_ID")
-            or self._account_for(access_key)
+            os.environ.get("MOTO_ACCOUNT_ID") or environ.get("HTTP_X_MOTO_ACCOUNT_ID") or self._account_for(access_key)
         )
         model = self.models.model(signing_name)
         protocol = model.metadata.get("protocol", "json") if model is not None else "unknown"
@@ -328,8 +361,9 @@ class _Middleware:
             raw = environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", "/")
             parts = urlsplit(raw)
             query = parts.query or environ.get("QUERY_STRING", "")
+            header_names = {k[5:].replace("_", "-").lower() for k in environ if k.startswith("HTTP_")}
             call.operation, call.path_params = self.models.rest_operation(
-                model, environ.get("REQUEST_METHOD", "GET"), parts.path, query
+                model, environ.get("REQUEST_METHOD", "GET"), parts.path, query, header_names
             )
             if protocol == "rest-json" and body:
                 try:
@@ -409,9 +443,7 @@ class _Middleware:
         if call.protocol in ("json", "rest-json"):
             doc: dict[str, Any] = {"__type": err.code, self._message_key(call, err.code): err.message}
             doc.update(err.extra)
-            content_type = (
-                "application/x-amz-json-1.1" if call.protocol == "json" else "application/json"
-            )
+            content_type = "application/x-amz-json-1.1" if call.protocol == "json" else "application/json"
             headers = [
                 ("Content-Type", content_type),
                 ("x-amzn-RequestId", request_id),
@@ -460,9 +492,7 @@ class _Middleware:
         names: set[str] = set()
         params: dict[str, Any] = {"UserPoolId": call.params.get("UserPoolId", ""), "MaxResults": 60}
         while True:
-            reply = self._json_subcall(
-                environ, "AWSCognitoIdentityProviderService.ListIdentityProviders", params
-            )
+            reply = self._json_subcall(environ, "AWSCognitoIdentityProviderService.ListIdentityProviders", params)
             if reply.code != 200:
                 return None  # e.g. no such pool: let moto give its own answer to the real call
             doc = reply.json()
@@ -490,7 +520,8 @@ class _Middleware:
         existing = self._provider_names(call, environ)
         if existing is not None and name in existing:
             raise _RuleError(
-                "DuplicateProviderException", f"A provider with the name {name} already exists in this user pool."
+                "DuplicateProviderException",
+                f"A provider with the name {name} already exists in this user pool.",
             )
 
     def _check_client_providers(self, call: _Call, environ: dict[str, Any]) -> None:
@@ -540,9 +571,7 @@ class _Middleware:
         return _Reply(reply.status, headers, body)
 
     def _policy_type(self, environ: dict[str, Any], policy_id: str) -> str | None:
-        reply = self._json_subcall(
-            environ, "AWSOrganizationsV20161128.DescribePolicy", {"PolicyId": policy_id}
-        )
+        reply = self._json_subcall(environ, "AWSOrganizationsV20161128.DescribePolicy", {"PolicyId": policy_id})
         if reply.code != 200:
             return None
         summary = reply.json().get("Policy", {}).get("PolicySummary", {})
@@ -597,6 +626,12 @@ class LocalAWS:
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`.  Thread safe: the server
     handles each request on its own thread, and knobs may be turned from any thread.
+
+    Attributes:
+        region: region the :meth:`client` helper binds clients to.
+        endpoint_url: ``http://127.0.0.1:<port>`` once started, ``""`` before.
+        calls: ``(service, operation)`` of every AWS call received, in arrival order, faulted
+            calls included (``("cognito-idp", "DescribeUserPool")``); cleared by :meth:`reset`.
     """
 
     def __init__(self, *, region: str = "us-east-1", latency_ms: float = 0.0) -> None:
