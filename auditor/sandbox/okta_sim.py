@@ -882,7 +882,7 @@ class OktaSimulator:
 
     # -- metadata -----------------------------------------------------------------------------
 
-    def metadata_xml(self, app: _App) -> bytes:
+    def _metadata_xml(self, app: _App) -> bytes:
         """Okta-style SAML 2.0 IdP metadata for the app."""
         issuer = str(app.data.get("settings", {}).get("signOn", {}).get("idpIssuer") or IDP_ISSUER_TEMPLATE)
         entity_id = issuer.replace("${org.externalKey}", app.external_key)
@@ -912,7 +912,7 @@ class OktaSimulator:
         return web.Response(body=body, content_type="application/xml", charset="utf-8")
 
     async def _api_metadata(self, request: web.Request) -> web.Response:
-        return self._xml_response(self.metadata_xml(self._get_app(request.match_info["appId"])))
+        return self._xml_response(self._metadata_xml(self._get_app(request.match_info["appId"])))
 
     async def _public_metadata(self, request: web.Request) -> web.Response:
         key = request.match_info["appKey"]
@@ -921,7 +921,7 @@ class OktaSimulator:
         )
         if app is None:
             raise _not_found(key, "AppInstance")
-        return self._xml_response(self.metadata_xml(app))
+        return self._xml_response(self._metadata_xml(app))
 
     # -- users and groups -----------------------------------------------------------------------
 
