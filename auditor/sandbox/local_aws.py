@@ -50,7 +50,7 @@ _SCP = "SERVICE_CONTROL_POLICY"
 _DUMMY_CREDENTIAL = "testing"
 _DEFAULT_ACCOUNT = "123456789012"
 
-# Callers in deny messages: AWS names the IAM principal whose request was refused.
+# The IAM principal that deny messages name as the refused caller (AWS always names one).
 _DENIED_PRINCIPAL = "user/sandbox"
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
