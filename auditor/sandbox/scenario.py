@@ -1,0 +1,342 @@
+"""Seeding the sandbox with a contact center, through the public APIs only.
+
+Okta state is created with HTTP calls to the simulator's management API (as an admin would with
+curl); AWS state with boto3 calls to the local AWS. Nothing is written into server internals,
+except the one thing Okta's API cannot do: make a signing certificate that expires in 10 days
+(`OktaSimulator.set_app_certificate_validity`).
+
+Drift is applied the way it happens in real life: an admin edits the Okta app, a Terraform run
+resets the app client (UpdateUserPoolClient without SupportedIdentityProviders), someone edits
+the SCP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from auditor.sandbox.local_aws import LocalAWS
+from auditor.sandbox.okta_sim import OktaSimulator
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+SANDBOX_TOKEN = "sandbox-api-token-0123456789"
+TOKEN_ENV = "AUDITOR_SANDBOX_OKTA_TOKEN"
+
+# Every drift the scenario can seed, by the control it breaks.
+DRIFTS = {
+    "app_inactive": "OKTA-APP-ACTIVE",
+    "acs_url": "OKTA-SAML-ACS-URL",
+    "audience": "OKTA-SAML-AUDIENCE",
+    "no_email_attribute": "OKTA-SAML-EMAIL-ATTRIBUTE",
+    "sha1_signing": "OKTA-SAML-SIGNING",
+    "missing_group": "OKTA-ASSIGNMENTS",
+    "cert_expiring": "OKTA-CERT-EXPIRY",
+    "no_domain": "COGNITO-DOMAIN",
+    "idp_not_saml": "COGNITO-IDP-SAML",
+    "idp_name_space": "COGNITO-IDP-NAME",
+    "metadata_other_app": "COGNITO-IDP-METADATA",
+    "email_mapping": "COGNITO-IDP-EMAIL-MAPPING",
+    "client_lost_idp": "COGNITO-CLIENT-IDP-ENABLED",
+    "scp_missing_role": "SCP-DENY-ROLE-DELETION",
+    "scp_missing_instance": "SCP-DENY-INSTANCE-DELETION",
+    "role_deleted": "SCP-PROTECTED-RESOURCES-EXIST",
+}
+
+DEMO_DRIFTS = ("email_mapping", "client_lost_idp", "scp_missing_instance", "cert_expiring", "audience")
+
+
+class OktaAdmin:
+    """A tiny admin client for seeding the simulator over HTTP (the scanner uses the okta SDK)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one JSON request; raise RuntimeError with Okta's error summary on failure."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers={
+            "Authorization": f"SSWS {self.token}", "Accept": "application/json",
+            "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"{method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from exc
+        return json.loads(raw) if raw else None
+
+
+@dataclass
+class Sandbox:
+    """The running sandbox: the Okta simulator and the local AWS, plus seeding helpers."""
+
+    okta: OktaSimulator = field(default_factory=lambda: OktaSimulator(api_token=SANDBOX_TOKEN))
+    aws: LocalAWS = field(default_factory=lambda: LocalAWS(region=REGION))
+    _org: dict[str, str] = field(default_factory=dict)
+    _users: dict[str, str] = field(default_factory=dict)
+    _groups: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Sandbox:
+        """Start both servers (and point boto3's default credential chain at dummy keys)."""
+        self.okta.start()
+        self.aws.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        self.okta.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget all AWS state (the Okta simulator keeps its apps; seed new names instead)."""
+        self.aws.reset()
+        self._org.clear()
+
+    @property
+    def admin(self) -> OktaAdmin:
+        """An Okta admin client for the simulator."""
+        return OktaAdmin(self.okta.url, SANDBOX_TOKEN)
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables a scan of the sandbox needs (token and dummy AWS keys)."""
+        return {TOKEN_ENV: SANDBOX_TOKEN, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+
+    # --- Okta ------------------------------------------------------------------------------
+
+    def user(self, login: str) -> str:
+        """Create (once) an active Okta user; return its id."""
+        if login not in self._users:
+            first = login.split("@")[0]
+            created = self.admin.call("POST", "/api/v1/users?activate=true", {"profile": {
+                "firstName": first.title(), "lastName": "Agent", "email": login, "login": login}})
+            self._users[login] = created["id"]
+        return self._users[login]
+
+    def group(self, name: str, members: Iterable[str] = ()) -> str:
+        """Create (once) an Okta group with members; return its id."""
+        if name not in self._groups:
+            created = self.admin.call("POST", "/api/v1/groups", {"profile": {"name": name, "description": name}})
+            self._groups[name] = created["id"]
+            for login in members:
+                self.admin.call("PUT", f"/api/v1/groups/{created['id']}/users/{self.user(login)}")
+        return self._groups[name]
+
+    # --- AWS organization ------------------------------------------------------------------
+
+    def organization(self) -> dict[str, str]:
+        """Create (once) the organization: root with SCPs enabled, OU 'contact-center' holding the account."""
+        if not self._org:
+            org = self.aws.client("organizations")
+            org.create_organization(FeatureSet="ALL")
+            root = org.list_roots()["Roots"][0]["Id"]
+            org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+            ou = org.create_organizational_unit(ParentId=root, Name="contact-center")["OrganizationalUnit"]["Id"]
+            org.move_account(AccountId=ACCOUNT_ID, SourceParentId=root, DestinationParentId=ou)
+            self._org.update(root=root, ou=ou)
+        return self._org
+
+    def attach_scp(self, name: str, statements: list[dict[str, Any]], target: str) -> str:
+        """Create an SCP and attach it to a target ('root', 'ou', 'account' or an id); return its id."""
+        org = self.aws.client("organizations")
+        ids = {"root": self.organization()["root"], "ou": self.organization()["ou"], "account": ACCOUNT_ID}
+        content = json.dumps({"Version": "2012-10-17", "Statement": statements})
+        policy = org.create_policy(Name=name, Description=name, Type="SERVICE_CONTROL_POLICY",
+                                   Content=content)["Policy"]["PolicySummary"]["Id"]
+        org.attach_policy(PolicyId=policy, TargetId=ids.get(target, target))
+        return str(policy)
+
+
+@dataclass(frozen=True)
+class SeededFederation:
+    """What seeding created for one federation, and its config block."""
+
+    name: str
+    app_id: str
+    pool_id: str
+    client_id: str
+    domain: str | None
+    role_arn: str
+    instance_arn: str
+    scp_id: str | None
+    config: dict[str, Any]
+
+
+def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_target: str = "ou",
+                    agents: int = 3) -> SeededFederation:
+    """Create one contact center's whole sign-in chain, then apply the named drifts."""
+    drift = set(drifts)
+    unknown = drift - set(DRIFTS)
+    if unknown:
+        raise ValueError(f"unknown drift(s) {sorted(unknown)}; known: {sorted(DRIFTS)}")
+    aws = sb.aws
+    cognito = aws.client("cognito-idp")
+    slug = name.lower()
+
+    # Amazon Connect instance and the role agents federate into.
+    iam = aws.client("iam")
+    role_name = f"AmazonConnectUserRole-{slug}"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithSAML",
+                                                      "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/Okta"}}]}
+    role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    instance = aws.client("connect").create_instance(IdentityManagementType="SAML", InstanceAlias=f"cc-{slug}",
+                                                     InboundCallsEnabled=True, OutboundCallsEnabled=True)
+    instance_arn = instance["Arn"]
+
+    # Cognito user pool with its hosted-UI domain.
+    pool_id = cognito.create_user_pool(PoolName=f"cc-{slug}")["UserPool"]["Id"]
+    domain = None if "no_domain" in drift else f"cc-{slug}-login"
+    if domain:
+        cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    acs = f"https://{domain or f'cc-{slug}-login'}.auth.{REGION}.amazoncognito.com/saml2/idpresponse"
+
+    # Okta: people, then the SAML app pointing at the pool.
+    logins = [f"agent{i}.{slug}@example.com" for i in range(1, agents + 1)]
+    group_id = sb.group(f"{name} agents", logins)
+    supervisors = sb.group(f"{name} supervisors", [logins[0]])
+    sign_on = {
+        "defaultRelayState": "", "ssoAcsUrl": acs, "idpIssuer": "http://www.okta.com/${org.externalKey}",
+        "audience": f"urn:amazon:cognito:sp:{pool_id}", "recipient": acs, "destination": acs,
+        "subjectNameIdTemplate": "${user.userName}",
+        "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+        "responseSigned": True, "assertionSigned": True, "signatureAlgorithm": "RSA_SHA256",
+        "digestAlgorithm": "SHA256", "honorForceAuthn": True,
+        "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "spIssuer": None, "requestCompressed": False, "allowMultipleAcsEndpoints": False,
+        "acsEndpoints": [], "attributeStatements": [{
+            "type": "EXPRESSION", "name": EMAIL_CLAIM,
+            "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]}],
+    }
+    app = sb.admin.call("POST", "/api/v1/apps", {
+        "label": f"Contact Center {name}", "signOnMode": "SAML_2_0", "visibility": {"autoSubmitToolbar": False},
+        "settings": {"signOn": sign_on}})
+    app_id = app["id"]
+    sb.admin.call("PUT", f"/api/v1/apps/{app_id}/groups/{group_id}", {})
+    if "missing_group" not in drift:
+        sb.admin.call("PUT", f"/api/v1/apps/{app_id}/groups/{supervisors}", {})
+    metadata_url = f"{sb.okta.url}/app/{app_id}/sso/saml/metadata"
+
+    # Cognito's SAML IdP reads the app's metadata.
+    idp_name = "Okta"
+    if "metadata_other_app" in drift:
+        other = sb.admin.call("POST", "/api/v1/apps", {"label": f"Old {name} app", "signOnMode": "SAML_2_0",
+                                                       "settings": {"signOn": sign_on}})
+        metadata_url = f"{sb.okta.url}/app/{other['id']}/sso/saml/metadata"
+    mapping = {"email": EMAIL_CLAIM}
+    if "idp_not_saml" in drift:
+        cognito.create_identity_provider(
+            UserPoolId=pool_id, ProviderName=idp_name, ProviderType="OIDC",
+            ProviderDetails={"client_id": "x", "client_secret": "y", "authorize_scopes": "openid",
+                             "oidc_issuer": "https://issuer.example.com", "attributes_request_method": "GET"},
+            AttributeMapping=mapping)
+    else:
+        cognito.create_identity_provider(UserPoolId=pool_id, ProviderName=idp_name, ProviderType="SAML",
+                                         ProviderDetails={"MetadataURL": metadata_url}, AttributeMapping=mapping)
+    client = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app-client", SupportedIdentityProviders=["COGNITO", idp_name],
+        CallbackURLs=[f"https://{slug}.contact-center.example.com/callback"],
+        AllowedOAuthFlows=["code"], AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True,
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]
+    client_id = client["ClientId"]
+
+    # The SCP guarding the role and the instance.
+    actions = [a for a, d in (("iam:DeleteRole", "scp_missing_role"), ("connect:DeleteInstance", "scp_missing_instance"))
+               if d not in drift]
+    scp_id = None
+    if actions:
+        scp_id = sb.attach_scp(f"protect-connect-{slug}", [{
+            "Sid": "ProtectContactCenter", "Effect": "Deny", "Action": actions,
+            "Resource": [role_arn, instance_arn]}], scp_target)
+    else:
+        sb.organization()
+
+    # --- drift, the way it happens ---
+    if "email_mapping" in drift:  # someone "fixed" the mapping to the name claim
+        cognito.update_identity_provider(
+            UserPoolId=pool_id, ProviderName=idp_name,
+            AttributeMapping={"email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name"})
+    if "client_lost_idp" in drift:
+        # A Terraform run that does not manage SupportedIdentityProviders: AWS resets it.
+        cognito.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id, ClientName="app-client",
+                                        CallbackURLs=[f"https://{slug}.contact-center.example.com/callback"])
+    edits: dict[str, Any] = {}
+    if "acs_url" in drift:
+        old = f"https://cc-{slug}-old.auth.{REGION}.amazoncognito.com/saml2/idpresponse"
+        edits.update(ssoAcsUrl=old, recipient=old, destination=old)
+    if "audience" in drift:
+        edits["audience"] = f"urn:amazon:cognito:sp:{pool_id[:-1]}"
+    if "no_email_attribute" in drift:
+        edits["attributeStatements"] = []
+    if "sha1_signing" in drift:
+        edits.update(signatureAlgorithm="RSA_SHA1", digestAlgorithm="SHA1")
+    if edits:  # read-modify-write: PUT replaces the whole app
+        current = sb.admin.call("GET", f"/api/v1/apps/{app_id}")
+        current["settings"]["signOn"].update(edits)
+        sb.admin.call("PUT", f"/api/v1/apps/{app_id}", current)
+    if "app_inactive" in drift:
+        sb.admin.call("POST", f"/api/v1/apps/{app_id}/lifecycle/deactivate")
+    if "cert_expiring" in drift:
+        now = datetime.now(UTC)
+        sb.okta.set_app_certificate_validity(app_id, now - timedelta(days=355), now + timedelta(days=10))
+    if "role_deleted" in drift:
+        iam.delete_role(RoleName=role_name)
+
+    config = {
+        "name": name,
+        "okta_app": {"label": f"Contact Center {name}"},
+        "user_pool_id": pool_id,
+        "app_client": {"name": "app-client"},
+        "identity_provider": "Okta SSO" if "idp_name_space" in drift else idp_name,
+        "required_assignments": {"users": [logins[0]], "groups": [f"{name} agents", f"{name} supervisors"]},
+        "cert_min_days": 30,
+        "scp": {"account_id": ACCOUNT_ID, "connect_role_arn": role_arn, "connect_instance_arn": instance_arn},
+    }
+    return SeededFederation(name, app_id, pool_id, client_id, domain, role_arn, instance_arn, scp_id, config)
+
+
+def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *, reports_dir: str = "reports") -> dict[str, Any]:
+    """A config (as a dict) that scans the sandbox."""
+    return {
+        "version": 1,
+        "reports": {"dir": reports_dir, "formats": ["html", "json"]},
+        "okta": {"org_url": sb.okta.url, "auth": {"token_env": TOKEN_ENV}, "allow_insecure_http": True,
+                 "timeout_seconds": 10},
+        "aws": {"region": REGION, "endpoint_url": sb.aws.endpoint_url},
+        "federations": [f.config for f in federations],
+    }
+
+
+def write_config(path: Path, doc: dict[str, Any]) -> Path:
+    """Write a config document as YAML."""
+    path.write_text("# Generated for the sandbox by auditor.sandbox.scenario\n"
+                    + yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def seed_demo(sb: Sandbox) -> list[SeededFederation]:
+    """The demo: one compliant federation ('prod') and one with realistic drift ('staging')."""
+    return [
+        seed_federation(sb, "prod", scp_target="ou"),
+        seed_federation(sb, "staging", DEMO_DRIFTS, scp_target="root"),
+    ]
+
+
+def apply_environment(sb: Sandbox) -> None:
+    """Set the sandbox's token and dummy AWS credentials in this process's environment."""
+    os.environ.update(sb.environment())
