@@ -1,0 +1,366 @@
+"""The HTML report: one self-contained, offline HTML5 file rendered from a `RunResult`.
+
+Everything shown comes from live APIs and may be hostile (an Okta app label such as
+`<script>alert(1)</script>`), so the Jinja2 environment autoescapes every expression and the
+template never marks data as safe. The only markup that bypasses escaping is the static filter
+script below, which is a constant of this module, and its hash is what the page's
+Content-Security-Policy allows to run; no other script can execute, and nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from auditor.models import Finding, RunResult, Severity, Status
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_NAME = "report.html.j2"
+
+EXIT_MEANINGS: dict[int, str] = {
+    0: "compliant: every control passes",
+    1: "drift: at least one control fails",
+    2: "unknown: some data could not be collected (ERROR)",
+}
+
+MODE_MEANINGS: dict[str, str] = {
+    "scan": "live scan",
+    "evaluate": "offline evaluation of a snapshot",
+    "demo": "demo against the local sandbox",
+}
+
+# FAIL and ERROR are what a reader must act on, so they come first (ordered among themselves by
+# severity); the rest follow in decreasing order of interest.
+_STATUS_GROUP: dict[Status, int] = {
+    Status.FAIL: 0,
+    Status.ERROR: 0,
+    Status.WAIVED: 1,
+    Status.SKIPPED: 2,
+    Status.PASS: 3,
+}
+
+# Progressive enhancement only: the page is complete without it. It reads nothing but data-*
+# attributes and writes only classes, `hidden` and textContent (never HTML).
+FILTER_SCRIPT = """
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  root.setAttribute("data-js", "on");
+  var bar = document.getElementById("filters");
+  if (!bar) { return; }
+  bar.hidden = false;
+  var findings = Array.prototype.slice.call(document.querySelectorAll("tbody.finding"));
+  var groups = Array.prototype.slice.call(document.querySelectorAll("[data-finding-group]"));
+  var boxes = Array.prototype.slice.call(bar.querySelectorAll("input[type=checkbox]"));
+  var query = document.getElementById("filter-q");
+  var shownOut = document.getElementById("filter-shown");
+  var reset = document.getElementById("filter-reset");
+
+  function selected(name) {
+    var out = {};
+    boxes.forEach(function (box) {
+      if (box.name === name && box.checked) { out[box.value] = true; }
+    });
+    return out;
+  }
+
+  function apply() {
+    var statuses = selected("status");
+    var severities = selected("severity");
+    var q = query.value.trim().toLowerCase();
+    var shown = 0;
+    findings.forEach(function (tb) {
+      var ok = statuses[tb.getAttribute("data-status")] === true &&
+        severities[tb.getAttribute("data-severity")] === true &&
+        (q === "" || (tb.getAttribute("data-search") || "").indexOf(q) !== -1);
+      tb.classList.toggle("is-filtered", !ok);
+      if (ok) { shown += 1; }
+    });
+    groups.forEach(function (group) {
+      var total = group.querySelectorAll("tbody.finding").length;
+      var visible = group.querySelectorAll("tbody.finding:not(.is-filtered)").length;
+      var table = group.querySelector("table");
+      var none = group.querySelector(".no-match");
+      if (table) { table.classList.toggle("is-filtered", visible === 0); }
+      if (none) { none.hidden = visible !== 0; }
+      var count = group.querySelector("[data-visible-count]");
+      if (count) {
+        count.textContent = visible === total ? String(total) : visible + " of " + total;
+      }
+      if (group.tagName === "DETAILS" && q !== "" && visible > 0) { group.open = true; }
+    });
+    shownOut.textContent = shown + " of " + findings.length + " findings shown";
+  }
+
+  boxes.forEach(function (box) { box.addEventListener("change", apply); });
+  query.addEventListener("input", apply);
+  reset.addEventListener("click", function () {
+    boxes.forEach(function (box) { box.checked = true; });
+    query.value = "";
+    apply();
+  });
+
+  // Print everything, expanded, whatever the screen filters are.
+  var reopen = [];
+  window.addEventListener("beforeprint", function () {
+    reopen = [];
+    document.querySelectorAll("details:not([open])").forEach(function (d) {
+      reopen.push(d);
+      d.open = true;
+    });
+  });
+  window.addEventListener("afterprint", function () {
+    reopen.forEach(function (d) { d.open = false; });
+    reopen = [];
+  });
+  apply();
+})();
+"""
+
+
+def _csp_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def content_security_policy(script: str = FILTER_SCRIPT) -> str:
+    """The page's CSP: nothing may be fetched, and only the report's own script may run."""
+    return (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        f"script-src {_csp_hash(script)}; img-src data:; base-uri 'none'; form-action 'none'"
+    )
+
+
+@dataclass(frozen=True)
+class JsonLine:
+    """One line of a pretty-printed JSON value; `differs` marks a top-level key whose value
+    is not the same on the other side."""
+
+    text: str
+    differs: bool = False
+
+
+@dataclass(frozen=True)
+class FindingView:
+    """A finding with everything the template needs precomputed."""
+
+    finding: Finding
+    expected: tuple[JsonLine, ...]
+    actual: tuple[JsonLine, ...]
+    differing_keys: tuple[str, ...]
+    search_text: str
+    remediation: str | None
+    # False when both sides are null (typically SKIPPED): the page says so instead of two nulls.
+    has_values: bool
+
+
+@dataclass(frozen=True)
+class FederationView:
+    """One federation's section: tally, collection errors and its findings split for display."""
+
+    name: str
+    anchor: str
+    counts: dict[str, int]
+    errors: tuple[dict[str, str], ...]
+    attention: tuple[FindingView, ...]
+    passing: tuple[FindingView, ...]
+
+    @property
+    def total(self) -> int:
+        """Number of findings in the federation."""
+        return len(self.attention) + len(self.passing)
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for display; anything JSON cannot encode is shown via `str()`."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _canonical(value: Any) -> str:
+    # Compare as JSON, so that 1 and True (equal in Python) count as different values.
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def differing_keys(expected: Any, actual: Any) -> tuple[str, ...]:
+    """Top-level keys whose values differ (or that one side lacks), when both sides are dicts."""
+    if not isinstance(expected, dict) or not isinstance(actual, dict):
+        return ()
+    keys = list(expected) + [k for k in actual if k not in expected]
+    return tuple(
+        str(k)
+        for k in keys
+        if k not in expected or k not in actual or _canonical(expected[k]) != _canonical(actual[k])
+    )
+
+
+def json_lines(value: Any, highlight: Iterable[str] = ()) -> tuple[JsonLine, ...]:
+    """Pretty JSON split into lines; for a dict, the entries of the `highlight` keys are marked."""
+    marked = set(highlight)
+    if not isinstance(value, dict) or not value or not marked:
+        return tuple(JsonLine(line) for line in pretty_json(value).split("\n"))
+    lines: list[JsonLine] = [JsonLine("{")]
+    items = list(value.items())
+    for index, (key, item) in enumerate(items):
+        comma = "," if index < len(items) - 1 else ""
+        body = pretty_json(item).replace("\n", "\n  ")
+        text = f"  {json.dumps(str(key), ensure_ascii=False)}: {body}{comma}"
+        lines.append(JsonLine(text, differs=str(key) in marked))
+    lines.append(JsonLine("}"))
+    return tuple(lines)
+
+
+def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
+    """FAIL/ERROR first, then by severity (critical first), then control id."""
+    return (
+        _STATUS_GROUP.get(finding.status, len(_STATUS_GROUP)),
+        finding.severity.rank,
+        finding.control_id,
+        finding.status.value,
+        finding.resource,
+    )
+
+
+def _finding_view(finding: Finding) -> FindingView:
+    keys = differing_keys(finding.expected, finding.actual)
+    search = " ".join((finding.control_id, finding.title, finding.message)).lower()
+    return FindingView(
+        finding=finding,
+        expected=json_lines(finding.expected, keys),
+        actual=json_lines(finding.actual, keys),
+        differing_keys=keys,
+        search_text=search,
+        remediation=None if finding.remediation is None else pretty_json(finding.remediation),
+        has_values=finding.expected is not None or finding.actual is not None,
+    )
+
+
+def _status_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    out = {s.value: 0 for s in Status}
+    for f in findings:
+        out[f.status.value] += 1
+    return out
+
+
+def _federation_names(result: RunResult) -> list[str]:
+    # Configured federations first, in config order; anything else that carries data (a finding
+    # or a collection error for an unlisted name) still gets a section rather than vanishing.
+    names = list(dict.fromkeys(result.federations))
+    for extra in [f.federation for f in result.findings] + list(result.collection_errors):
+        if extra not in names:
+            names.append(extra)
+    return names
+
+
+def federation_views(result: RunResult) -> list[FederationView]:
+    """One view per federation, findings sorted for display."""
+    views: list[FederationView] = []
+    for index, name in enumerate(_federation_names(result), start=1):
+        findings = sorted((f for f in result.findings if f.federation == name), key=sort_key)
+        errors = tuple(
+            {"source": str(e.get("source", "")), "message": str(e.get("message", ""))}
+            for e in result.collection_errors.get(name, [])
+        )
+        views.append(
+            FederationView(
+                name=name,
+                anchor=f"federation-{index}",
+                counts=_status_counts(findings),
+                errors=errors,
+                attention=tuple(_finding_view(f) for f in findings if f.status is not Status.PASS),
+                passing=tuple(_finding_view(f) for f in findings if f.status is Status.PASS),
+            )
+        )
+    return views
+
+
+def _duration(started: str, finished: str) -> str | None:
+    try:
+        seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+    if seconds < 0:
+        return None
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def _evidence_rows(evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Evidence entries other than `policy_files`, each as a scalar text or pretty JSON."""
+    rows: list[dict[str, Any]] = []
+    for key, value in evidence.items():
+        if key == "policy_files" and isinstance(value, dict):
+            continue
+        is_scalar = value is None or isinstance(value, str | int | float | bool)
+        rows.append(
+            {
+                "key": str(key),
+                "text": ("" if value is None else str(value)) if is_scalar else None,
+                "json": None if is_scalar else pretty_json(value),
+            }
+        )
+    return rows
+
+
+def build_environment() -> jinja2.Environment:
+    """The Jinja2 environment: autoescaping always on, unknown names are errors."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        # A plain True, not select_autoescape(): escaping must not depend on the file extension.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_html(result: RunResult) -> bytes:
+    """Render `result` as one self-contained HTML5 document (UTF-8)."""
+    counts = result.counts()
+    failures_by_severity = {s.value: 0 for s in Severity}
+    for f in result.findings:
+        if f.status is Status.FAIL:
+            failures_by_severity[f.severity.value] += 1
+    total = len(result.findings)
+    feds = federation_views(result)
+    policy_files = result.evidence.get("policy_files")
+    context: dict[str, Any] = {
+        "result": result,
+        "exit_code": result.exit_code,
+        "exit_meaning": EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}"),
+        "mode_meaning": MODE_MEANINGS.get(result.mode, result.mode),
+        "duration": _duration(result.started_at, result.finished_at),
+        "statuses": [s.value for s in Status],
+        "severities": [s.value for s in Severity],
+        "counts": counts,
+        "total": total,
+        "failures_by_severity": failures_by_severity,
+        "failures_total": counts[Status.FAIL.value],
+        "federations": feds,
+        "collection_error_total": sum(len(f.errors) for f in feds),
+        "policy_files": sorted(policy_files.items()) if isinstance(policy_files, dict) else [],
+        "evidence_rows": _evidence_rows(result.evidence),
+        "csp": content_security_policy(),
+        # A constant of this module, never data: the only thing allowed to bypass escaping.
+        "filter_script": Markup(FILTER_SCRIPT),
+        "report_data": {
+            "run_id": result.run_id,
+            "exit_code": result.exit_code,
+            "counts": counts,
+            "failures_by_severity": failures_by_severity,
+            "federations": {f.name: f.counts for f in feds},
+        },
+    }
+    html = build_environment().get_template(TEMPLATE_NAME).render(**context)
+    return html.encode("utf-8")

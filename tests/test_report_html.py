@@ -1,0 +1,568 @@
+"""Tests for auditor.report.html: a self-contained, escaped, offline HTML report."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.models import Finding, RunResult, Severity, Status, finding_uid
+from auditor.report.html import (
+    FILTER_SCRIPT,
+    TEMPLATE_DIR,
+    TEMPLATE_NAME,
+    build_environment,
+    content_security_policy,
+    differing_keys,
+    json_lines,
+    render_html,
+    sort_key,
+)
+
+HOSTILE_SCRIPT = "<script>alert(1)</script>"
+HOSTILE_IMG = '"><img src=x onerror=alert(1)>'
+PROD = "contact-center-prod"
+EU = "contact-center-eu"
+
+_CONTROLS: list[tuple[str, str, Severity, str]] = [
+    ("OKTA-APP-ACTIVE", "Okta SAML app is active", Severity.HIGH, "okta.app"),
+    ("OKTA-SAML-ACS-URL", "Okta sends assertions to the pool's SAML endpoint", Severity.CRITICAL, "okta.app"),
+    ("OKTA-SAML-AUDIENCE", "Audience is the user pool's URN", Severity.CRITICAL, "okta.app"),
+    ("OKTA-SAML-EMAIL-ATTRIBUTE", "Email attribute statement is sent", Severity.HIGH, "okta.app"),
+    ("OKTA-SAML-SIGNING", "Assertions signed with SHA-256", Severity.HIGH, "okta.app"),
+    ("OKTA-ASSIGNMENTS", "Required people are assigned", Severity.MEDIUM, "okta.assignments"),
+    ("OKTA-CERT-EXPIRY", "Signing certificate valid for 30+ days", Severity.HIGH, "okta.metadata"),
+    ("COGNITO-DOMAIN", "Pool has the hosted-UI domain Okta targets", Severity.HIGH, "cognito.domain"),
+    ("COGNITO-IDP-SAML", "SAML identity provider exists", Severity.CRITICAL, "cognito.identity_provider"),
+    ("COGNITO-IDP-NAME", "IdP name meets Cognito's rules", Severity.LOW, "cognito.identity_provider"),
+    ("COGNITO-IDP-METADATA", "IdP metadata is this Okta app's", Severity.HIGH, "cognito.identity_provider"),
+    (
+        "COGNITO-IDP-EMAIL-MAPPING",
+        "email is mapped from the claim",
+        Severity.MEDIUM,
+        "cognito.identity_provider",
+    ),
+    ("COGNITO-CLIENT-IDP-ENABLED", "App client enables the IdP", Severity.HIGH, "cognito.app_client"),
+    ("SCP-DENY-ROLE-DELETION", "SCP denies deleting the Connect role", Severity.HIGH, "organizations"),
+    ("SCP-DENY-INSTANCE-DELETION", "SCP denies deleting the instance", Severity.HIGH, "organizations"),
+    ("CONNECT-INSTANCE-SAML", "Connect instance uses SAML", Severity.INFO, "connect.instance"),
+]
+
+
+def _finding(
+    control: tuple[str, str, Severity, str],
+    federation: str,
+    status: Status,
+    *,
+    expected: Any = None,
+    actual: Any = None,
+    message: str = "",
+    title: str | None = None,
+    references: tuple[str, ...] = (),
+    remediation: dict[str, Any] | None = None,
+) -> Finding:
+    control_id, default_title, severity, resource = control
+    return Finding(
+        uid=finding_uid(control_id, federation, resource),
+        control_id=control_id,
+        title=title if title is not None else default_title,
+        severity=severity,
+        status=status,
+        federation=federation,
+        resource=resource,
+        expected=expected,
+        actual=actual,
+        message=message or f"{control_id} is {status.value.lower()}",
+        remediation=remediation,
+        references=references,
+    )
+
+
+def sample_result() -> RunResult:
+    """Two federations, 32 findings of every status, hostile text from 'live' APIs."""
+    findings: list[Finding] = []
+    prod_status = {
+        "OKTA-APP-ACTIVE": Status.FAIL,
+        "OKTA-SAML-ACS-URL": Status.FAIL,
+        "OKTA-SAML-SIGNING": Status.WAIVED,
+        "OKTA-CERT-EXPIRY": Status.FAIL,
+        "SCP-DENY-ROLE-DELETION": Status.FAIL,
+        "CONNECT-INSTANCE-SAML": Status.SKIPPED,
+    }
+    for control in _CONTROLS:
+        cid = control[0]
+        status = prod_status.get(cid, Status.PASS)
+        kwargs: dict[str, Any] = {}
+        if cid == "OKTA-APP-ACTIVE":
+            kwargs = {
+                "title": f"Okta app {HOSTILE_SCRIPT} is active",
+                "expected": {"status": "ACTIVE", "signOnMode": "SAML_2_0", "label": "Contact Center"},
+                "actual": {"status": "INACTIVE", "signOnMode": "SAML_2_0", "label": HOSTILE_SCRIPT},
+                "message": f"app {HOSTILE_SCRIPT} is INACTIVE {HOSTILE_IMG}",
+                "references": ("Okta SAML app, step 1", HOSTILE_IMG),
+            }
+        elif cid == "OKTA-SAML-ACS-URL":
+            kwargs = {
+                "expected": {
+                    "settings.signOn.ssoAcsUrl": "https://cc-prod.auth.us-east-1.amazoncognito.com/saml2/idpresponse",
+                    "settings.signOn.recipient": "https://cc-prod.auth.us-east-1.amazoncognito.com/saml2/idpresponse",
+                    "settings.signOn.destination": "https://cc-prod.auth.us-east-1.amazoncognito.com/saml2/idpresponse",
+                },
+                "actual": {
+                    "settings.signOn.ssoAcsUrl": "https://cc-old.auth.us-east-1.amazoncognito.com/saml2/idpresponse",
+                    "settings.signOn.recipient": "https://cc-prod.auth.us-east-1.amazoncognito.com/saml2/idpresponse",
+                    "settings.signOn.destination": None,
+                },
+                "message": "Okta posts assertions to a domain the user pool does not own",
+                "references": ("Okta SAML app, step 2",),
+                "remediation": {"action": "okta.sign_on", "field": "ssoAcsUrl"},
+            }
+        elif cid == "OKTA-CERT-EXPIRY":
+            kwargs = {
+                "expected": ">= 30 days",
+                "actual": "12 days (2025-12-10T00:00:00Z)",
+                "message": "Signing certificate expires in 12 days",
+            }
+        elif cid == "SCP-DENY-ROLE-DELETION":
+            kwargs = {
+                "expected": {"effect": "Deny", "action": "iam:DeleteRole", "unconditional": True},
+                "actual": {
+                    "effect": "Deny",
+                    "action": "iam:DeleteRole",
+                    "unconditional": False,
+                    "conditions": ["StringNotEquals aws:PrincipalTag/team=platform"],
+                },
+                "message": "The deny holds only under a condition (StringNotEquals aws:PrincipalTag/team)",
+            }
+        elif cid == "OKTA-SAML-SIGNING":
+            kwargs = {
+                "message": "Waived by j.doe until 2026-01-31: vendor migration",
+                "expected": ["RSA_SHA256", "SHA256"],
+                "actual": ["RSA_SHA1", "SHA1"],
+            }
+        elif cid == "CONNECT-INSTANCE-SAML":
+            kwargs = {"message": "No connect_sso block configured for this federation"}
+        elif status is Status.PASS:
+            kwargs = {"expected": "ok", "actual": "ok"}
+        findings.append(_finding(control, PROD, status, **kwargs))
+    eu_status = {
+        "COGNITO-IDP-SAML": Status.ERROR,
+        "COGNITO-IDP-METADATA": Status.ERROR,
+        "COGNITO-IDP-NAME": Status.FAIL,
+        "OKTA-ASSIGNMENTS": Status.FAIL,
+        "CONNECT-INSTANCE-SAML": Status.SKIPPED,
+    }
+    for control in _CONTROLS:
+        cid = control[0]
+        status = eu_status.get(cid, Status.PASS)
+        kwargs = {}
+        if status is Status.ERROR:
+            kwargs = {
+                "message": "cognito-idp:DescribeIdentityProvider failed: AccessDenied",
+                "expected": {"ProviderType": "SAML"},
+                "actual": None,
+            }
+        elif cid == "COGNITO-IDP-NAME":
+            kwargs = {
+                "expected": "no spaces, 3-32 chars",
+                "actual": "Okta EU",
+                "message": "IdP name 'Okta EU' has a space",
+            }
+        elif cid == "OKTA-ASSIGNMENTS":
+            kwargs = {
+                "expected": {"groups": ["cc-agents-eu", "cc-supervisors"]},
+                "actual": {"groups": ["cc-agents-eu"]},
+                "message": "group cc-supervisors is not assigned",
+            }
+        elif cid == "CONNECT-INSTANCE-SAML":
+            kwargs = {"message": "No connect_sso block configured for this federation"}
+        findings.append(_finding(control, EU, status, **kwargs))
+    return RunResult(
+        run_id="20251128T084200Z-7f3a",
+        started_at="2025-11-28T08:42:00+00:00",
+        finished_at="2025-11-28T08:42:07.400000+00:00",
+        tool_version="0.1.0",
+        federations=(PROD, EU),
+        findings=tuple(findings),
+        collection_errors={
+            EU: [
+                {
+                    "source": "cognito.identity_provider",
+                    "message": f"AccessDenied: not authorized {HOSTILE_SCRIPT}",
+                }
+            ],
+        },
+        evidence={
+            "snapshot_sha256": "9f2c" + "0" * 60,
+            "config_sha256": "41ab" + "1" * 60,
+            "policy_files": {"policies/okta.yaml": "aa" * 32, "policies/scp.yaml": "bb" * 32},
+            "snapshot_file": "reports/20251128T084200Z-7f3a/snapshot.json",
+            "collectors": {"okta": "3.0.0", "boto3": "1.35.0"},
+        },
+        mode="scan",
+    )
+
+
+@pytest.fixture(scope="module")
+def result() -> RunResult:
+    return sample_result()
+
+
+@pytest.fixture(scope="module")
+def page(result: RunResult) -> str:
+    return render_html(result).decode("utf-8")
+
+
+class _Collector(HTMLParser):
+    """Collects start tags and attributes, the text of the document and of <script> blocks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._in_script: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag == "script":
+            self._in_script = dict(attrs)
+            self.scripts.append((self._in_script, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script is not None:
+            attrs, body = self.scripts[-1]
+            self.scripts[-1] = (attrs, body + data)
+        else:
+            self.text.append(data)
+
+
+def _parse(page: str) -> _Collector:
+    parser = _Collector()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def test_is_one_html5_document(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.rstrip().endswith("</html>")
+    assert '<meta charset="utf-8">' in page
+
+
+def test_contains_every_federation_and_control(result: RunResult, page: str) -> None:
+    for fed in result.federations:
+        assert f"{fed}</h2>" in page
+    for f in result.findings:
+        assert f">{f.control_id}</code>" in page
+    assert len(re.findall(r'<tbody class="finding ', page)) == len(result.findings)
+
+
+def test_header_shows_run_facts_and_exit_meaning(result: RunResult, page: str) -> None:
+    assert "auditor report" in page
+    for value in (result.run_id, result.started_at, result.finished_at, result.tool_version, "scan"):
+        assert value in page
+    assert result.exit_code == 2
+    assert "unknown: some data could not be collected (ERROR)" in page
+
+
+@pytest.mark.parametrize(
+    ("statuses", "meaning"),
+    [
+        ((Status.PASS, Status.WAIVED), "compliant: every control passes"),
+        ((Status.PASS, Status.FAIL), "drift: at least one control fails"),
+        ((Status.FAIL, Status.ERROR), "unknown: some data could not be collected (ERROR)"),
+    ],
+)
+def test_exit_meaning_follows_exit_code(statuses: tuple[Status, ...], meaning: str) -> None:
+    findings = tuple(_finding(_CONTROLS[i], PROD, status) for i, status in enumerate(statuses))
+    run = RunResult(
+        "r1", "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", "0.1.0", (PROD,), findings, {}, {}, mode="demo"
+    )
+    out = render_html(run).decode()
+    assert meaning in out
+    assert f"exit {run.exit_code}" in out
+    others = {
+        "compliant: every control passes",
+        "drift: at least one control fails",
+        "unknown: some data could not be collected (ERROR)",
+    } - {meaning}
+    assert not any(o in out for o in others)
+
+
+def test_hostile_text_is_escaped(page: str) -> None:
+    assert HOSTILE_SCRIPT not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img" not in page
+    assert "onerror=alert(1)>" not in page
+    # Nothing executable beyond the report's own two script blocks.
+    parsed = _parse(page)
+    assert [t for t, _ in parsed.tags if t == "script"] == ["script", "script"]
+    assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
+    assert any("<script>alert(1)</script>" in t for t in parsed.text)  # shown as text
+
+
+def test_escaping_is_on_and_template_never_trusts_data() -> None:
+    env = build_environment()
+    template = env.get_template(TEMPLATE_NAME)
+    assert env.autoescape is True or (callable(env.autoescape) and env.autoescape(TEMPLATE_NAME))
+    assert template.environment is env
+    source = (TEMPLATE_DIR / TEMPLATE_NAME).read_text(encoding="utf-8")
+    code = re.sub(r"\{#.*?#\}", "", source, flags=re.S)  # comments may mention |safe
+    assert not re.search(r"\|\s*safe\b", code)
+    assert "autoescape" not in code
+
+
+def test_embedded_json_is_escaped_and_parseable(result: RunResult, page: str) -> None:
+    import json
+
+    hostile = RunResult("run<script>x</script>", "a", "b", "0.1.0", (HOSTILE_SCRIPT,), (), {}, {})
+    out = render_html(hostile).decode()
+    assert "<script>x</script>" not in out
+    parsed = _parse(out)
+    data_blocks = [body for attrs, body in parsed.scripts if attrs.get("type") == "application/json"]
+    assert len(data_blocks) == 1
+    data = json.loads(data_blocks[0])
+    assert data["run_id"] == "run<script>x</script>"
+    assert HOSTILE_SCRIPT in data["federations"]
+
+
+def test_no_external_resources(page: str) -> None:
+    parsed = _parse(page)
+    for tag, attrs in parsed.tags:
+        for name in ("src", "href", "action", "srcset", "poster", "data", "formaction"):
+            value = attrs.get(name)
+            if value is None:
+                continue
+            assert value.startswith(("#", "data:")), f"<{tag} {name}={value!r}>"
+    style = "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S))
+    assert "@import" not in style
+    for url in re.findall(r"url\(([^)]*)\)", style):
+        assert url.strip("'\" ").startswith("data:"), url
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
+    assert "<link" not in page.replace('<link rel="icon" href="data:,">', "")
+    assert "<iframe" not in page and "<object" not in page and "<embed" not in page
+
+
+def test_csp_meta_present_and_allows_only_the_report_script(page: str) -> None:
+    parsed = _parse(page)
+    metas = [
+        a
+        for t, a in parsed.tags
+        if t == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy"
+    ]
+    assert len(metas) == 1
+    csp = metas[0]["content"] or ""
+    assert csp == content_security_policy()
+    assert "default-src 'none'" in csp
+    assert "img-src data:" in csp
+    assert "script-src 'sha256-" in csp and "script-src 'unsafe-inline'" not in csp
+    # The hash must be of the script exactly as it appears in the page.
+    executable = [body for attrs, body in parsed.scripts if "type" not in attrs]
+    assert executable == [FILTER_SCRIPT]
+    # The CSP meta must come before anything it governs.
+    assert page.index("Content-Security-Policy") < page.index("<style>")
+
+
+def test_status_counts(result: RunResult, page: str) -> None:
+    counts = result.counts()
+    assert counts == {"PASS": 21, "FAIL": 6, "ERROR": 2, "SKIPPED": 2, "WAIVED": 1}
+    for status, n in counts.items():
+        assert re.search(
+            rf'data-count-status="{status}"><span class="n">{n}</span><span class="l">{status}</span>', page
+        ), status
+        assert len(re.findall(rf'data-status="{status}"', page)) == n
+    fails = [f for f in result.findings if f.status is Status.FAIL]
+    for sev in Severity:
+        n = sum(1 for f in fails if f.severity is sev)
+        assert f'data-fail-severity="{sev.value}">{n}</td>' in page
+
+
+def test_per_federation_sections_tallies_and_errors(result: RunResult, page: str) -> None:
+    prod, eu = page.split('id="federation-2"')
+    assert "Collection errors" not in prod
+    assert "Collection errors (1)" in eu
+    assert "cognito.identity_provider</code>: AccessDenied: not authorized &lt;script&gt;" in eu
+    assert '<li class="chip st-error">ERROR 2</li>' in eu
+    assert '<li class="chip st-fail">FAIL 4</li>' in prod
+    assert "Passing controls (<span data-visible-count>10</span>)" in prod
+
+
+def test_findings_sorted_fail_error_first_then_severity_then_id(result: RunResult, page: str) -> None:
+    eu_section = page.split('id="federation-2"')[1].split("<details")[0]
+    ids = re.findall(r'<code class="cid">([^<]+)</code>', eu_section)
+    # ERROR critical, FAIL/ERROR high, FAIL medium, FAIL low, then SKIPPED.
+    assert ids == [
+        "COGNITO-IDP-SAML",
+        "COGNITO-IDP-METADATA",
+        "OKTA-ASSIGNMENTS",
+        "COGNITO-IDP-NAME",
+        "CONNECT-INSTANCE-SAML",
+    ]
+    keys = [sort_key(f) for f in result.findings]
+    assert sorted(keys)[0][0] == 0
+
+
+def test_expected_actual_shown_with_differing_keys_highlighted(page: str) -> None:
+    acs = page.split("OKTA-SAML-ACS-URL</code>")[1].split("</tbody>")[0]
+    assert acs.count('<mark class="diff">') == 4  # two differing keys, on both sides
+    assert "Differs (2):" in acs
+    assert "<code>settings.signOn.ssoAcsUrl</code>, <code>settings.signOn.destination</code>" in acs
+    assert "settings.signOn.recipient" in acs  # equal key shown, not highlighted
+    assert not re.search(r'<mark class="diff">\s*&#34;settings\.signOn\.recipient', acs)
+    assert "Okta SAML app, step 2" in acs
+    assert "Remediation plan entry" in acs
+
+
+def test_pass_findings_are_collapsed_without_detail(page: str) -> None:
+    passing = re.findall(r"<details class=\"group passing\".*?</details>", page, flags=re.S)
+    assert len(passing) == 2
+    assert all('class="detail"' not in block for block in passing)
+    assert all('data-status="PASS"' in block for block in passing)
+
+
+def test_differing_keys_and_json_lines() -> None:
+    assert differing_keys({"a": 1, "b": 2}, {"a": 1, "b": 3, "c": None}) == ("b", "c")
+    assert differing_keys({"a": 1}, {"a": True}) == ("a",)
+    assert differing_keys("x", {"a": 1}) == ()
+    lines = json_lines({"a": 1, "b": {"x": [1, 2]}}, ("b",))
+    assert [line.differs for line in lines] == [False, False, True, False]
+    assert (
+        "\n".join(line.text for line in lines)
+        == '{\n  "a": 1,\n  "b": {\n    "x": [\n      1,\n      2\n    ]\n  }\n}'
+    )
+    assert [line.text for line in json_lines(None)] == ["null"]
+
+
+def test_empty_run_renders() -> None:
+    run = RunResult("empty", "x", "y", "0.1.0", (), (), {}, {})
+    out = render_html(run).decode()
+    assert "compliant: every control passes" in out
+    assert "No evidence was recorded" in out
+
+
+def test_unlisted_federation_still_gets_a_section() -> None:
+    f = _finding(_CONTROLS[0], "stray", Status.FAIL)
+    run = RunResult("r", "x", "y", "0.1.0", (PROD,), (f,), {"other": [{"source": "s", "message": "m"}]}, {})
+    out = render_html(run).decode()
+    assert ">stray</h2>" in out and ">other</h2>" in out
+
+
+def test_text_content_round_trips(page: str) -> None:
+    # What a reader sees is exactly the data, not a double-escaped version of it.
+    text = htmllib.unescape("".join(_parse(page).text))
+    assert "&amp;lt;" not in page
+    assert HOSTILE_IMG in text
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+@needs_chromium
+def test_loads_in_headless_chromium_without_console_errors(page: str, tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    report.write_text(page, encoding="utf-8")
+    profile = tmp_path / "profile"
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=1000",
+        "--dump-dom",
+        report.as_uri(),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=9)
+    except subprocess.TimeoutExpired:
+        pytest.fail("chromium took longer than 9 s")
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    console = [
+        line
+        for line in proc.stderr.splitlines()
+        if "CONSOLE" in line
+        or "Refused to" in line
+        or "Uncaught" in line
+        or "Content Security Policy" in line
+    ]
+    assert console == [], "\n".join(console)
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # The filter script ran (its CSP hash matched) and revealed the filter bar.
+    assert 'data-js="on"' in dom
+    assert (
+        re.search(r'<div id="filters"[^>]*>', dom)
+        and "hidden" not in re.search(r'<div id="filters"[^>]*>', dom)[0]
+    )
+    assert "32 of 32 findings shown" in dom
+    # The hostile label stayed text: no element was created from it.
+    assert "<img" not in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+
+
+@needs_chromium
+def test_filter_bar_filters_in_chromium(page: str, tmp_path: Path) -> None:
+    # Drive the filters from a second script; only this test copy allows it in the CSP.
+    driver = """<script>
+    document.querySelectorAll('input[name=status]').forEach(function (b) {
+      if (b.value !== 'ERROR') { b.checked = false; }
+      b.dispatchEvent(new Event('change'));
+    });
+    var q = document.getElementById('filter-q'); q.value = 'Metadata'; q.dispatchEvent(new Event('input'));
+    </script></body>"""
+    patched = re.sub(r"script-src &#39;sha256-[^&]+&#39;", "script-src &#39;unsafe-inline&#39;", page)
+    assert patched != page
+    report = tmp_path / "filtered.html"
+    report.write_text(patched.replace("</body>", driver), encoding="utf-8")
+    profile = tmp_path / "profile"
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--dump-dom",
+        report.as_uri(),
+    ]
+    try:
+        dom = subprocess.run(cmd, capture_output=True, text=True, timeout=9).stdout
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert "1 of 32 findings shown" in dom
+    visible = re.findall(
+        r'<tbody class="finding (st-[a-z]+)" data-status="([A-Z]+)"[^>]*>\s*<tr class="main">.*?'
+        r'<code class="cid">([^<]+)</code>',
+        dom,
+        flags=re.S,
+    )
+    assert [(s, cid) for _, s, cid in visible] == [("ERROR", "COGNITO-IDP-METADATA")]
+    assert dom.count('<p class="no-match">') == 3  # the other three groups say so
