@@ -64,7 +64,8 @@ DRIFTS = [
     ("COGNITO-CLIENT-IDP-ENABLED", _set("cognito.app_client:SupportedIdentityProviders", ["COGNITO"])),
     ("SCP-DENY-ROLE-DELETION", lambda r: _statement(r).update(Action="connect:DeleteInstance")),
     ("SCP-DENY-INSTANCE-DELETION", lambda r: _statement(r).update(Action=["iam:DeleteRole", "s3:*"])),
-    ("SCP-PROTECTED-RESOURCES-EXIST", _set("connect.instance:Arn", "arn:aws:connect:us-east-1:123456789012:instance/x")),
+    ("SCP-PROTECTED-RESOURCES-EXIST",
+     _set("connect.instance:Arn", "arn:aws:connect:us-east-1:123456789012:instance/x")),
 ]
 
 

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from auditor.sandbox.local_aws import SCP_MAX_CHARACTERS, LocalAWS
+from auditor.sandbox.scenario import Sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +30,10 @@ SMALL_SCP = json.dumps(
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalAWS]:
-    with LocalAWS() as aws:
-        yield aws
+def server(sandbox: Sandbox) -> Iterator[LocalAWS]:
+    # One LocalAWS per process (moto's state is global): use the session sandbox's.
+    yield sandbox.aws
+    sandbox.reset()
 
 
 @pytest.fixture()

@@ -192,8 +192,9 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     # Amazon Connect instance and the role agents federate into.
     iam = aws.client("iam")
     role_name = f"AmazonConnectUserRole-{slug}"
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithSAML",
-                                                      "Principal": {"Federated": f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/Okta"}}]}
+    provider = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/Okta"
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRoleWithSAML", "Principal": {"Federated": provider}}]}
     role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
     instance = aws.client("connect").create_instance(IdentityManagementType="SAML", InstanceAlias=f"cc-{slug}",
                                                      InboundCallsEnabled=True, OutboundCallsEnabled=True)
@@ -256,8 +257,8 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     client_id = client["ClientId"]
 
     # The SCP guarding the role and the instance.
-    actions = [a for a, d in (("iam:DeleteRole", "scp_missing_role"), ("connect:DeleteInstance", "scp_missing_instance"))
-               if d not in drift]
+    guarded = (("iam:DeleteRole", "scp_missing_role"), ("connect:DeleteInstance", "scp_missing_instance"))
+    actions = [action for action, name in guarded if name not in drift]
     scp_id = None
     if actions:
         scp_id = sb.attach_scp(f"protect-connect-{slug}", [{
@@ -310,7 +311,8 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     return SeededFederation(name, app_id, pool_id, client_id, domain, role_arn, instance_arn, scp_id, config)
 
 
-def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *, reports_dir: str = "reports") -> dict[str, Any]:
+def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *,
+                    reports_dir: str = "reports") -> dict[str, Any]:
     """A config (as a dict) that scans the sandbox."""
     return {
         "version": 1,
