@@ -162,3 +162,11 @@ def test_scp_type_disabled_fails_both_scp_controls() -> None:
     for control in ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"):
         assert findings[control].status is Status.FAIL
         assert "not enabled" in findings[control].message
+
+
+def test_missing_field_message_says_what_was_expected() -> None:
+    resources = f.compliant_resources()
+    del resources["cognito.app_client"]["SupportedIdentityProviders"]  # AWS omits an emptied list
+    finding = judge(resources)["COGNITO-CLIENT-IDP-ENABLED"]
+    assert finding.status is Status.FAIL
+    assert "is missing (expected {'contains': 'Okta'})" in finding.message

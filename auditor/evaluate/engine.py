@@ -181,7 +181,8 @@ def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
     except jinja2.TemplateError as exc:
         raise _Unknown(f"template error: {exc}") from exc
     if value is MISSING and not op.accepts_missing:
-        return False, _expected_of(op.name, arg), None, "is missing"
+        expected = _expected_of(op.name, arg)
+        return False, expected, None, f"is missing (expected {show(expected)})"
     try:
         outcome = op.fn(value, arg, ctx)
     except OperatorError as exc:
