@@ -29,7 +29,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check auditor tests bench
+	$(VENV)/bin/ruff check auditor tests $(wildcard bench)
 	$(VENV)/bin/mypy auditor
 
 clean:
