@@ -36,7 +36,8 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
     path = (*base_path, *err.absolute_path)
     where = format_path(path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = sorted(err.schema.get("properties", {}))
+        schema = err.schema if isinstance(err.schema, dict) else {}
+        allowed = sorted(schema.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
         for key in extra:
             line, col = doc.line_of((*path, key))
@@ -53,9 +54,10 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
             return
     line, col = doc.line_of(path)
     hint: str | None = None
-    if err.validator == "enum":
-        hint = "valid values: " + ", ".join(map(repr, err.validator_value))
-        close = difflib.get_close_matches(str(err.instance), [str(v) for v in err.validator_value], n=1)
+    if err.validator == "enum" and isinstance(err.validator_value, list):
+        choices: list[Any] = err.validator_value
+        hint = "valid values: " + ", ".join(map(repr, choices))
+        close = difflib.get_close_matches(str(err.instance), [str(v) for v in choices], n=1)
         if close:
             hint = f"did you mean {close[0]!r}? {hint}"
     elif err.validator == "required":
