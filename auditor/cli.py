@@ -227,10 +227,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     config_path = Path(args.config)
     if config_path.exists():
-        _, policies = _load(args)
-        from auditor.config import load_config
-
-        config = load_config(config_path)
+        config, policies = _load(args)
         formats, out_dir = config.formats, config.reports_dir
     else:
         policies = load_policies()

@@ -1,0 +1,116 @@
+"""The command line as a user runs it: exit codes, messages, offline evaluation, handover, demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from auditor.cli import main
+from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_teaches_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("scan", "validate", "evaluate", "handover", "demo", "exit codes", "3  unusable"):
+        assert text in out
+
+
+def test_validate_ok_and_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "-c", str(ROOT / "config.example.yaml")]) == 0
+    bad = tmp_path / "config.yaml"
+    bad.write_text((ROOT / "config.example.yaml").read_text().replace("region: us-east-1", "regoin: us-east-1"))
+    assert main(["validate", "-c", str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert f"{bad}:" in err and "did you mean 'region'" in err
+
+
+def test_missing_config_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "-c", str(tmp_path / "nope.yaml")]) == 3
+    assert "config.example.yaml" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def feds(sandbox: Sandbox) -> Iterator[list[SeededFederation]]:
+    sandbox.reset()
+    yield [seed_federation(sandbox, "cli-ok"),
+           seed_federation(sandbox, "cli-drift", ["email_mapping"], scp_target="root")]
+
+
+def config_file(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path) -> str:
+    return str(write_config(tmp_path / "config.yaml", config_document(sandbox, feds, reports_dir=str(tmp_path / "r"))))
+
+
+def test_scan_exit_codes(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_file(sandbox, feds, tmp_path)
+    assert main(["scan", "-c", config, "-f", "cli-ok", "-q"]) == 0
+    assert main(["scan", "-c", config]) == 1
+    out = capsys.readouterr().out
+    assert "COGNITO-IDP-EMAIL-MAPPING" in out and "exit 1: drift" in out
+    assert main(["scan", "-c", config, "-f", "nope"]) == 3
+    monkeypatch.delenv("AUDITOR_SANDBOX_OKTA_TOKEN")
+    assert main(["scan", "-c", config]) == 3
+    assert "AUDITOR_SANDBOX_OKTA_TOKEN" in capsys.readouterr().err
+
+
+def test_evaluate_snapshot_offline(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    config = config_file(sandbox, feds, tmp_path)
+    assert main(["scan", "-c", config, "-q", "--format", "json"]) == 1
+    first = capsys.readouterr().out
+    snapshot = next(line.split(": ", 1)[1] for line in first.splitlines() if line.startswith("snapshot:"))
+    report = next(line.split(": ", 1)[1] for line in first.splitlines() if line.startswith("json:"))
+    sandbox.okta.inject_fault(".*", kind="status", status=500, times=1000)  # offline: no API call may happen
+    try:
+        assert main(["evaluate", "-c", config, "--snapshot", snapshot, "-q", "--format", "json"]) == 1
+        again = capsys.readouterr().out
+        # Far in the future every certificate has expired: a different verdict from the same evidence.
+        assert main(["evaluate", "-c", config, "--snapshot", snapshot, "-q", "--at", "2040-01-01T00:00:00Z"]) == 1
+    finally:
+        sandbox.okta.clear_faults()
+    report2 = next(line.split(": ", 1)[1] for line in again.splitlines() if line.startswith("json:"))
+    statuses = [(f["uid"], f["status"]) for f in json.loads(Path(report).read_text())["findings"]]
+    statuses2 = [(f["uid"], f["status"]) for f in json.loads(Path(report2).read_text())["findings"]]
+    assert statuses == statuses2
+    assert main(["evaluate", "--snapshot", str(tmp_path / "config.yaml")]) == 3
+
+
+def test_handover(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path,
+                  capsys: pytest.CaptureFixture[str]) -> None:
+    config = config_file(sandbox, feds, tmp_path)
+    assert main(["handover", "-c", config, "-f", "cli-ok", "--format", "json"]) == 0
+    [sheet] = json.loads(capsys.readouterr().out)
+    fed = feds[0]
+    assert sheet["values"]["user_pool_id"] == fed.pool_id
+    assert sheet["values"]["app_client_id"] == fed.client_id
+    assert sheet["values"]["acs_url"] == f"https://{fed.domain}.auth.us-east-1.amazoncognito.com/saml2/idpresponse"
+    assert sheet["values"]["audience"] == f"urn:amazon:cognito:sp:{fed.pool_id}"
+    assert sheet["values"]["identity_provider_name"] == "Okta"
+
+
+def test_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
+    # A separate process: one local AWS per process, and the session sandbox is running here.
+    proc = subprocess.run([sys.executable, "-m", "auditor", "demo", "-o", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "a real scan would exit 1" in proc.stdout
+    [run] = list(tmp_path.glob("2*/report.json"))
+    doc = json.loads(run.read_text())
+    assert len(doc["findings"]) == 32
+    by_fed = {}
+    for f in doc["findings"]:
+        by_fed.setdefault(f["federation"], set()).add(f["status"])
+    assert by_fed["prod"] == {"PASS"}
+    failing = {f["control_id"] for f in doc["findings"] if f["status"] == "FAIL"}
+    assert failing == {"COGNITO-IDP-EMAIL-MAPPING", "COGNITO-CLIENT-IDP-ENABLED", "SCP-DENY-INSTANCE-DELETION",
+                       "OKTA-CERT-EXPIRY", "OKTA-SAML-AUDIENCE"}
