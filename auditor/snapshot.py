@@ -27,8 +27,19 @@ cognito.idp_metadata        as okta.metadata, parsed from the IdP's MetadataURL 
 cognito.app_client          DescribeUserPoolClient's UserPoolClient, without ClientSecret
 organizations               {account_id, policy_type_enabled, path: [{id, type, name}],
                             policies: [{id, name, arn, aws_managed, content, targets}]}
-iam.connect_role            GetRole's Role
-connect.instance            DescribeInstance's Instance
+okta.connect_app            the Amazon Connect sign-in app (federation's `connect_sso.okta_app`), raw
+                            JSON as okta.app
+okta.connect_metadata       that app's SAML metadata, shaped as okta.metadata
+iam.connect_role            GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role
+                            is scp.connect_role_arn, else connect_sso.role_arn
+iam.connect_role_policies   the role's permission policies, shaped for the IAM evaluator:
+                            [{id, name, type: "inline"|"managed", content}] where content is
+                            the policy document (a managed policy's default version)
+iam.saml_provider           GetSAMLProvider for connect_sso.saml_provider_arn: {Arn,
+                            CreateDate, ValidUntil, Tags, metadata} where metadata is the
+                            SAMLMetadataDocument parsed as okta.metadata
+connect.instance            DescribeInstance's Instance (scp.connect_instance_arn's instance,
+                            else connect_sso.instance_id; the config makes them agree)
 ==========================  ================================================================
 """
 

@@ -16,6 +16,21 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/AmazonConnectUserRole"
 INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/11111111-2222-3333-4444-555555555555"
 CERT = {"subject": "CN=okta", "issuer": "CN=okta", "serial": "1", "not_before": "2026-01-01T00:00:00+00:00",
         "not_after": "2030-01-01T00:00:00+00:00", "fingerprint_sha256": "ab" * 32}
+INSTANCE_ID = INSTANCE_ARN.rsplit("/", 1)[-1]
+PROVIDER_ARN = "arn:aws:iam::123456789012:saml-provider/OktaConnect"
+AWS_SIGNIN = "https://signin.aws.amazon.com/saml"
+ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
+CONNECT_CERT = {**CERT, "serial": "2", "fingerprint_sha256": "cd" * 32}
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Federated": PROVIDER_ARN}, "Action": "sts:AssumeRoleWithSAML",
+                   "Condition": {"StringEquals": {"SAML:aud": AWS_SIGNIN}}}],
+}
+FEDERATE = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "connect:GetFederationToken",
+                   "Resource": f"{INSTANCE_ARN}/user/${{aws:userid}}"}],
+}
 PROTECT = {
     "Version": "2012-10-17",
     "Statement": [{"Sid": "Protect", "Effect": "Deny", "Action": ["iam:DeleteRole", "connect:DeleteInstance"],
@@ -28,7 +43,9 @@ def fed_config(**overrides: Any) -> dict[str, Any]:
         "name": "prod", "okta_app": {"label": "Contact Center"}, "user_pool_id": POOL,
         "app_client": {"name": "app-client"}, "identity_provider": "Okta",
         "required_assignments": {"users": ["agent@example.com"], "groups": ["Agents"]},
-        "cert_min_days": 30, "cloudformation_stack": None, "connect_sso": None,
+        "cert_min_days": 30, "cloudformation_stack": None,
+        "connect_sso": {"okta_app": {"label": "Amazon Connect"}, "saml_provider_arn": PROVIDER_ARN,
+                        "instance_id": INSTANCE_ID, "role_arn": ROLE_ARN},
         "scp": {"account_id": "123456789012", "connect_role_arn": ROLE_ARN, "connect_instance_arn": INSTANCE_ARN},
     }
     base.update(overrides)
@@ -38,6 +55,9 @@ def fed_config(**overrides: Any) -> dict[str, Any]:
 def compliant_resources() -> dict[str, Any]:
     metadata = {"url": "https://acme.okta.com/app/0oa1/sso/saml/metadata", "entity_id": "http://www.okta.com/exk1",
                 "sso_urls": [], "signing_certificates": [CERT], "signing_certificate": CERT}
+    connect_metadata = {"url": "https://acme.okta.com/app/0oa2/sso/saml/metadata",
+                        "entity_id": "http://www.okta.com/exk2", "sso_urls": [],
+                        "signing_certificates": [CONNECT_CERT], "signing_certificate": CONNECT_CERT}
     return copy.deepcopy({
         "okta.app": {
             "id": "0oa1", "label": "Contact Center", "status": "ACTIVE", "signOnMode": "SAML_2_0",
@@ -72,9 +92,27 @@ def compliant_resources() -> dict[str, Any]:
             "policies": [{"id": "p-1", "name": "protect-connect", "arn": "arn", "aws_managed": False,
                           "content": PROTECT, "targets": ["r-root"]}],
         },
-        "iam.connect_role": {"RoleName": "AmazonConnectUserRole", "Arn": ROLE_ARN},
+        "iam.connect_role": {"RoleName": "AmazonConnectUserRole", "Arn": ROLE_ARN, "AssumeRolePolicyDocument": TRUST},
         "connect.instance": {"Id": "11111111-2222-3333-4444-555555555555", "Arn": INSTANCE_ARN,
                              "InstanceStatus": "ACTIVE", "IdentityManagementType": "SAML"},
+        "okta.connect_app": {
+            "id": "0oa2", "label": "Amazon Connect", "status": "ACTIVE", "signOnMode": "SAML_2_0",
+            "settings": {"signOn": {
+                "ssoAcsUrl": AWS_SIGNIN, "audience": "urn:amazon:webservices",
+                "defaultRelayState": f"https://{REGION}.console.aws.amazon.com/connect/federate/{INSTANCE_ID}",
+                "attributeStatements": [
+                    {"type": "EXPRESSION", "name": ROLE_ATTRIBUTE,
+                     "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
+                     "values": [f"{ROLE_ARN},{PROVIDER_ARN}"]}],
+            }},
+        },
+        "okta.connect_metadata": connect_metadata,
+        "iam.saml_provider": {"Arn": PROVIDER_ARN, "CreateDate": "2026-01-01T00:00:00+00:00",
+                              "ValidUntil": "2126-01-01T00:00:00+00:00", "Tags": [],
+                              "metadata": copy.deepcopy(connect_metadata)},
+        "iam.connect_role_policies": [
+            {"id": "AmazonConnectUserRole/inline/federate", "name": "federate", "type": "inline",
+             "content": FEDERATE}],
     })
 
 

@@ -23,7 +23,7 @@ def judge(resources: dict[str, Any] | None = None, **kw: Any) -> dict[str, Findi
 
 def test_compliant_federation_is_all_pass() -> None:
     findings = judge()
-    assert len(findings) == 16
+    assert len(findings) == 21
     bad = {k: v.message for k, v in findings.items() if v.status is not Status.PASS}
     assert not bad
 
@@ -64,8 +64,19 @@ DRIFTS = [
     ("COGNITO-CLIENT-IDP-ENABLED", _set("cognito.app_client:SupportedIdentityProviders", ["COGNITO"])),
     ("SCP-DENY-ROLE-DELETION", lambda r: _statement(r).update(Action="connect:DeleteInstance")),
     ("SCP-DENY-INSTANCE-DELETION", lambda r: _statement(r).update(Action=["iam:DeleteRole", "s3:*"])),
-    ("SCP-PROTECTED-RESOURCES-EXIST",
-     _set("connect.instance:Arn", "arn:aws:connect:us-east-1:123456789012:instance/x")),
+    ("SCP-PROTECTED-RESOURCES-EXIST", _set("iam.connect_role:Arn", "arn:aws:iam::123456789012:role/Old")),
+    ("CONNECT-INSTANCE-SAML", _set("connect.instance:IdentityManagementType", "CONNECT_MANAGED")),
+    ("CONNECT-INSTANCE-SAML", _set("connect.instance:InstanceStatus", "CREATION_FAILED")),
+    ("CONNECT-IAM-SAML-PROVIDER", _set("iam.saml_provider:metadata.signing_certificates", [f.CERT])),
+    ("CONNECT-IAM-SAML-PROVIDER", _set("iam.saml_provider:metadata.entity_id", "http://www.okta.com/other")),
+    ("CONNECT-ROLE-TRUST", lambda r: r["iam.connect_role"]["AssumeRolePolicyDocument"]["Statement"][0].pop(
+        "Condition")),
+    ("CONNECT-ROLE-FEDERATION", lambda r: r["iam.connect_role_policies"][0]["content"]["Statement"][0].update(
+        Resource="arn:aws:connect:us-east-1:123456789012:instance/other/user/${aws:userid}")),
+    ("OKTA-CONNECT-APP", _set("okta.connect_app:settings.signOn.defaultRelayState",
+                              f"https://eu-west-2.console.aws.amazon.com/connect/federate/{f.INSTANCE_ID}")),
+    ("OKTA-CONNECT-APP", _set("okta.connect_app:settings.signOn.attributeStatements", [])),
+    ("OKTA-CONNECT-APP", _set("okta.connect_app:status", "INACTIVE")),
 ]
 
 
@@ -114,13 +125,54 @@ def test_no_domain_fails_the_acs_url_with_a_reason() -> None:
     assert finding.status is Status.FAIL and "cannot compute the expected value" in finding.message
 
 
+CONNECT_CONTROLS = {"CONNECT-INSTANCE-SAML", "CONNECT-IAM-SAML-PROVIDER", "CONNECT-ROLE-TRUST",
+                    "CONNECT-ROLE-FEDERATION", "OKTA-CONNECT-APP"}
+
+
 def test_no_scp_block_skips_scp_controls() -> None:
     resources = f.compliant_resources()
-    for key in ("organizations", "iam.connect_role", "connect.instance"):
-        del resources[key]
+    del resources["organizations"]
     findings = judge(resources, config=f.fed_config(scp=None))
     assert {k for k, v in findings.items() if v.status is Status.SKIPPED} == {
         "SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION", "SCP-PROTECTED-RESOURCES-EXIST"}
+    assert {findings[c].status for c in CONNECT_CONTROLS} == {Status.PASS}
+
+
+def test_no_connect_sso_block_skips_the_connect_chain_with_the_reason() -> None:
+    resources = f.compliant_resources()
+    for key in ("okta.connect_app", "okta.connect_metadata", "iam.saml_provider", "iam.connect_role_policies"):
+        del resources[key]
+    findings = judge(resources, config=f.fed_config(connect_sso=None))
+    skipped = {k: v.message for k, v in findings.items() if v.status is Status.SKIPPED}
+    assert set(skipped) == CONNECT_CONTROLS
+    assert set(skipped.values()) == {"the federation has no `connect_sso` block in the config"}
+    assert {v.status for k, v in findings.items() if k not in CONNECT_CONTROLS} == {Status.PASS}
+
+
+def test_rotated_certificate_names_both_fingerprints() -> None:
+    resources = f.compliant_resources()
+    resources["iam.saml_provider"]["metadata"]["signing_certificates"] = [f.CERT]
+    finding = judge(resources)["CONNECT-IAM-SAML-PROVIDER"]
+    assert finding.status is Status.FAIL
+    assert f.CERT["fingerprint_sha256"] in finding.message
+    assert f.CONNECT_CERT["fingerprint_sha256"] in finding.message
+
+
+def test_trust_naming_another_principal_fails_and_names_it() -> None:
+    resources = f.compliant_resources()
+    resources["iam.connect_role"]["AssumeRolePolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sts:AssumeRole"})
+    finding = judge(resources)["CONNECT-ROLE-TRUST"]
+    assert finding.status is Status.FAIL
+    assert "AWS arn:aws:iam::999999999999:root" in finding.message
+
+
+def test_connect_data_not_collected_is_error() -> None:
+    resources = f.compliant_resources()
+    del resources["iam.saml_provider"]
+    findings = judge(resources, errors=[("iam.saml_provider", "iam:GetSAMLProvider: AccessDenied")])
+    assert {k for k, v in findings.items() if v.status is Status.ERROR} == {"CONNECT-IAM-SAML-PROVIDER"}
+    assert "AccessDenied" in findings["CONNECT-IAM-SAML-PROVIDER"].message
 
 
 def test_conditional_deny_fails_naming_the_condition() -> None:

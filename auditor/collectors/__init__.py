@@ -17,7 +17,7 @@ from auditor.snapshot import FederationSnapshot, Snapshot
 
 def default_collectors(config: Config, okta_secret: str | None, progress: Progress | None = None) -> list[Collector]:
     """The built-in collectors in their run order."""
-    from auditor.collectors.aws import AwsClients, CognitoCollector, OrganizationsCollector
+    from auditor.collectors.aws import AwsClients, CognitoCollector, IamConnectCollector, OrganizationsCollector
     from auditor.collectors.okta import OktaCollector
 
     clients = AwsClients(config)
@@ -25,6 +25,7 @@ def default_collectors(config: Config, okta_secret: str | None, progress: Progre
         OktaCollector(config, okta_secret, progress),
         CognitoCollector(config, clients, progress),
         OrganizationsCollector(config, clients, progress),
+        IamConnectCollector(config, clients, progress),
     ]
 
 

@@ -1,6 +1,7 @@
 """The AWS collectors: Cognito (pool, domain, IdP, its metadata, app client) and Organizations
-(the account's path to the root, SCP status, SCPs in effect) plus the protected IAM role and
-Connect instance. Real boto3 clients; `aws.endpoint_url` points them at a local AWS.
+(the account's path to the root, SCP status, SCPs in effect), and IAM/Connect (the Amazon Connect
+user role with its trust and permission policies, the IAM SAML provider, the Connect instance).
+Real boto3 clients; `aws.endpoint_url` points them at a local AWS.
 """
 
 from __future__ import annotations
@@ -204,10 +205,11 @@ class CognitoCollector(Collector):
 
 
 class OrganizationsCollector(Collector):
-    """organizations, iam.connect_role and connect.instance for federations with an `scp` block."""
+    """organizations (the account's path to the root and the SCPs in effect) for federations with
+    an `scp` block."""
 
     name = "organizations"
-    provides = ("organizations", "iam.connect_role", "connect.instance")
+    provides = ("organizations",)
 
     def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
         super().__init__(config, progress)
@@ -234,9 +236,6 @@ class OrganizationsCollector(Collector):
                 sink.fail("organizations", org)
             else:
                 sink.put("organizations", org)
-            self.progress(fed.name, "iam/connect: protected resources")
-            self._role(scp["connect_role_arn"], sink)
-            self._instance(scp["connect_instance_arn"], sink)
 
     def _organization(self, account_id: str) -> dict[str, Any]:
         org = self.clients.client("organizations", profile=self.config.aws.organizations_profile)
@@ -293,6 +292,38 @@ class OrganizationsCollector(Collector):
             if not token:
                 return out
 
+
+class IamConnectCollector(Collector):
+    """The Amazon Connect user role and instance (for `scp` and `connect_sso`), and for
+    `connect_sso` the role's permission policies and the IAM SAML provider.
+
+    One small step per resource, each failing on its own: a denied `iam:GetSAMLProvider` must
+    not hide the role's trust policy.
+    """
+
+    name = "iam/connect"
+    provides = ("iam.connect_role", "connect.instance", "iam.connect_role_policies", "iam.saml_provider")
+
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
+        super().__init__(config, progress)
+        self.clients = clients
+
+    def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        """Collect every federation that has an `scp` or a `connect_sso` block."""
+        for fed in federations:
+            sink = sinks[fed.name]
+            sso = fed.data.get("connect_sso")
+            role_arn, instance_id = fed.connect_role_arn, fed.connect_instance_id
+            if role_arn is None or instance_id is None:
+                continue
+            self.progress(fed.name, "iam/connect: role and instance")
+            self._role(role_arn, sink)
+            self._instance(instance_id, sink)
+            if sso:
+                self.progress(fed.name, "iam: role policies and SAML provider")
+                self._role_policies(role_arn, sink)
+                self._saml_provider(sso["saml_provider_arn"], sink)
+
     def _role(self, arn: str, sink: Sink) -> None:
         name = arn.rsplit("/", 1)[-1]
         try:
@@ -300,10 +331,14 @@ class OrganizationsCollector(Collector):
         except _AwsFailure as exc:
             sink.fail("iam.connect_role", str(exc))
             return
-        sink.put("iam.connect_role", (resp or {}).get("Role"))
+        role = (resp or {}).get("Role")
+        if role is not None:
+            # The API returns the trust policy URL-encoded; boto3 decodes it to a dict, but keep
+            # both spellings working for snapshots written by other tools.
+            role["AssumeRolePolicyDocument"] = _policy_document(role.get("AssumeRolePolicyDocument"))
+        sink.put("iam.connect_role", role)
 
-    def _instance(self, arn: str, sink: Sink) -> None:
-        instance_id = arn.rsplit("/", 1)[-1]
+    def _instance(self, instance_id: str, sink: Sink) -> None:
         try:
             resp = _call("connect:DescribeInstance", self.clients.client("connect").describe_instance,
                          InstanceId=instance_id)
@@ -311,3 +346,77 @@ class OrganizationsCollector(Collector):
             sink.fail("connect.instance", str(exc))
             return
         sink.put("connect.instance", (resp or {}).get("Instance"))
+
+    def _role_policies(self, arn: str, sink: Sink) -> None:
+        """Inline and attached managed policies, as [{id, name, type, content}] for the evaluator."""
+        iam = self.clients.client("iam")
+        name = arn.rsplit("/", 1)[-1]
+        policies: list[dict[str, Any]] = []
+        try:
+            inline_names = self._pages("iam:ListRolePolicies", iam.list_role_policies, "PolicyNames", RoleName=name)
+            if inline_names is None:  # the role does not exist: nothing can be attached to it
+                sink.put("iam.connect_role_policies", None)
+                return
+            for policy_name in inline_names:
+                got = _call("iam:GetRolePolicy", iam.get_role_policy, RoleName=name, PolicyName=policy_name) or {}
+                policies.append({"id": f"{name}/inline/{policy_name}", "name": policy_name, "type": "inline",
+                                 "content": _policy_document(got.get("PolicyDocument"))})
+            attached = self._pages("iam:ListAttachedRolePolicies", iam.list_attached_role_policies,
+                                   "AttachedPolicies", RoleName=name) or []
+            for item in attached:
+                policy = (_call("iam:GetPolicy", iam.get_policy, PolicyArn=item["PolicyArn"]) or {}).get("Policy")
+                if policy is None:
+                    raise _AwsFailure(f"iam:GetPolicy: attached policy {item['PolicyArn']} does not exist")
+                version = (_call("iam:GetPolicyVersion", iam.get_policy_version, PolicyArn=item["PolicyArn"],
+                                 VersionId=policy["DefaultVersionId"]) or {}).get("PolicyVersion") or {}
+                policies.append({"id": item["PolicyArn"], "name": item.get("PolicyName"), "type": "managed",
+                                 "content": _policy_document(version.get("Document"))})
+        except _AwsFailure as exc:
+            sink.fail("iam.connect_role_policies", str(exc))
+            return
+        sink.put("iam.connect_role_policies", policies)
+
+    @staticmethod
+    def _pages(action: str, fn: Callable[..., Any], key: str, **kwargs: Any) -> list[Any] | None:
+        """Every item of an IAM list call (Marker/IsTruncated paging); None when AWS says 'not found'."""
+        items: list[Any] = []
+        marker: str | None = None
+        while True:
+            resp = _call(action, fn, **kwargs, **({"Marker": marker} if marker else {}))
+            if resp is None:
+                return None
+            items += resp.get(key, [])
+            if not resp.get("IsTruncated"):
+                return items
+            marker = resp.get("Marker")
+
+    def _saml_provider(self, arn: str, sink: Sink) -> None:
+        try:
+            resp = _call("iam:GetSAMLProvider", self.clients.client("iam").get_saml_provider, SAMLProviderArn=arn)
+        except _AwsFailure as exc:
+            sink.fail("iam.saml_provider", str(exc))
+            return
+        if resp is None:
+            sink.put("iam.saml_provider", None)
+            return
+        try:
+            metadata = parse_metadata(str(resp.get("SAMLMetadataDocument") or "").encode("utf-8"))
+        except MetadataError as exc:
+            sink.fail("iam.saml_provider", f"iam:GetSAMLProvider: the provider's SAMLMetadataDocument: {exc}")
+            return
+        sink.put("iam.saml_provider", {
+            "Arn": arn, "CreateDate": resp.get("CreateDate"), "ValidUntil": resp.get("ValidUntil"),
+            "Tags": resp.get("Tags", []), "metadata": metadata})
+
+
+def _policy_document(value: Any) -> Any:
+    """A policy document as a JSON object: IAM's wire form is URL-encoded JSON text."""
+    from urllib.parse import unquote
+
+    if isinstance(value, str):
+        for text in (value, unquote(value)):
+            try:
+                return json.loads(text)
+            except ValueError:
+                continue
+    return value  # left as is: the evaluator reports a malformed document as ERROR

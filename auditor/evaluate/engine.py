@@ -75,17 +75,24 @@ def resource_label(resource: str, config: dict[str, Any]) -> str:
     app = config.get("okta_app") or {}
     pool = config.get("user_pool_id", "")
     scp = config.get("scp") or {}
+    sso = config.get("connect_sso") or {}
+    sso_app = sso.get("okta_app") or {}
     client = config.get("app_client") or {}
+    role = scp.get("connect_role_arn") or sso.get("role_arn", "")
     ident = {
         "okta": app.get("id") or app.get("label", ""),
+        "okta.connect_app": sso_app.get("id") or sso_app.get("label", ""),
+        "okta.connect_metadata": sso_app.get("id") or sso_app.get("label", ""),
+        "iam.connect_role_policies": role,
+        "iam.saml_provider": sso.get("saml_provider_arn", ""),
         "cognito.user_pool": pool,
         "cognito.domain": pool,
         "cognito.identity_provider": f"{pool}/{config.get('identity_provider', '')}",
         "cognito.idp_metadata": f"{pool}/{config.get('identity_provider', '')}",
         "cognito.app_client": f"{pool}/{client.get('id') or client.get('name', '')}",
         "organizations": scp.get("account_id", ""),
-        "iam.connect_role": scp.get("connect_role_arn", ""),
-        "connect.instance": scp.get("connect_instance_arn", ""),
+        "iam.connect_role": role,
+        "connect.instance": scp.get("connect_instance_arn") or sso.get("instance_id", ""),
     }
     value = ident.get(resource) or ident.get(resource.split(".", 1)[0], "")
     return f"{resource}:{value}" if value else resource
@@ -150,7 +157,17 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
     if a.when is not None and not _holds(a.when, root, template_ctx, ctx):
         return None
     ok, expected, actual, message = _apply(a, root, template_ctx, ctx)
-    return _Check(ok, label, expected, actual, a.message or message)
+    return _Check(ok, label, expected, actual, _message(a.message, template_ctx) or message)
+
+
+def _message(text: str | None, template_ctx: dict[str, Any]) -> str | None:
+    """A custom message, rendered when it is a template (so it can name the values involved)."""
+    if text is None:
+        return None
+    try:
+        return str(render(text, template_ctx))
+    except jinja2.TemplateError:  # cannot name the values: the generated message still does
+        return None
 
 
 def _holds(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext) -> bool:

@@ -33,11 +33,14 @@ from typing import Any
 __all__ = [
     "PolicyDocumentError",
     "StatementRef",
+    "TrustGrant",
+    "TrustVerdict",
     "Verdict",
     "action_matches",
     "describe_conditions",
     "evaluate_allow",
     "evaluate_deny",
+    "evaluate_trust",
     "normalize_policy",
     "resource_matches",
     "statement_matches",
@@ -61,6 +64,11 @@ DOC_EXPLICIT_DENY = (
 DOC_SCP_SYNTAX = (
     "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_syntax.html"
 )
+DOC_PRINCIPAL = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html"
+DOC_NOTPRINCIPAL = (
+    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html"
+)
+DOC_CONDITION = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html"
 DOC_SCP_EVALUATION = (
     "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_evaluation.html"
 )
@@ -263,9 +271,25 @@ def _resource_regex(pattern: str, policy_variables: bool) -> tuple[re.Pattern[st
     return re.compile("".join(out), re.DOTALL), tuple(variables)
 
 
-def _resource_match(pattern: str, arn: str, policy_variables: bool = True) -> tuple[_Match, tuple[str, ...]]:
+def _substitute(pattern: str, values: Mapping[str, str]) -> str:
+    """Resolve the policy variables whose request-time value the caller knows.
+
+    Variable names are matched case-insensitively, like the condition keys they name ("Condition
+    key names are not case-sensitive")  [DOC_CONDITION]. Unknown variables stay in place.
+    """
+    lowered = {k.lower(): v for k, v in values.items()}
+
+    def repl(m: re.Match[str]) -> str:
+        return lowered.get(m.group(1).lower(), m.group(0))
+    return _VARIABLE.sub(repl, pattern)
+
+
+def _resource_match(pattern: str, arn: str, policy_variables: bool = True,
+                    values: Mapping[str, str] | None = None) -> tuple[_Match, tuple[str, ...]]:
     if pattern == "*":
         return _Match.YES, ()
+    if values and policy_variables:
+        pattern = _substitute(pattern, values)
     regex, variables = _resource_regex(pattern, policy_variables)
     if regex.fullmatch(arn) is None:
         return _Match.NO, ()
@@ -497,7 +521,8 @@ class _StatementMatch:
 
 
 def _match_statement(
-    stmt: Mapping[str, Any], action: str, resource: str, policy_variables: bool
+    stmt: Mapping[str, Any], action: str, resource: str, policy_variables: bool,
+    values: Mapping[str, str] | None = None,
 ) -> _StatementMatch:
     """Match a *normalized* statement (see ``_normalize_statement``)."""
     variables: tuple[str, ...]
@@ -509,7 +534,7 @@ def _match_statement(
         action_ok = not any(action_matches(p, action) for p in stmt["NotAction"])
 
     if "Resource" in stmt:
-        results = [_resource_match(p, resource, policy_variables) for p in stmt["Resource"]]
+        results = [_resource_match(p, resource, policy_variables, values) for p in stmt["Resource"]]
         if any(m is _Match.YES for m, _ in results):
             res, variables = _Match.YES, ()
         elif any(m is _Match.MAYBE for m, _ in results):
@@ -519,7 +544,7 @@ def _match_statement(
             res, variables = _Match.NO, ()
     else:
         # NotResource matches every resource except the listed ones.  [DOC_NOTRESOURCE]
-        results = [_resource_match(p, resource, policy_variables) for p in stmt["NotResource"]]
+        results = [_resource_match(p, resource, policy_variables, values) for p in stmt["NotResource"]]
         if any(m is _Match.YES for m, _ in results):
             res, variables = _Match.NO, ()
         elif any(m is _Match.MAYBE for m, _ in results):
@@ -622,7 +647,8 @@ class _Scan:
 
 
 def _scan(
-    policies: Iterable[Mapping[str, Any]], action: str, resource: str, *, require_resource: bool
+    policies: Iterable[Mapping[str, Any]], action: str, resource: str, *, require_resource: bool,
+    values: Mapping[str, str] | None = None,
 ) -> _Scan:
     """Match every statement of every policy; raise PolicyDocumentError naming a bad policy."""
     _check_request(action, resource)
@@ -646,7 +672,7 @@ def _scan(
         for index, stmt in enumerate(doc["Statement"], start=1):
             effect = stmt["Effect"]
             scan.statements_by_effect[effect] += 1
-            match = _match_statement(stmt, action, resource, variables_on)
+            match = _match_statement(stmt, action, resource, variables_on, values)
             notes = tuple(
                 f"the policy variable {v} in the resource pattern resolves to match" for v in match.variables
             )
@@ -740,7 +766,8 @@ def evaluate_deny(policies: Iterable[Mapping[str, Any]], action: str, resource: 
     )
 
 
-def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource: str) -> Verdict:
+def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource: str, *,
+                   variables: Mapping[str, str] | None = None) -> Verdict:
     """Whether the given identity policies allow ``action`` on ``resource``.
 
     Same input and structure as ``evaluate_deny``. ``allowed`` is True iff some Allow statement
@@ -750,8 +777,12 @@ def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource:
     ``allowing`` the unconditional allows, and ``conditional`` every matching statement (Allow or
     Deny, see ``StatementRef.effect``) that carries a Condition. Identity policy statements must
     have Resource or NotResource [DOC_RESOURCE]; one without is a ``PolicyDocumentError``.
+
+    ``variables`` gives request-time values of policy variables (``{"aws:userid": "..."}``): a
+    resource pattern using one of them is resolved with that value and matches for certain,
+    where an unresolved variable would only make the statement conditional [DOC_VARIABLES].
     """
-    scan = _scan(policies, action, resource, require_resource=True)
+    scan = _scan(policies, action, resource, require_resource=True, values=variables)
     denying = tuple(h.ref for h in scan.hits if h.ref.effect == DENY and not h.conditional)
     allowing = tuple(h.ref for h in scan.hits if h.ref.effect == ALLOW and not h.conditional)
     conditional = tuple(h.ref for h in scan.hits if h.conditional)
@@ -783,3 +814,168 @@ def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource:
         allowed=allowed,
         allowing=allowing,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust policies (a role's resource-based policy: who may assume it)
+
+# The STS actions that assume a role; sts:TagSession and sts:SetSourceIdentity only accompany one.
+ASSUME_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithSAML", "sts:AssumeRoleWithWebIdentity")
+
+
+@dataclass(frozen=True)
+class TrustGrant:
+    """One principal an Allow statement of a trust policy lets assume the role.
+
+    ``principal_type`` is the Principal key (``AWS``, ``Federated``, ``Service``,
+    ``CanonicalUser``), ``"*"`` for ``"Principal": "*"`` or ``NotPrincipal`` for an Allow with
+    NotPrincipal (everyone except ``principal``).
+    """
+
+    principal_type: str
+    principal: str
+    actions: tuple[str, ...]
+    conditions: dict[str, Any]
+    sid: str | None
+    index: int
+
+    @property
+    def label(self) -> str:
+        """The statement, for a human."""
+        return f"statement {self.sid}" if self.sid else f"statement #{self.index}"
+
+    def describe(self) -> str:
+        """'AWS arn:aws:iam::123456789012:root (statement #2: sts:AssumeRole, when ...)'."""
+        who = "anyone" if self.principal_type == "*" else (
+            f"everyone except {self.principal}" if self.principal_type == "NotPrincipal"
+            else f"{self.principal_type} {self.principal}")
+        when = f", only when {describe_conditions(self.conditions)}" if _has_conditions(self.conditions) else ""
+        return f"{who} ({self.label}: {', '.join(self.actions)}{when})"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form (for a finding's `actual`)."""
+        return {"principal_type": self.principal_type, "principal": self.principal, "actions": list(self.actions),
+                "conditions": self.conditions, "statement": self.sid or f"#{self.index}"}
+
+
+@dataclass(frozen=True)
+class TrustVerdict:
+    """Whether a trust policy lets exactly one principal assume the role, under a condition."""
+
+    ok: bool
+    grants: tuple[TrustGrant, ...]
+    problems: tuple[str, ...]
+    explanation: str
+
+
+def _principals(value: Any, where: str) -> list[tuple[str, str]]:
+    # "Principal": "*" or {"AWS"|"Federated"|"Service"|"CanonicalUser": value-or-list}  [DOC_PRINCIPAL]
+    if value == "*":
+        return [("*", "*")]
+    if not isinstance(value, Mapping):
+        raise PolicyDocumentError(f"{where}: Principal must be \"*\" or an object")
+    out: list[tuple[str, str]] = []
+    for kind, ids in value.items():
+        for ident in _string_list(ids, f"Principal.{kind}", where):
+            out.append(("*", "*") if ident == "*" and kind == "AWS" else (str(kind), ident))
+    return out
+
+
+def _condition_values(condition: Mapping[str, Any], operator: str, key: str) -> set[str] | None:
+    block = condition.get(operator)
+    if not isinstance(block, Mapping):
+        return None
+    for k, v in block.items():
+        if k.lower() == key.lower():  # condition key names are not case-sensitive  [DOC_CONDITION]
+            return {_format_value(x) for x in (v if isinstance(v, list) else [v])}
+    return None
+
+
+def evaluate_trust(document: str | Mapping[str, Any], principal_type: str, principal: str, action: str,
+                   condition: Mapping[str, Any] | None = None) -> TrustVerdict:
+    """Whether a role's trust policy lets *exactly* ``principal`` assume the role.
+
+    Holds when (1) some Allow statement lets the principal call ``action`` (wildcards and
+    NotAction as in [DOC_ACTION] [DOC_NOTACTION]); (2) every Allow statement that lets it assume
+    the role carries each ``condition`` key (operator as written, key case-insensitive) with
+    exactly the expected values -- one statement without it would make the condition moot;
+    (3) no unconditional Deny statement takes that right away [DOC_EXPLICIT_DENY]; and (4) no
+    other principal may assume the role by any of ``ASSUME_ACTIONS``: each one is named, with
+    its statement and conditions. An Allow with NotPrincipal trusts everyone not listed
+    [DOC_NOTPRINCIPAL], so it counts as another principal.
+
+    Raises ``PolicyDocumentError`` for a document that is not a policy.
+    """
+    condition = dict(condition or {})
+    if isinstance(document, (str, bytes, bytearray)):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            raise PolicyDocumentError("the trust policy is not valid JSON") from None
+    if not isinstance(document, Mapping) or "Statement" not in document:
+        raise PolicyDocumentError("the trust policy is not a policy document (no Statement)")
+    raw = document["Statement"]
+    statements = [raw] if isinstance(raw, Mapping) else raw
+    if not isinstance(statements, list):
+        raise PolicyDocumentError("the trust policy's Statement must be an object or a list")
+    grants: list[TrustGrant] = []
+    denials: list[str] = []
+    for index, stmt in enumerate(statements, start=1):
+        where = f"statement #{index}"
+        if not isinstance(stmt, Mapping):
+            raise PolicyDocumentError(f"{where} is not an object")
+        effect = stmt.get("Effect")
+        if effect not in (ALLOW, DENY):
+            raise PolicyDocumentError(f"{where}: Effect must be 'Allow' or 'Deny', not {effect!r}")
+        if "Action" in stmt:
+            patterns = _string_list(stmt["Action"], "Action", where)
+            actions = tuple(a for a in ASSUME_ACTIONS if any(action_matches(p, a) for p in patterns))
+        elif "NotAction" in stmt:
+            patterns = _string_list(stmt["NotAction"], "NotAction", where)
+            actions = tuple(a for a in ASSUME_ACTIONS if not any(action_matches(p, a) for p in patterns))
+        else:
+            raise PolicyDocumentError(f"{where}: has neither Action nor NotAction")
+        if not actions:
+            continue
+        conditions = _check_condition(stmt.get("Condition") or {}, where)
+        sid = stmt.get("Sid") if isinstance(stmt.get("Sid"), str) else None
+        if "NotPrincipal" in stmt:
+            excluded = ", ".join(f"{k} {v}" for k, v in _principals(stmt["NotPrincipal"], where))
+            who = [("NotPrincipal", excluded)]
+        elif "Principal" in stmt:
+            who = _principals(stmt["Principal"], where)
+        else:
+            raise PolicyDocumentError(f"{where}: a trust policy statement needs Principal or NotPrincipal")
+        if effect == DENY:
+            covers = any(t == "*" or (t, v) == (principal_type, principal) for t, v in who)
+            if covers and action in actions and not _has_conditions(conditions):
+                denials.append(f"{sid or where} denies {principal_type} {principal} {action}")
+            continue
+        grants += [TrustGrant(t, v, actions, dict(conditions), sid, index) for t, v in who]
+
+    expected = [g for g in grants if (g.principal_type, g.principal) == (principal_type, principal)
+                and action in g.actions]
+    others = [g for g in grants if (g.principal_type, g.principal) != (principal_type, principal)]
+    problems: list[str] = []
+    if not expected:
+        problems.append(f"no statement lets {principal_type} {principal} call {action}")
+    for g in expected:
+        for op, block in condition.items():
+            for key, want in block.items():
+                wanted = {_format_value(x) for x in (want if isinstance(want, list) else [want])}
+                have = _condition_values(g.conditions, op, key)
+                if have is None:
+                    problems.append(f"{g.label} lets {principal} assume the role without the condition "
+                                    f"{key} {op} {' or '.join(sorted(wanted))}")
+                elif have != wanted:
+                    problems.append(f"{g.label} checks {key} {op} {' or '.join(sorted(have))}, "
+                                    f"expected {' or '.join(sorted(wanted))}")
+    problems += denials
+    if others:
+        problems.append("other principals may assume the role: " + "; ".join(g.describe() for g in others))
+    if problems:
+        explanation = "; ".join(problems)
+    else:
+        when = f" when {describe_conditions(condition)}" if condition else ""
+        explanation = f"only {principal_type} {principal} may assume the role ({action}{when})"
+    return TrustVerdict(not problems, tuple(grants), tuple(problems), explanation)

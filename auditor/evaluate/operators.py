@@ -263,3 +263,71 @@ def _denies(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
 
 def _ref(ref: Any) -> dict[str, Any]:
     return {"policy": ref.policy_name or ref.policy_id, "sid": ref.sid, "conditions": ref.conditions}
+
+
+# A request-time stand-in for a policy variable in `allows`' resource: plain characters only, so
+# it cannot be mistaken for a wildcard and no literal ARN in a real policy contains it.
+_VARIABLE_IN_REQUEST = re.compile(r"\$\{([^}*?$]+)\}")
+
+
+@operator("allows", {"type": "object", "additionalProperties": False, "required": ["action", "resource"],
+                     "properties": {"action": {"type": "string"}, "resource": {"type": "string"}}},
+          "identity policies (a list of {id, name, content}) allow the action on the resource unconditionally; "
+          "a ${variable} in the resource stands for the caller's own value")
+def _allows(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    """Allow side of the IAM evaluator, explicit denies included.
+
+    A policy variable in the requested resource (`.../user/${aws:userid}`) means "for every
+    caller, its own value": the variable gets an opaque value that a policy matches only through
+    a wildcard or through the same variable, never through one fixed user's ARN.
+    """
+    from auditor.evaluate.iam import PolicyDocumentError, evaluate_allow
+
+    if not isinstance(actual, list):
+        raise OperatorError("allows needs a list of policies ({id, name, content})")
+    values = {name: f"auditor-variable-{i}" for i, name in
+              enumerate(dict.fromkeys(m.group(1) for m in _VARIABLE_IN_REQUEST.finditer(arg["resource"])))}
+    resource = _VARIABLE_IN_REQUEST.sub(lambda m: values[m.group(1)], arg["resource"])
+    expected = {"allowed": True, "action": arg["action"], "resource": arg["resource"]}
+    try:
+        verdict = evaluate_allow(actual, arg["action"], resource, variables=values)
+    except PolicyDocumentError as exc:
+        raise OperatorError(str(exc)) from exc
+    except ValueError as exc:  # not a concrete action
+        raise OperatorError(f"allows: {exc}") from exc
+    explanation = verdict.explanation
+    for name, token in values.items():
+        explanation = explanation.replace(token, "${" + name + "}")
+    summary = {
+        "allowed": verdict.allowed,
+        "action": arg["action"],
+        "resource": arg["resource"],
+        "allowing_statements": [_ref(r) for r in verdict.allowing],
+        "denying_statements": [_ref(r) for r in verdict.denying],
+        "conditional_statements": [_ref(r) for r in verdict.conditional],
+        "policies": [p.get("name") or p.get("id") for p in actual if isinstance(p, dict)],
+    }
+    return Outcome(bool(verdict.allowed), expected, explanation, summary)
+
+
+_PRINCIPAL = {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+              "properties": {k: {"type": "string"} for k in ("AWS", "Federated", "Service", "CanonicalUser")}}
+
+
+@operator("trusts_only", {"type": "object", "additionalProperties": False, "required": ["principal", "action"],
+                          "properties": {"principal": _PRINCIPAL, "action": {"type": "string"},
+                                         "condition": {"type": "object"}}},
+          "a role's trust policy lets exactly {principal} assume the role with {action}, every such grant "
+          "carrying {condition}; any other principal that may assume it is named")
+def _trusts_only(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    """For a role's AssumeRolePolicyDocument (a JSON object or text)."""
+    from auditor.evaluate.iam import PolicyDocumentError, evaluate_trust
+
+    ((kind, principal),) = arg["principal"].items()
+    try:
+        verdict = evaluate_trust(actual, kind, principal, arg["action"], arg.get("condition"))
+    except PolicyDocumentError as exc:
+        raise OperatorError(str(exc)) from exc
+    expected = {"only": {kind: principal}, "action": arg["action"], "condition": arg.get("condition", {})}
+    summary = {"may_assume": [g.to_json() for g in verdict.grants]}
+    return Outcome(verdict.ok, expected, verdict.explanation, summary)

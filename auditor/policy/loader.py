@@ -161,6 +161,8 @@ def _assertion(doc: Located, raw: dict[str, Any], path: tuple[str | int, ...],
             except re.error as exc:
                 l2, c2 = doc.line_of((*path, op))
                 problems.append(InputProblem(doc.file, l2, c2, f"{format_path((*path, op))}: bad regex: {exc}"))
+    if is_template(raw.get("message")):
+        _check_template(doc, raw["message"], (*path, "message"), problems)
     when = _assertion(doc, raw["when"], (*path, "when"), problems) if "when" in raw else None
     return Assertion(op=op, arg=arg, path=raw.get("path", ""), resource=raw.get("resource"), when=when,
                      message=raw.get("message"), children=children, line=line)

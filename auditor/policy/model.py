@@ -20,6 +20,10 @@ RESOURCE_KEYS = (
     "organizations",
     "iam.connect_role",
     "connect.instance",
+    "okta.connect_app",
+    "okta.connect_metadata",
+    "iam.connect_role_policies",
+    "iam.saml_provider",
 )
 
 
