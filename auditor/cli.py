@@ -36,6 +36,9 @@ examples:
   auditor scan --federation contact-center-prod --format json -q
   auditor evaluate --snapshot reports/<run-id>/snapshot.json   # re-judge offline
   auditor handover --federation contact-center-prod
+  auditor history                             # past runs, newest first
+  auditor diff RUN_A RUN_B                    # what changed between two runs
+  auditor verify reports/<run-id>             # digests and signature of a run folder
 
 {EXIT_CODES_HELP}"""
 
@@ -74,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-q", "--quiet", action="store_true", help="print only the report paths and errors")
 
     def output(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--format", type=_formats, default=None, metavar="FMT[,FMT]",
-                       help="report formats: html, json (default: the config's reports.formats)")
+        p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
+                       help="report formats, comma-separated or repeated: html, json, junit, ocsf, csv, "
+                            "markdown (default: the config's reports.formats)")
         p.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                        help="reports folder (default: the config's reports.dir); each run gets DIR/<run-id>/")
 
@@ -120,6 +124,40 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, config=False)
     p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
                    help="reports folder (default: ./reports)")
+
+    p = sub.add_parser("history", help="list the runs recorded in the history",
+                       description="List past runs from the history (reports.history, default "
+                                   "<reports.dir>/history.sqlite), newest first.")
+    common(p)
+    p.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default 20)")
+    p.add_argument("--history", type=Path, default=None, metavar="FILE", help="history file (overrides the config)")
+    p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")
+
+    p = sub.add_parser("diff", help="compare two runs: verdict changes and collected-state changes",
+                       description="Per federation: controls that newly fail, no longer fail and still fail "
+                                   "between RUN_A and RUN_B, and every collected field that changed.")
+    common(p)
+    p.add_argument("run_a", metavar="RUN_A", help="the earlier run id")
+    p.add_argument("run_b", metavar="RUN_B", help="the later run id")
+    p.add_argument("--history", type=Path, default=None, metavar="FILE", help="history file (overrides the config)")
+    p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")
+
+    p = sub.add_parser("verify", help="check a run folder's digests and signature",
+                       description="Recompute the SHA-256 of every artifact listed in RUN_DIR/manifest.json and "
+                                   "check its Ed25519 signature; name each altered, missing or added file.",
+                       epilog="exit codes: 0 intact, 1 something was altered or the signature is bad, "
+                              "3 not a run folder", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--public-key", type=Path, default=None, metavar="PEM",
+                   help="the signer's Ed25519 public key; without it the key named in the manifest is used, "
+                        "which proves integrity but not who signed")
+
+    p = sub.add_parser("bundle", help="zip a run folder for download",
+                       description="Write <reports.dir>/RUN_ID.zip holding the run's reports, snapshot, "
+                                   "manifest and signature.")
+    common(p)
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id, or a path to a run folder")
+    p.add_argument("-o", "--output", type=Path, default=None, metavar="ZIP", help="where to write the zip")
     return parser
 
 
@@ -132,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
-                   "handover": _cmd_handover, "demo": _cmd_demo}[args.command]
+                   "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
+                   "verify": _cmd_verify, "bundle": _cmd_bundle}[args.command]
         return handler(args)
     except UnusableInputError as exc:
         print(f"auditor: cannot use the input ({len(exc.problems)} problem"
@@ -185,6 +224,14 @@ def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
         print()
     for name, path in out.files.items():
         print(f"{name}: {path}")
+    for notice in out.result.notices:
+        print(f"notice: {notice}", file=sys.stderr)
+    if out.published is not None:
+        print(f"published: s3://{out.published.bucket}/{out.published.prefix}/ "
+              f"(link valid {out.published.expires_in} s)")
+        print(f"link: {out.published.url}")
+    if out.publish_error:
+        print(f"auditor: {out.publish_error}", file=sys.stderr)
     code: int = out.result.exit_code
     if not args.quiet:
         print(f"exit {code}: {EXIT_MEANINGS[code]}")
@@ -213,6 +260,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if auth.token_env and not os.environ.get(auth.token_env):
         print(f"note: {auth.token_env} is not set in this environment; `auditor scan` will need it",
               file=sys.stderr)
+    waivers_path = config.report_settings.waivers_path
+    if waivers_path is not None:
+        from auditor.runner import load_waiver_set
+
+        waivers = load_waiver_set(waivers_path)
+        if waivers.problems:
+            raise UnusableInputError(list(waivers.problems))
+        if not args.quiet:
+            print(f"waivers: {len(waivers.waivers)} from {waivers_path}")
     if not args.quiet:
         print(f"{config.path}: valid ({len(config.federations)} federation(s))")
         print(f"policies: {len(policies.controls)} controls from {len(policies.files)} file(s)")
@@ -226,9 +282,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from auditor.snapshot import Snapshot
 
     config_path = Path(args.config)
+    settings = None
     if config_path.exists():
         config, policies = _load(args)
-        formats, out_dir = config.formats, config.reports_dir
+        formats, out_dir, settings = config.formats, config.reports_dir, config.report_settings
     else:
         policies = load_policies()
         formats, out_dir = ("html", "json"), Path("reports")
@@ -247,8 +304,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             now = now.replace(tzinfo=UTC)
     snapshot = dataclasses.replace(snapshot, run_id=new_run_id())
     options = _options(args, formats, "evaluate", now=now)
+    # No S3 upload for an offline re-evaluation: it is a what-if, not the evidence of a scan.
     out = judge(snapshot, policies, options, started=datetime.now(UTC), config_path=None,
-                output_dir=args.output or out_dir)
+                output_dir=args.output or out_dir, settings=settings)
     return _report(out, args)
 
 
@@ -280,3 +338,102 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from auditor.sandbox.demo import run_demo
 
     return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
+
+
+def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from auditor.config import load_config
+    from auditor.history import History
+
+    if args.history is not None:
+        return History(args.history)
+    path = Path(args.config)
+    if not path.exists():
+        return History(Path("reports") / "history.sqlite")
+    history_path = load_config(path).report_settings.history_path
+    assert history_path is not None
+    return History(history_path)
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    history = _history(args)
+    runs = history.runs(args.limit)
+    if args.list_format == "json":
+        print(json.dumps([r.to_json() for r in runs], indent=2))
+        return EXIT_OK
+    if not runs:
+        print(f"no runs recorded in {history.path}")
+        return EXIT_OK
+    print(f"{'run id':28} {'started':26} {'mode':9} exit  PASS FAIL ERROR WAIVED  federations")
+    for r in runs:
+        c = r.counts
+        print(f"{r.run_id:28} {r.started_at:26} {r.mode:9} {r.exit_code:>4}  {c.get('PASS', 0):>4} "
+              f"{c.get('FAIL', 0):>4} {c.get('ERROR', 0):>5} {c.get('WAIVED', 0):>6}  {', '.join(r.federations)}")
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from auditor.history import HistoryError
+
+    history = _history(args)
+    try:
+        changes = history.diff(args.run_a, args.run_b)
+    except HistoryError as exc:
+        print(f"auditor: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if args.list_format == "json":
+        print(json.dumps(changes.to_json(), indent=2, default=str))
+        return EXIT_OK
+    print(f"changes from {args.run_a} to {args.run_b}")
+    for fc in changes.federations:
+        print(f"\n# {fc.federation}" + (" (not in the earlier run)" if fc.first_seen else ""))
+        for label, ids in (("new failure", fc.new_failures), ("resolved", fc.resolved_failures),
+                           ("still failing", fc.still_failing)):
+            for cid in ids:
+                print(f"  {label:14} {cid}")
+        for ch in fc.state:
+            print(f"  changed        {ch.path}: {json.dumps(ch.before, default=str)} -> "
+                  f"{json.dumps(ch.after, default=str)}")
+        if fc.state_truncated:
+            print(f"  ... and {fc.state_truncated} more field changes (--format json for all shown)")
+        if not fc.has_changes and not fc.still_failing:
+            print("  no change")
+    return EXIT_OK
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from auditor.report.evidence import MANIFEST, verify_run
+
+    if not (args.run_dir / MANIFEST).is_file():
+        print(f"auditor: {args.run_dir} has no {MANIFEST}: not a run folder written by auditor", file=sys.stderr)
+        return EXIT_UNUSABLE
+    result = verify_run(args.run_dir, args.public_key)
+    for problem in result.problems:
+        print(f"ALTERED {problem}")
+    if result.ok:
+        how = ("signature valid" + ("" if args.public_key else " (key from the manifest)")) if result.signed \
+            else "not signed"
+        print(f"OK {args.run_dir}: {result.checked} artifacts match the manifest; {how}")
+        return EXIT_OK
+    print(f"FAILED {args.run_dir}: {len(result.problems)} problem(s)", file=sys.stderr)
+    return 1
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from auditor.config import load_config
+    from auditor.report.evidence import EvidenceError, bundle_run
+
+    run_dir = Path(args.run_id)
+    if not run_dir.is_dir():
+        config_path = Path(args.config)
+        reports = load_config(config_path).reports_dir if config_path.exists() else Path("reports")
+        run_dir = reports / args.run_id
+    if not run_dir.is_dir():
+        print(f"auditor: no run folder {run_dir}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    try:
+        target = bundle_run(run_dir, args.output)
+    except EvidenceError as exc:
+        print(f"auditor: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    print(f"bundle: {target}")
+    return EXIT_OK

@@ -19,7 +19,10 @@ from auditor.validation import schema_problems
 from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
 
 DEFAULT_CERT_MIN_DAYS = 30
-REPORT_FORMATS = ("html", "json")
+REPORT_FORMATS = ("html", "json")  # the default
+# Every format a config may name (auditor.report.Format; a test keeps the two in step).
+ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
+DEFAULT_PRESIGN_SECONDS = 3600
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -47,9 +50,26 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {
                 "dir": {"type": "string", "minLength": 1},
                 "formats": {"type": "array", "minItems": 1, "uniqueItems": True,
-                            "items": {"enum": list(REPORT_FORMATS)}},
+                            "items": {"enum": list(ALL_REPORT_FORMATS)}},
+                # The run history (SQLite); default <dir>/history.sqlite.
+                "history": {"type": "string", "minLength": 1},
+                # How many past runs the HTML trend chart shows.
+                "trend_runs": {"type": "integer", "minimum": 2, "maximum": 365},
+                # An Ed25519 private key (PEM, unencrypted) that signs manifest.json.
+                "signing_key": {"type": "string", "minLength": 1},
+                "s3": {
+                    "type": "object", "additionalProperties": False, "required": ["bucket"],
+                    "properties": {
+                        "bucket": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
+                        "prefix": {"type": "string"},
+                        "kms_key_id": _NULLABLE_STR,
+                        "presign_seconds": {"type": "integer", "minimum": 60, "maximum": 604800},
+                    },
+                },
             },
         },
+        # A waivers file: accepted risks with reason, approver and expiry.
+        "waivers": {"type": "string", "minLength": 1},
         "okta": {
             "type": "object", "additionalProperties": False, "required": ["org_url", "auth"],
             "properties": {
@@ -170,6 +190,27 @@ class AwsSettings:
 
 
 @dataclass(frozen=True)
+class S3Publish:
+    """`reports.s3`: where a run folder is uploaded, and for how long its link is valid."""
+
+    bucket: str
+    prefix: str = ""
+    kms_key_id: str | None = None  # None: SSE-S3 (AES256)
+    presign_seconds: int = DEFAULT_PRESIGN_SECONDS
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """What happens around the reports: history, trend, signing, publishing, waivers."""
+
+    history_path: Path | None = None  # None: no history (offline evaluation without a config)
+    trend_runs: int = 30
+    signing_key: Path | None = None
+    s3: S3Publish | None = None
+    waivers_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class FederationConfig:
     """One federation: its block from the config, with defaults filled in."""
 
@@ -199,6 +240,7 @@ class Config:
     aws: AwsSettings
     federations: tuple[FederationConfig, ...]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    report_settings: ReportSettings = field(default_factory=ReportSettings)
 
     def federation(self, name: str) -> FederationConfig:
         """The federation called `name`; KeyError if none."""
@@ -350,6 +392,21 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         ),
         federations=tuple(feds),
         raw=data,
+        report_settings=_report_settings(base, data),
+    )
+
+
+def _report_settings(base: Path, data: dict[str, Any]) -> ReportSettings:
+    reports = data.get("reports", {})
+    reports_dir = base / reports.get("dir", "reports")
+    s3 = reports.get("s3")
+    return ReportSettings(
+        history_path=base / reports["history"] if "history" in reports else reports_dir / "history.sqlite",
+        trend_runs=int(reports.get("trend_runs", 30)),
+        signing_key=base / reports["signing_key"] if "signing_key" in reports else None,
+        s3=S3Publish(bucket=s3["bucket"], prefix=s3.get("prefix", "").strip("/"), kms_key_id=s3.get("kms_key_id"),
+                     presign_seconds=int(s3.get("presign_seconds", DEFAULT_PRESIGN_SECONDS))) if s3 else None,
+        waivers_path=base / data["waivers"] if "waivers" in data else None,
     )
 
 

@@ -95,6 +95,89 @@ def exit_code_for(statuses: list[Status]) -> int:
 
 
 @dataclass(frozen=True)
+class StateChange:
+    """One field of the collected state that differs between two runs (`None`: absent)."""
+
+    path: str  # "<resource key>.<dotted path>", e.g. "cognito.app_client.CallbackURLs[0]"
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class FederationChanges:
+    """What changed in one federation between the previous run and this one.
+
+    The three lists hold control ids; `state` is the field-level diff of the collected
+    resources, which shows edits even where every control still passes.
+    """
+
+    federation: str
+    new_failures: tuple[str, ...] = ()
+    resolved_failures: tuple[str, ...] = ()
+    still_failing: tuple[str, ...] = ()
+    state: tuple[StateChange, ...] = ()
+    # True when the federation was not in the previous run (everything is "new").
+    first_seen: bool = False
+    # Number of state changes left out of `state` to keep reports small.
+    state_truncated: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        """True when a control changed verdict or a collected field changed."""
+        return bool(self.new_failures or self.resolved_failures or self.state or self.first_seen)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "federation": self.federation,
+            "first_seen": self.first_seen,
+            "new_failures": list(self.new_failures),
+            "resolved_failures": list(self.resolved_failures),
+            "still_failing": list(self.still_failing),
+            "state": [c.to_json() for c in self.state],
+            "state_truncated": self.state_truncated,
+        }
+
+
+@dataclass(frozen=True)
+class RunChanges:
+    """Changes since the previous run (`previous_run_id`), per federation."""
+
+    previous_run_id: str
+    previous_started_at: str
+    federations: tuple[FederationChanges, ...]
+
+    def for_federation(self, name: str) -> FederationChanges | None:
+        """The changes of one federation, or None."""
+        return next((f for f in self.federations if f.federation == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "previous_run_id": self.previous_run_id,
+            "previous_started_at": self.previous_started_at,
+            "federations": [f.to_json() for f in self.federations],
+        }
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One past run's status counts, for the trend chart."""
+
+    run_id: str
+    started_at: str
+    counts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts)}
+
+
+@dataclass(frozen=True)
 class RunResult:
     """Everything the report writers need about one run. Writers only read it."""
 
@@ -110,6 +193,14 @@ class RunResult:
     evidence: dict[str, Any]
     # Where the run came from: "scan", "evaluate" (offline, from a snapshot file) or "demo".
     mode: str = "scan"
+    # What changed since the previous run of the same federations (None: no history, or the
+    # first run). Filled by auditor/history.py after evaluation, before the reports.
+    changes: RunChanges | None = None
+    # Pass/fail counts of the last runs from the history, oldest first, this run last.
+    trend: tuple[TrendPoint, ...] = ()
+    # Things the reader must know that are not findings: an expired or malformed waiver, a
+    # waiver that tried to hide an ERROR. Shown in every report.
+    notices: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:

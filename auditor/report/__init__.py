@@ -15,16 +15,37 @@ class Format(enum.StrEnum):
 
     JSON = "json"
     HTML = "html"
+    JUNIT = "junit"  # report.junit.xml: one testcase per finding, for CI dashboards
+    OCSF = "ocsf"  # report.ocsf.json: OCSF Compliance Finding events, for SIEMs
+    CSV = "csv"  # report.csv: one row per finding, for spreadsheets
+    MARKDOWN = "markdown"  # report.md: a short summary for tickets and chat
+
+    @property
+    def filename(self) -> str:
+        """The file name in the run folder."""
+        return _FILENAMES.get(self, f"report.{self.value}")
 
 
-def _writer(fmt: Format) -> Callable[[RunResult], bytes]:
-    if fmt is Format.JSON:
-        from auditor.report.json_report import render_json
+_FILENAMES = {Format.JUNIT: "report.junit.xml", Format.OCSF: "report.ocsf.json", Format.MARKDOWN: "report.md"}
 
-        return render_json
-    from auditor.report.html import render_html
+# Module and function of each writer; imported on demand so a run pays only for what it writes.
+_WRITERS: dict[Format, tuple[str, str]] = {
+    Format.JSON: ("auditor.report.json_report", "render_json"),
+    Format.HTML: ("auditor.report.html", "render_html"),
+    Format.JUNIT: ("auditor.report.junit", "render_junit"),
+    Format.OCSF: ("auditor.report.ocsf", "render_ocsf"),
+    Format.CSV: ("auditor.report.csv_report", "render_csv"),
+    Format.MARKDOWN: ("auditor.report.markdown", "render_markdown"),
+}
 
-    return render_html
+
+def writer(fmt: Format) -> Callable[[RunResult], bytes]:
+    """The `render(result) -> bytes` function of a format."""
+    import importlib
+
+    module, name = _WRITERS[fmt]
+    fn: Callable[[RunResult], bytes] = getattr(importlib.import_module(module), name)
+    return fn
 
 
 def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tuple[Format, ...]) -> dict[str, Path]:
@@ -32,8 +53,8 @@ def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tupl
     run_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in formats:
-        path = run_dir / f"report.{fmt.value}"
-        data = _writer(fmt)(result)
+        path = run_dir / fmt.filename
+        data = writer(fmt)(result)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(path)  # never leave a half-written report behind

@@ -44,6 +44,9 @@ def report_document(result: RunResult) -> dict[str, Any]:
         "findings": [f.to_json() for f in result.findings],
         "collection_errors": result.collection_errors,
         "evidence": result.evidence,
+        "changes": result.changes.to_json() if result.changes is not None else None,
+        "trend": [t.to_json() for t in result.trend],
+        "notices": list(result.notices),
     }
 
 

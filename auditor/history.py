@@ -1,0 +1,284 @@
+"""The run history: an embedded SQLite store of runs, their findings and collected state.
+
+Every judged run is recorded (after evaluation, before the reports are written) so that the
+reports can say what changed since the previous run: per federation, the controls that newly
+fail, that no longer fail and that still fail, plus a field-level diff of the collected
+resources. The diff is computed from the resources themselves, not from findings, so an edit no
+control covers (a callback URL, a token lifetime) still shows up.
+
+The store keeps each federation's resources as compressed JSON rather than a path to
+`snapshot.json`: run folders get deleted or moved to an archive, the history must still diff.
+It never renders anything (see auditor/report/).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.models import FederationChanges, RunChanges, RunResult, StateChange, Status, TrendPoint
+from auditor.snapshot import Snapshot
+
+SCHEMA_VERSION = 1
+# A report lists at most this many field changes per federation; the rest are counted.
+MAX_STATE_CHANGES = 200
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    exit_code INTEGER NOT NULL,
+    snapshot_sha256 TEXT,
+    run_dir TEXT,
+    federations TEXT NOT NULL,
+    counts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS findings (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    uid TEXT NOT NULL,
+    control_id TEXT NOT NULL,
+    federation TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (run_id, uid)
+);
+CREATE TABLE IF NOT EXISTS states (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    federation TEXT NOT NULL,
+    resources BLOB NOT NULL,
+    PRIMARY KEY (run_id, federation)
+);
+CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+"""
+
+
+class HistoryError(Exception):
+    """A run id that is not in the history, or a store that cannot be used."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of `auditor history`."""
+
+    run_id: str
+    started_at: str
+    finished_at: str
+    mode: str
+    tool_version: str
+    exit_code: int
+    snapshot_sha256: str | None
+    run_dir: str | None
+    federations: tuple[str, ...]
+    counts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {
+            "run_id": self.run_id, "started_at": self.started_at, "finished_at": self.finished_at,
+            "mode": self.mode, "tool_version": self.tool_version, "exit_code": self.exit_code,
+            "snapshot_sha256": self.snapshot_sha256, "run_dir": self.run_dir,
+            "federations": list(self.federations), "counts": self.counts,
+        }
+
+
+class History:
+    """The SQLite history at `path` (created on first use). Cheap to construct: no I/O until used."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            with conn:  # one transaction: a run is recorded whole or not at all
+                yield conn
+        finally:
+            conn.close()
+
+    # --- writing ------------------------------------------------------------------------
+
+    def record(self, result: RunResult, snapshot: Snapshot, run_dir: Path | None = None) -> None:
+        """Store one judged run: its findings and each federation's collected resources."""
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (result.run_id, result.started_at, result.finished_at, result.mode, result.tool_version,
+                 result.exit_code, result.evidence.get("snapshot_sha256"),
+                 str(run_dir) if run_dir else None, json.dumps(list(result.federations)),
+                 json.dumps(result.counts())))
+            conn.execute("DELETE FROM findings WHERE run_id = ?", (result.run_id,))
+            conn.executemany(
+                "INSERT INTO findings VALUES (?,?,?,?,?,?,?)",
+                [(result.run_id, f.uid, f.control_id, f.federation, f.status.value, f.severity.value, f.message)
+                 for f in result.findings])
+            conn.execute("DELETE FROM states WHERE run_id = ?", (result.run_id,))
+            conn.executemany(
+                "INSERT INTO states VALUES (?,?,?)",
+                [(result.run_id, fed.name, _pack(fed.resources)) for fed in snapshot.federations])
+
+    # --- reading ------------------------------------------------------------------------
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        """Recorded runs, newest first."""
+        if not self.path.exists():
+            return []
+        sql = "SELECT * FROM runs ORDER BY started_at DESC, run_id DESC"
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        with self._connect() as conn:
+            return [_record(row) for row in conn.execute(sql, params)]
+
+    def get(self, run_id: str) -> RunRecord:
+        """One run; HistoryError naming the known ids when it is not recorded."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                recent = [r[0] for r in conn.execute(
+                    "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
+                hint = f"; recent runs: {', '.join(recent)}" if recent else "; the history is empty"
+                raise HistoryError(f"no run {run_id!r} in {self.path}{hint}")
+        return _record(row)
+
+    def previous(self, run_id: str, federations: tuple[str, ...]) -> RunRecord | None:
+        """The latest run before `run_id` that covered at least one of `federations`."""
+        current = self.get(run_id)
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM runs WHERE (started_at < ? OR (started_at = ? AND run_id < ?)) "
+                "ORDER BY started_at DESC, run_id DESC",
+                (current.started_at, current.started_at, run_id)).fetchall()
+        for row in rows:
+            record = _record(row)
+            if set(record.federations) & set(federations):
+                return record
+        return None
+
+    def trend(self, run_id: str, limit: int = 30) -> tuple[TrendPoint, ...]:
+        """Status counts of up to `limit` runs ending with `run_id`, oldest first."""
+        current = self.get(run_id)
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT run_id, started_at, counts FROM runs WHERE started_at <= ? "
+                "ORDER BY started_at DESC, run_id DESC LIMIT ?", (current.started_at, limit)).fetchall()
+        return tuple(TrendPoint(r[0], r[1], json.loads(r[2])) for r in reversed(rows))
+
+    def diff(self, before_id: str, after_id: str) -> RunChanges:
+        """What changed from run `before_id` to run `after_id`, per federation of the later run."""
+        before = self.get(before_id)
+        after = self.get(after_id)
+        with self._connect() as conn:
+            old_status = _statuses(conn, before_id)
+            new_status = _statuses(conn, after_id)
+            old_state = _states(conn, before_id)
+            new_state = _states(conn, after_id)
+        feds = []
+        for name in after.federations:
+            if name not in before.federations:
+                failing = sorted(c for (f, c), s in new_status.items() if f == name and s == Status.FAIL.value)
+                feds.append(FederationChanges(name, new_failures=tuple(failing), first_seen=True))
+                continue
+            feds.append(federation_changes(
+                name,
+                {c: s for (f, c), s in old_status.items() if f == name},
+                {c: s for (f, c), s in new_status.items() if f == name},
+                old_state.get(name, {}), new_state.get(name, {})))
+        return RunChanges(before.run_id, before.started_at, tuple(feds))
+
+    def changes_since_previous(self, run_id: str) -> RunChanges | None:
+        """Changes from the previous run of the same federations; None for a first run."""
+        current = self.get(run_id)
+        prev = self.previous(run_id, current.federations)
+        return None if prev is None else self.diff(prev.run_id, run_id)
+
+
+def federation_changes(name: str, before: Mapping[str, str], after: Mapping[str, str],
+                       state_before: Mapping[str, Any], state_after: Mapping[str, Any]) -> FederationChanges:
+    """Classify controls by their FAIL status in both runs and diff the collected resources.
+
+    "Failing" means FAIL: an ERROR is unknown compliance and a WAIVED finding is accepted, so
+    neither counts as a new failure (their messages say so in the report).
+    """
+    def failing(statuses: Mapping[str, str]) -> set[str]:
+        return {c for c, s in statuses.items() if s == Status.FAIL.value}
+
+    old, new = failing(before), failing(after)
+    changes = state_diff(state_before, state_after)
+    return FederationChanges(
+        federation=name,
+        new_failures=tuple(sorted(new - old)),
+        resolved_failures=tuple(sorted(old - new)),
+        still_failing=tuple(sorted(old & new)),
+        state=tuple(changes[:MAX_STATE_CHANGES]),
+        state_truncated=max(0, len(changes) - MAX_STATE_CHANGES),
+    )
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of a JSON value keyed by path: `a.b[0].c`. Empty containers are leaves too."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict) and value:
+        for key in sorted(value, key=str):
+            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            out.update(flatten(item, f"{prefix}[{index}]"))
+    else:
+        out[prefix] = value
+    return out
+
+
+def state_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[StateChange]:
+    """Field-level differences between two `{resource key: JSON}` maps, sorted by path.
+
+    A resource missing on one side (not collected) is compared as absent, so a collection
+    failure shows as fields going to null rather than being hidden.
+    """
+    old = {path: v for key, res in before.items() for path, v in flatten(res, key).items()}
+    new = {path: v for key, res in after.items() for path, v in flatten(res, key).items()}
+    out = []
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if _canonical(a) != _canonical(b):
+            out.append(StateChange(path, a, b))
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _pack(resources: Mapping[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(resources, sort_keys=True, default=str).encode("utf-8"))
+
+
+def _statuses(conn: sqlite3.Connection, run_id: str) -> dict[tuple[str, str], str]:
+    return {(r[0], r[1]): r[2] for r in conn.execute(
+        "SELECT federation, control_id, status FROM findings WHERE run_id = ?", (run_id,))}
+
+
+def _states(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
+    return {r[0]: json.loads(zlib.decompress(r[1])) for r in conn.execute(
+        "SELECT federation, resources FROM states WHERE run_id = ?", (run_id,))}
+
+
+def _record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7],
+                     tuple(json.loads(row[8])), json.loads(row[9]))

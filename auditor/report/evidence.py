@@ -1,0 +1,207 @@
+"""The evidence manifest of a run folder: what was produced, its digests, and who signed it.
+
+`manifest.json` lists every artifact of the run (reports, snapshot) with its SHA-256 and size,
+the tool version, the digest of each policy file and of the config with secret-looking values
+removed. With `reports.signing_key` set, `manifest.sig` holds an Ed25519 signature of the exact
+bytes of `manifest.json`; since the manifest pins every other file, one signature covers the run.
+
+`verify_run` is what `auditor verify RUN_DIR` runs: it names each altered, missing or added
+file and a bad or missing signature. `bundle_run` zips a run folder for download.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+MANIFEST_VERSION = 1
+# Keys whose values are dropped before the config is digested: a config should hold none (secrets
+# come from the environment), but a digest must never be a way to confirm a guessed secret.
+_SECRET_KEY = re.compile(r"secret|token|password|passphrase|private_key|credential|api_key", re.I)
+
+
+class EvidenceError(Exception):
+    """A signing key that cannot be used, or a run folder that is not one."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def redact(value: Any) -> Any:
+    """The value with every secret-looking key's value replaced by "<removed>"."""
+    if isinstance(value, dict):
+        return {k: "<removed>" if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def config_digest(config_path: Path | None) -> str | None:
+    """SHA-256 of the config as written (before `${ENV}` interpolation), secrets removed, canonical JSON."""
+    if config_path is None or not config_path.exists():
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    canonical = json.dumps(redact(data), sort_keys=True, separators=(",", ":"), default=str)
+    return sha256_bytes(canonical.encode("utf-8"))
+
+
+def _artifacts(run_dir: Path) -> list[Path]:
+    return sorted(p for p in run_dir.rglob("*")
+                  if p.is_file() and p.name not in (MANIFEST, SIGNATURE) and not p.name.endswith(".tmp"))
+
+
+def load_private_key(path: Path) -> Any:
+    """An Ed25519 private key from a PEM file; EvidenceError saying what is wrong otherwise."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise EvidenceError(f"cannot load the signing key {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EvidenceError(f"{path} is not an Ed25519 private key (openssl genpkey -algorithm ed25519)")
+    return key
+
+
+def _raw_public(key: Any) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return base64.b64encode(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode("ascii")
+
+
+def write_manifest(run_dir: Path, *, run_id: str, tool_version: str, policy_files: Mapping[str, str],
+                   config_path: Path | None, signing_key: Path | None = None) -> Path:
+    """Write manifest.json (and manifest.sig when a key is given) over every file in run_dir."""
+    key = load_private_key(signing_key) if signing_key else None
+    doc = {
+        "manifest_version": MANIFEST_VERSION,
+        "run_id": run_id,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tool": {"name": "auditor", "version": tool_version},
+        "artifacts": [{"path": p.relative_to(run_dir).as_posix(), "sha256": sha256_bytes(p.read_bytes()),
+                       "bytes": p.stat().st_size} for p in _artifacts(run_dir)],
+        "policy_files": dict(sorted(policy_files.items())),
+        "config": {"sha256_redacted": config_digest(config_path),
+                   "note": "SHA-256 of the config as canonical JSON, before ${ENV} interpolation, "
+                           "with secret-looking keys removed"},
+        "signature": ({"algorithm": "Ed25519", "public_key": _raw_public(key.public_key()), "file": SIGNATURE}
+                      if key else None),
+    }
+    data = (json.dumps(doc, indent=2) + "\n").encode("utf-8")
+    path = run_dir / MANIFEST
+    path.write_bytes(data)
+    sig = run_dir / SIGNATURE
+    if key is not None:
+        sig.write_text(base64.b64encode(key.sign(data)).decode("ascii") + "\n", encoding="ascii")
+    elif sig.exists():
+        sig.unlink()  # a stale signature of an earlier manifest would fail verification
+    return path
+
+
+@dataclass
+class Verification:
+    """The outcome of `verify_run`: every problem found, and what was checked."""
+
+    run_dir: Path
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0
+    signed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was altered and the signature (if any) holds."""
+        return not self.problems
+
+
+def _public_key(raw_b64: str | None, pem: Path | None) -> Any:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    if pem is not None:
+        key = load_pem_public_key(pem.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise EvidenceError(f"{pem} is not an Ed25519 public key")
+        return key
+    assert raw_b64 is not None
+    return Ed25519PublicKey.from_public_bytes(base64.b64decode(raw_b64))
+
+
+def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
+    """Check every digest of run_dir's manifest and its signature; name whatever was altered.
+
+    Without `public_key` the signature is checked against the key the manifest names, which
+    proves integrity but not who signed: pass the signer's public key to prove that too.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    out = Verification(run_dir)
+    manifest = run_dir / MANIFEST
+    try:
+        data = manifest.read_bytes()
+        doc = json.loads(data)
+        listed = {a["path"]: a["sha256"] for a in doc["artifacts"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        out.problems.append(f"{manifest}: not a readable manifest ({exc})")
+        return out
+    for rel, digest in listed.items():
+        path = run_dir / rel
+        out.checked += 1
+        if not path.is_file():
+            out.problems.append(f"{rel}: missing")
+        elif sha256_bytes(path.read_bytes()) != digest:
+            out.problems.append(f"{rel}: altered (SHA-256 differs from the manifest)")
+    for path in _artifacts(run_dir):
+        rel = path.relative_to(run_dir).as_posix()
+        if rel not in listed:
+            out.problems.append(f"{rel}: not in the manifest (added after the run)")
+    sig_info = doc.get("signature")
+    sig_path = run_dir / SIGNATURE
+    if sig_info is None:
+        if public_key is not None or sig_path.exists():
+            out.problems.append(f"{MANIFEST}: not signed, but a signature was expected")
+        return out
+    out.signed = True
+    try:
+        key = _public_key(sig_info.get("public_key"), public_key)
+        if public_key is not None and _raw_public(key) != sig_info.get("public_key"):
+            out.problems.append(f"{MANIFEST}: signed with a different key than {public_key}")
+        signature = base64.b64decode(sig_path.read_text(encoding="ascii").strip(), validate=True)
+        key.verify(signature, data)
+    except FileNotFoundError:
+        out.problems.append(f"{SIGNATURE}: missing (the manifest says the run was signed)")
+    except InvalidSignature:
+        out.problems.append(f"{SIGNATURE}: bad signature (manifest.json or the signature was altered)")
+    except (ValueError, TypeError, EvidenceError) as exc:
+        out.problems.append(f"{SIGNATURE}: unusable signature or key ({exc})")
+    return out
+
+
+def bundle_run(run_dir: Path, target: Path | None = None) -> Path:
+    """Zip a run folder (files under `<run id>/`) next to it, or at `target`."""
+    if not (run_dir / MANIFEST).exists() and not any(run_dir.glob("report.*")):
+        raise EvidenceError(f"{run_dir} is not a run folder (no manifest.json or report)")
+    target = target or run_dir.parent / f"{run_dir.name}.zip"
+    tmp = target.parent / (target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+            zf.write(path, f"{run_dir.name}/{path.relative_to(run_dir).as_posix()}")
+    tmp.replace(target)
+    return target
