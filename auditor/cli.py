@@ -13,7 +13,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.errors import UnusableInputError
-from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
+from auditor.models import EXIT_ERROR, EXIT_FAIL, EXIT_OK, EXIT_UNUSABLE
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -91,6 +91,34 @@ def build_parser() -> argparse.ArgumentParser:
     output(p)
     p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
                    help="scan only this federation (repeatable)")
+    fix = p.add_argument_group("remediation")
+    fix.add_argument("--fix", action="store_true",
+                     help="after the scan, show the plan, ask, apply it, and re-collect to verify")
+    fix.add_argument("--dry-run", action="store_true", help="with --fix: show the plan only (same as `auditor plan`)")
+    fix.add_argument("-y", "--yes", action="store_true",
+                     help="apply without asking (needed when stdin is not a terminal)")
+    fix.add_argument("--allow-scp-changes", action="store_true",
+                     help="let --fix create and attach a dedicated SCP for a missing deny (off by default)")
+
+    p = sub.add_parser("plan", help="show the changes --fix would make; writes nothing",
+                       description="Scan, then print for every fixable FAIL the field-level change "
+                                   "(path: before -> after), the API call it needs and why. Nothing is written "
+                                   "to Okta or AWS; plan.json goes into the run's report folder.",
+                       epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    output(p)
+    p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
+                   help="plan only for this federation (repeatable)")
+    p.add_argument("--allow-scp-changes", action="store_true", help="include SCP changes in the plan")
+
+    p = sub.add_parser("rollback", help="undo the changes a --fix run applied",
+                       description="Restore the before images journaled by the run RUN_ID, newest first. An "
+                                   "object changed by someone else since the fix is reported, not overwritten.",
+                       epilog="exit codes: 0 everything restored, 1 something was not (conflict or error), "
+                              "3 no such run or no journal", formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("run_id", metavar="RUN_ID", help="the run id (a folder under reports.dir) or a run folder")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
 
     p = sub.add_parser("validate", help="check the config and policies; no API calls",
                        description="Load and validate the config and every policy file, and report problems "
@@ -171,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
                    "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
-                   "verify": _cmd_verify, "bundle": _cmd_bundle}[args.command]
+                   "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
+                   "rollback": _cmd_rollback}[args.command]
         return handler(args)
     except UnusableInputError as exc:
         print(f"auditor: cannot use the input ({len(exc.problems)} problem"
@@ -239,19 +268,120 @@ def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    from auditor.remediate import RemediationOptions
     from auditor.runner import scan
 
+    if (args.dry_run or args.yes or args.allow_scp_changes) and not args.fix:
+        print("auditor: --dry-run, --yes and --allow-scp-changes go with --fix", file=sys.stderr)
+        return EXIT_UNUSABLE
+    applying = args.fix and not args.dry_run
+    if applying and not args.yes and not sys.stdin.isatty():
+        # An unattended --fix must say so explicitly: nothing is written without --yes.
+        print("auditor: --fix needs --yes when stdin is not a terminal (nothing was written)", file=sys.stderr)
+        return EXIT_UNUSABLE
     config, policies = _load(args)
+    remediation = None
+    if args.fix:
+        remediation = RemediationOptions(apply=applying, allow_scp_changes=args.allow_scp_changes,
+                                         confirm=_confirm(args))
     try:
         options = _options(args, config.formats, "scan")
         if not args.quiet:
             print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
                   f"with {len(policies.controls)} controls...", file=sys.stderr)
-        out = scan(config, options, policies=policies, progress=_progress(args))
+        out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
     except KeyError as exc:
         print(f"auditor: {exc.args[0]}", file=sys.stderr)
         return EXIT_UNUSABLE
+    _print_remediation(out, args)
     return _report(out, args)
+
+
+def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from auditor.remediate.plan import plan_text
+
+    def ask(plan) -> bool:  # type: ignore[no-untyped-def]
+        print(plan_text(plan), file=sys.stderr)
+        if args.yes:
+            return True
+        answer = input(f"apply these {len(plan.changes)} change(s)? [y/N] ")
+        return answer.strip().lower() in ("y", "yes")
+    return ask
+
+
+def _print_remediation(out, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from auditor.remediate.apply import outcome_lines
+    from auditor.remediate.model import Plan, PlannedChange, Unfixable
+
+    doc = out.result.remediation
+    if doc is None or args.quiet:
+        return
+    plan = Plan(tuple(PlannedChange.from_json(c) for c in doc["plan"]["changes"]),
+                tuple(Unfixable(**u) for u in doc["plan"]["unfixable"]))
+    if not doc["applied"]:
+        from auditor.remediate.plan import plan_text
+
+        print(plan_text(plan))
+        print("declined: nothing was written" if doc["declined"] else "(plan only: nothing was written)")
+    else:
+        from auditor.remediate.model import ChangeOutcome
+
+        print("fix results:")
+        outcomes = [ChangeOutcome(o["change_id"], o["state"], o["detail"]) for o in doc["outcomes"]]
+        print("\n".join(outcome_lines(plan.changes, outcomes)))
+        print(f"journal: {out.run_dir / 'journal.jsonl'}  (undo: auditor rollback {out.result.run_id})")
+    print()
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from auditor.remediate import RemediationOptions
+    from auditor.runner import scan
+
+    config, policies = _load(args)
+    try:
+        options = _options(args, config.formats, "scan")
+        out = scan(config, options, policies=policies, progress=_progress(args),
+                   remediation=RemediationOptions(apply=False, allow_scp_changes=args.allow_scp_changes))
+    except KeyError as exc:
+        print(f"auditor: {exc.args[0]}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    _print_remediation(out, args)
+    return _report(out, args)
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from auditor.config import okta_secret
+    from auditor.errors import InputProblem
+    from auditor.remediate import rollback
+    from auditor.remediate.journal import JOURNAL_NAME, read_journal
+
+    config, _ = _load(args)
+    run_dir = Path(args.run_id)
+    if not (run_dir / JOURNAL_NAME).exists():
+        run_dir = config.reports_dir / args.run_id
+    journal = run_dir / JOURNAL_NAME
+    if not journal.exists():
+        raise UnusableInputError([InputProblem(str(journal), None, None, "no journal: that run applied no fix",
+                                               "pass the run id printed by `auditor scan --fix`")])
+    entries = read_journal(journal)
+    undoable = [e for e in entries if e.state in ("done", "pending", "failed")]
+    if not undoable:
+        print("nothing to roll back: every change of that run is already undone or was never applied")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("auditor: rollback needs --yes when stdin is not a terminal (nothing was written)", file=sys.stderr)
+            return EXIT_UNUSABLE
+        for e in undoable:
+            print(f"  restore {e.change.id} ({', '.join(f.path for f in e.change.fields)})")
+        if input(f"restore the before images of {len(undoable)} change(s)? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("declined: nothing was written")
+            return EXIT_OK
+    outcomes = rollback(config, okta_secret(config), run_dir)
+    for o in outcomes:
+        print(f"  {o.change_id}: {o.state}" + (f" — {o.detail}" if o.detail else ""))
+    return EXIT_OK if all(o.state == "restored" or (o.state == "skipped" and "nothing to undo" in o.detail)
+                          for o in outcomes) else EXIT_FAIL
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:

@@ -201,6 +201,9 @@ class RunResult:
     # Things the reader must know that are not findings: an expired or malformed waiver, a
     # waiver that tried to hide an ERROR. Shown in every report.
     notices: tuple[str, ...] = ()
+    # The remediation plan and, after `--fix`, each change's outcome (auditor/remediate/);
+    # None when the run neither planned nor fixed.
+    remediation: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ from auditor.config import Config, FederationConfig, ReportSettings, okta_secret
 from auditor.evaluate.engine import evaluate
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History
-from auditor.models import RunResult
+from auditor.models import Finding, RunResult, Status
 from auditor.policy.loader import PolicySet, load_policies
+from auditor.remediate import RemediationOptions, RemediationResult, remediate
+from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
 from auditor.report import Format, write_reports
 from auditor.report.evidence import write_manifest
 from auditor.snapshot import Snapshot
@@ -75,18 +78,37 @@ def select_federations(config: Config, names: Sequence[str]) -> list[FederationC
 
 
 def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = None,
-         collectors: Sequence[Collector] | None = None, progress: Progress | None = None) -> RunOutput:
-    """Collect the live state, judge it and write the reports. Never raises for API failures."""
+         collectors: Sequence[Collector] | None = None, progress: Progress | None = None,
+         remediation: RemediationOptions | None = None) -> RunOutput:
+    """Collect the live state, judge it and write the reports. Never raises for API failures.
+
+    With `remediation`, also plan the fixes and, when asked and confirmed, apply them, then
+    re-collect the touched federations so the report says whether each fix is verified.
+    """
     from auditor.collectors import collect, default_collectors
 
     started = datetime.now(UTC)
     policies = policies or load_policies(list(config.policies))
     feds = select_federations(config, options.federations)
+    secret = okta_secret(config)
     if collectors is None:
-        collectors = default_collectors(config, okta_secret(config), progress)
+        collectors = default_collectors(config, secret, progress)
     run_id = new_run_id(started)
     snapshot = collect(config, feds, collectors, run_id=run_id)
+    fix: RemediationResult | None = None
+    snapshot_after: Snapshot | None = None
+    if remediation is not None:
+        out_dir = options.output_dir or config.reports_dir
+        findings = evaluate(snapshot, policies, now=options.now)
+        fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation)
+        touched = {o.change_id.split(":", 1)[0] for o in fix.outcomes if o.state == APPLIED_UNVERIFIED}
+        if touched:
+            if progress:
+                progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
+            snapshot_after = collect(config, [f for f in feds if f.name in touched],
+                                     default_collectors(config, secret, progress), run_id=run_id)
     return judge(snapshot, policies, options, started=started, config_path=config.path,
+                 remediation=fix, snapshot_after=snapshot_after,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
                  s3_client=_s3_client(config) if config.report_settings.s3 else None)
 
@@ -109,17 +131,33 @@ def load_waiver_set(path: Path | None) -> WaiverSet:
 
 def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, started: datetime,
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
-          s3_client: object | None = None) -> RunOutput:
+          s3_client: object | None = None, remediation: RemediationResult | None = None,
+          snapshot_after: Snapshot | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
-    reports and the evidence manifest, and publish the folder when configured."""
+    reports and the evidence manifest, and publish the folder when configured.
+
+    After `--fix`, `snapshot_after` holds the re-collected state of the touched federations:
+    their findings are judged from it, and each applied change is marked verified or not.
+    """
     settings = settings or ReportSettings()
     now = options.now or datetime.now(UTC)
-    findings, notices = apply_waivers(evaluate(snapshot, policies, now=options.now),
+    judged = snapshot if snapshot_after is None else merge_snapshots(snapshot, snapshot_after)
+    findings, notices = apply_waivers(evaluate(judged, policies, now=options.now),
                                       load_waiver_set(settings.waivers_path), now)
+    remediation_doc = None
+    if remediation is not None:
+        remediation = verify_outcomes(remediation, findings)
+        findings = annotate_findings(findings, remediation)
+        remediation_doc = remediation.to_json()
     run_dir = output_dir / snapshot.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     snapshot_path = run_dir / "snapshot.json"
     snapshot.write(snapshot_path)
+    if snapshot_after is not None:
+        snapshot_after.write(run_dir / "snapshot-after-fix.json")
+    if remediation is not None:
+        (run_dir / "plan.json").write_text(json.dumps(remediation.plan.to_json(), indent=2, default=str) + "\n",
+                                           encoding="utf-8")
     evidence = {
         "snapshot_sha256": sha256_file(snapshot_path),
         "config_sha256": sha256_file(config_path) if config_path and config_path.exists() else None,
@@ -138,6 +176,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         evidence=evidence,
         mode=options.mode,
         notices=tuple(notices),
+        remediation=remediation_doc,
     )
     if settings.history_path is not None:
         history = History(settings.history_path)
@@ -159,4 +198,48 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
             out = dataclasses.replace(out, published=publish_run(run_dir, settings.s3, s3_client))
         except (BotoCoreError, ClientError) as exc:
             out = dataclasses.replace(out, publish_error=f"publishing to s3://{settings.s3.bucket} failed: {exc}")
+    return out
+
+
+def merge_snapshots(before: Snapshot, after: Snapshot) -> Snapshot:
+    """`before` with the federations re-collected in `after` replaced by their new state."""
+    fresh = {f.name: f for f in after.federations}
+    return dataclasses.replace(before, federations=tuple(fresh.get(f.name, f) for f in before.federations))
+
+
+def verify_outcomes(result: RemediationResult, findings: Sequence[Finding]) -> RemediationResult:
+    """An applied change is verified when every control it was for now passes."""
+    status = {(f.federation, f.control_id): f.status for f in findings}
+    by_id = {c.id: c for c in result.plan.changes}
+    outcomes = []
+    for outcome in result.outcomes:
+        change = by_id.get(outcome.change_id)
+        if outcome.state == APPLIED_UNVERIFIED and change is not None:
+            still = [c for c in change.control_ids if status.get((change.federation, c)) is not Status.PASS]
+            if not still:
+                outcome = ChangeOutcome(outcome.change_id, APPLIED_VERIFIED, "re-collected: the controls pass")
+            else:
+                outcome = ChangeOutcome(outcome.change_id, APPLIED_UNVERIFIED,
+                                        f"re-collected: {', '.join(still)} still not passing")
+        outcomes.append(outcome)
+    return dataclasses.replace(result, outcomes=tuple(outcomes))
+
+
+def annotate_findings(findings: Sequence[Finding], result: RemediationResult) -> list[Finding]:
+    """Each finding a change is for carries that change's plan entry (and outcome)."""
+    outcomes = {o.change_id: o for o in result.outcomes}
+    out = []
+    for finding in findings:
+        change = result.plan.for_control(finding.federation, finding.control_id)
+        if change is None:
+            out.append(finding)
+            continue
+        entry: dict[str, object] = {
+            "change_id": change.id, "api_call": change.api_call,
+            "fields": [f.to_json() for f in change.fields],
+            "state": outcomes[change.id].state if change.id in outcomes else "planned",
+        }
+        if change.id in outcomes and outcomes[change.id].detail:
+            entry["detail"] = outcomes[change.id].detail
+        out.append(dataclasses.replace(finding, remediation=entry))
     return out

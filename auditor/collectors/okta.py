@@ -99,21 +99,32 @@ class OktaAPI:
 
     async def get(self, url: str) -> tuple[Any, Any]:
         """GET a path or absolute URL; returns (parsed JSON, aiohttp response)."""
+        return await self.send("GET", url)
+
+    async def send(self, method: str, url: str, body: Any = None) -> tuple[Any, Any]:
+        """Any method; returns (parsed JSON or None for an empty body, aiohttp response).
+
+        Bodies go out exactly as given (`keep_empty_params`): the SDK would otherwise drop empty
+        lists and strings, and a PUT replaces the whole app, so a dropped field is a reset field.
+        """
         self.calls += 1
-        request, error = await self._executor.create_request("GET", url, None, {})
+        what = f"{method} {_short(url)}"
+        request, error = await self._executor.create_request(method, url, body, {}, keep_empty_params=True)
         if error is not None:
-            raise OktaError(f"GET {_short(url)}: cannot authenticate: {_describe(error)}")
+            raise OktaError(f"{what}: cannot authenticate: {_describe(error)}")
         try:
-            response, body, error = await self._executor.execute(request)
+            response, text, error = await self._executor.execute(request)
         except ValueError as exc:  # the SDK json-decodes error bodies itself and raises on garbage
-            raise OktaError(f"GET {_short(url)}: Okta returned a body that is not JSON ({exc})") from exc
+            raise OktaError(f"{what}: Okta returned a body that is not JSON ({exc})") from exc
         if error is not None:
             status = getattr(error, "status", None)
-            raise OktaError(f"GET {_short(url)}: {_describe(error)}", status)
+            raise OktaError(f"{what}: {_describe(error)}", status)
+        if not text:
+            return None, response
         try:
-            return json.loads(body), response
+            return json.loads(text), response
         except (TypeError, ValueError) as exc:
-            raise OktaError(f"GET {_short(url)}: Okta returned a body that is not JSON") from exc
+            raise OktaError(f"{what}: Okta returned a body that is not JSON") from exc
 
     async def get_all(self, url: str) -> list[Any]:
         """Every item of a paginated list, following `Link: <...>; rel="next"` headers."""
@@ -159,10 +170,12 @@ def _describe(error: Any) -> str:
 
 
 class OktaCollector(Collector):
-    """okta.app, okta.assignments and okta.metadata for every federation."""
+    """okta.app, okta.assignments and okta.metadata for every federation; okta.connect_app and
+    okta.connect_metadata (the Amazon Connect sign-in app) for federations with `connect_sso`."""
 
     name = "okta"
-    provides = ("okta.app", "okta.assignments", "okta.metadata")
+    provides = ("okta.app", "okta.assignments", "okta.metadata", "okta.connect_app", "okta.connect_metadata")
+    _COGNITO_CHAIN = ("okta.app", "okta.assignments", "okta.metadata")
 
     def __init__(self, config: Config, secret: str | None, progress: Any = None) -> None:
         super().__init__(config, progress)
@@ -183,11 +196,16 @@ class OktaCollector(Collector):
                     sinks[fed.name].fail(key, f"the Okta SDK rejected its configuration: {exc}".strip())
 
     async def _collect_one(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
+        await self._collect_cognito_app(api, fed, sink)
+        if fed.data.get("connect_sso"):
+            await self._collect_connect_app(api, fed, sink)
+
+    async def _collect_cognito_app(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
         self.progress(fed.name, "okta: app")
         try:
             app = await self._find_app(api, fed.data["okta_app"])
         except OktaError as exc:
-            for key in self.provides:
+            for key in self._COGNITO_CHAIN:
                 sink.fail(key, f"Okta: {exc}")
             return
         sink.put("okta.app", app)
@@ -201,13 +219,32 @@ class OktaCollector(Collector):
         except OktaError as exc:
             sink.fail("okta.assignments", f"Okta: {exc}")
         self.progress(fed.name, "okta: metadata")
-        url = f"{self.config.okta.org_url}/app/{quote(app['id'])}/sso/saml/metadata"
+        await self._metadata(app["id"], "okta.metadata", sink)
+
+    async def _collect_connect_app(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
+        """The second app: Okta federated with AWS IAM, which agents use to open Amazon Connect."""
+        self.progress(fed.name, "okta: Amazon Connect app")
+        try:
+            app = await self._find_app(api, fed.data["connect_sso"]["okta_app"])
+        except OktaError as exc:
+            for key in ("okta.connect_app", "okta.connect_metadata"):
+                sink.fail(key, f"Okta: {exc}")
+            return
+        sink.put("okta.connect_app", app)
+        if app is None:
+            sink.put("okta.connect_metadata", None)
+            return
+        self.progress(fed.name, "okta: Amazon Connect app metadata")
+        await self._metadata(app["id"], "okta.connect_metadata", sink)
+
+    async def _metadata(self, app_id: str, key: str, sink: Sink) -> None:
+        url = f"{self.config.okta.org_url}/app/{quote(app_id)}/sso/saml/metadata"
         try:
             xml = await asyncio.to_thread(fetch_metadata, url, timeout=self.config.okta.timeout_seconds,
                                           allow_insecure_http=self.config.okta.allow_insecure_http)
-            sink.put("okta.metadata", parse_metadata(xml, url=url))
+            sink.put(key, parse_metadata(xml, url=url))
         except MetadataError as exc:
-            sink.fail("okta.metadata", f"SAML metadata at {url}: {exc}")
+            sink.fail(key, f"SAML metadata at {url}: {exc}")
 
     async def _find_app(self, api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
         if "id" in ref:

@@ -163,6 +163,7 @@ class _Fault:
     kind: str
     status: int
     remaining: int
+    method: str | None = None  # None: any method
 
 
 @dataclass
@@ -379,9 +380,12 @@ class OktaSimulator:
         self._on_loop(apply)
 
     def inject_fault(
-        self, path_regex: str, *, status: int | None = None, times: int = 1, kind: str = "status"
+        self, path_regex: str, *, status: int | None = None, times: int = 1, kind: str = "status",
+        method: str | None = None,
     ) -> None:
         """Make the next `times` requests whose path matches `path_regex` (re.search) fail.
+
+        `method` limits the fault to one HTTP method (e.g. only the PUT of an app, not its GET).
 
         kind: "status" (that status, default 500, with an Okta error body), "timeout" (hold the
         request 30 s or until stop), "reset" (close the connection without a response),
@@ -391,7 +395,7 @@ class OktaSimulator:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError("times must be >= 1")
-        fault = _Fault(re.compile(path_regex), kind, status or 500, times)
+        fault = _Fault(re.compile(path_regex), kind, status or 500, times, method.upper() if method else None)
         self._on_loop(lambda: self._state.faults.append(fault))
 
     def clear_faults(self) -> None:
@@ -456,7 +460,7 @@ class OktaSimulator:
         if st.latency_ms > 0:
             await asyncio.sleep(st.latency_ms / 1000.0)
 
-        fault = self._take_fault(request.path)
+        fault = self._take_fault(request.method, request.path)
         bucket_headers, limited = self._count_request(request.path)
         try:
             if fault is not None and fault.kind != "truncated":
@@ -482,9 +486,9 @@ class OktaSimulator:
             response.set_status(200)
         return response
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._state.faults:
-            if fault.pattern.search(path):
+            if fault.pattern.search(path) and fault.method in (None, method):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._state.faults.remove(fault)

@@ -1,0 +1,248 @@
+"""Remediation actions, registered like operators and named by the controls that use them
+(`remediation:` in a policy file). An action edits a working copy of one object; the plan is
+the difference. Actions are additive and narrow: they never remove people, IdPs or statements.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from auditor.collectors.okta import OktaError
+from auditor.evaluate.paths import parse_path
+from auditor.models import Finding
+from auditor.remediate.targets import Remote
+from auditor.snapshot import FederationSnapshot
+
+EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+
+
+class CannotFix(Exception):
+    """The action cannot fix this finding; the message says why (shown as 'unfixable')."""
+
+
+@dataclass
+class ActionContext:
+    """What an action may use: the federation's snapshot, the failing finding, and live reads."""
+
+    fed: FederationSnapshot
+    finding: Finding
+    remote: Remote
+    settings: dict[str, Any]
+    allow_scp_changes: bool = False
+
+
+ActionFn = Callable[[Any, ActionContext], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A registered action: the kind of object it edits and how."""
+
+    name: str
+    kind: str
+    fn: ActionFn
+    doc: str
+    permissions: tuple[str, ...]
+
+
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str, kind: str, doc: str, permissions: tuple[str, ...]) -> Callable[[ActionFn], ActionFn]:
+    """Register an action under `name` (the value of a control's `remediation:`)."""
+    def register(fn: ActionFn) -> ActionFn:
+        if name in ACTIONS:
+            raise ValueError(f"action {name!r} registered twice")
+        ACTIONS[name] = Action(name, kind, fn, doc, permissions)
+        return fn
+    return register
+
+
+def set_path(obj: Any, path: str, value: Any) -> None:
+    """Set a dotted path, creating dicts on the way."""
+    parts = parse_path(path)
+    for part in parts[:-1]:
+        obj = obj[part] if isinstance(part, int) else obj.setdefault(part, {})
+    obj[parts[-1]] = value
+
+
+def _expected_values(ctx: ActionContext, resource: str) -> dict[str, Any]:
+    """The finding's expected plain values under `resource` (from `equals` assertions)."""
+    expected = ctx.finding.expected if isinstance(ctx.finding.expected, dict) else {}
+    actual = ctx.finding.actual if isinstance(ctx.finding.actual, dict) else {}
+    out = {}
+    for key, value in expected.items():
+        if not key.startswith(resource + ".") or isinstance(value, dict | list):
+            continue
+        if actual.get(key) != value:
+            out[key[len(resource) + 1:]] = value
+    return out
+
+
+async def _set_expected(obj: Any, ctx: ActionContext, resource: str, allowed: tuple[str, ...]) -> str:
+    changes = _expected_values(ctx, resource)
+    refused = [p for p in changes if not p.startswith(allowed)]
+    if refused:
+        raise CannotFix(f"{', '.join(refused)} is not something this action changes")
+    if not changes:
+        raise CannotFix("no expected value to set")
+    for path, value in changes.items():
+        set_path(obj, path, value)
+    return "set " + ", ".join(f"{p} = {v!r}" for p, v in changes.items())
+
+
+@action("okta.sign_on", "okta.app", "set the SSO URL, recipient, destination and audience to the live Cognito values",
+        ("okta.apps.manage",))
+async def _okta_sign_on(obj: Any, ctx: ActionContext) -> str:
+    return await _set_expected(obj, ctx, "okta.app", (
+        "settings.signOn.ssoAcsUrl", "settings.signOn.recipient", "settings.signOn.destination",
+        "settings.signOn.audience"))
+
+
+@action("okta.signing", "okta.app", "sign assertions with RSA-SHA256 and a SHA-256 digest", ("okta.apps.manage",))
+async def _okta_signing(obj: Any, ctx: ActionContext) -> str:
+    return await _set_expected(obj, ctx, "okta.app", (
+        "settings.signOn.assertionSigned", "settings.signOn.signatureAlgorithm", "settings.signOn.digestAlgorithm"))
+
+
+@action("okta.activate", "okta.app", "activate the app (its sign-on mode is never changed)", ("okta.apps.manage",))
+async def _okta_activate(obj: Any, ctx: ActionContext) -> str:
+    if obj.get("signOnMode") != "SAML_2_0":
+        raise CannotFix(f"the app signs on with {obj.get('signOnMode')!r}, not SAML 2.0: replace it by hand")
+    if obj.get("status") == "ACTIVE":
+        raise CannotFix("the app is already active")
+    obj["status"] = "ACTIVE"
+    return "activate the app"
+
+
+@action("okta.email_attribute", "okta.app",
+        "add the emailaddress = user.email attribute statement beside the existing ones", ("okta.apps.manage",))
+async def _okta_email(obj: Any, ctx: ActionContext) -> str:
+    statements = obj.setdefault("settings", {}).setdefault("signOn", {}).setdefault("attributeStatements", [])
+    for statement in statements:
+        if statement.get("name") == EMAIL_CLAIM:
+            statement["values"] = ["user.email"]
+            statement.setdefault("type", "EXPRESSION")
+            return "set the emailaddress statement's value to user.email"
+    statements.append({"type": "EXPRESSION", "name": EMAIL_CLAIM,
+                       "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]})
+    return "add the emailaddress = user.email attribute statement"
+
+
+@action("okta.assignments", "okta.assignments", "assign the missing required users and groups (never unassigns)",
+        ("okta.apps.manage", "okta.users.read", "okta.groups.read"))
+async def _okta_assignments(obj: Any, ctx: ActionContext) -> str:
+    config = ctx.fed.config.get("required_assignments") or {}
+    assigned = ctx.fed.resources.get("okta.assignments") or {}
+    added: list[str] = []
+    for ref in config.get("users", []):
+        if ref in assigned.get("user_refs", []):
+            continue
+        try:
+            user, _ = await ctx.remote.okta.get(f"/api/v1/users/{quote(ref)}")
+        except OktaError as exc:
+            raise CannotFix(f"required user {ref!r} cannot be found in Okta ({exc})") from exc
+        if user["id"] not in obj["users"]:
+            obj["users"] = sorted([*obj["users"], user["id"]])
+            added.append(f"user {ref}")
+    for ref in config.get("groups", []):
+        if ref in assigned.get("group_refs", []):
+            continue
+        gid = await _group_id(ctx, ref)
+        if gid not in obj["groups"]:
+            obj["groups"] = sorted([*obj["groups"], gid])
+            added.append(f"group {ref}")
+    if not added:
+        if not assigned.get("users"):
+            raise CannotFix("nobody is assigned and the config requires nobody: assign people by hand")
+        raise CannotFix("nothing to assign")
+    return "assign " + ", ".join(added)
+
+
+async def _group_id(ctx: ActionContext, ref: str) -> str:
+    try:
+        group, _ = await ctx.remote.okta.get(f"/api/v1/groups/{quote(ref)}")
+        return str(group["id"])
+    except OktaError as exc:
+        if exc.status != 404:
+            raise CannotFix(f"required group {ref!r}: {exc}") from exc
+    try:
+        groups = await ctx.remote.okta.get_all(f"/api/v1/groups?q={quote(ref)}")
+    except OktaError as exc:
+        raise CannotFix(f"required group {ref!r}: {exc}") from exc
+    matches = [g for g in groups if (g.get("profile") or {}).get("name") == ref]
+    if len(matches) != 1:
+        raise CannotFix(f"required group {ref!r} matches {len(matches)} Okta groups")
+    return str(matches[0]["id"])
+
+
+@action("cognito.idp_metadata", "cognito.identity_provider",
+        "point the IdP's MetadataURL at this Okta app's metadata (sending the complete ProviderDetails)",
+        ("cognito-idp:UpdateIdentityProvider",))
+async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
+    metadata = ctx.fed.resources.get("okta.metadata") or {}
+    url = metadata.get("url")
+    if not url:
+        raise CannotFix("the Okta app's metadata URL is unknown")
+    details = obj.setdefault("ProviderDetails", {})
+    if details.get("MetadataURL") == url and "MetadataFile" not in details:
+        raise CannotFix("the IdP already reads this URL; the metadata it serves does not match: check Okta")
+    details.pop("MetadataFile", None)
+    details["MetadataURL"] = url
+    return f"set ProviderDetails.MetadataURL = {url!r}"
+
+
+@action("cognito.attribute_mapping", "cognito.identity_provider",
+        "map email from the emailaddress claim (sending the complete AttributeMapping)",
+        ("cognito-idp:UpdateIdentityProvider",))
+async def _cognito_mapping(obj: Any, ctx: ActionContext) -> str:
+    return await _set_expected(obj, ctx, "cognito.identity_provider", ("AttributeMapping.",))
+
+
+@action("cognito.client_idp", "cognito.app_client",
+        "add the IdP to SupportedIdentityProviders (keeping the others and every other field)",
+        ("cognito-idp:UpdateUserPoolClient",))
+async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
+    idp = ctx.fed.config["identity_provider"]
+    if ctx.fed.resources.get("cognito.identity_provider") is None:
+        raise CannotFix(f"the pool has no identity provider {idp!r} to enable")
+    providers = list(obj.get("SupportedIdentityProviders") or [])
+    if idp in providers:
+        raise CannotFix("already enabled")
+    obj["SupportedIdentityProviders"] = [*providers, idp]
+    return f"add {idp!r} to SupportedIdentityProviders"
+
+
+@action("scp.deny_statement", "organizations.scp",
+        "create and attach a dedicated SCP denying the unprotected deletion (needs --allow-scp-changes)",
+        ("organizations:CreatePolicy", "organizations:AttachPolicy", "organizations:ListPoliciesForTarget"))
+async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
+    if not ctx.allow_scp_changes:
+        raise CannotFix("SCP changes need the explicit --allow-scp-changes flag")
+    scp = ctx.fed.config.get("scp") or {}
+    wanted = {"SCP-DENY-ROLE-DELETION": ("iam:DeleteRole", scp.get("connect_role_arn")),
+              "SCP-DENY-INSTANCE-DELETION": ("connect:DeleteInstance", scp.get("connect_instance_arn"))}
+    act, resource = wanted[ctx.finding.control_id]
+    if obj is None:
+        obj = {}
+    statements = obj.setdefault("Content", {"Version": "2012-10-17", "Statement": []})["Statement"]
+    sid = "AuditorDeny" + act.split(":")[1]
+    if not any(s.get("Sid") == sid for s in statements):
+        statements.append({"Sid": sid, "Effect": "Deny", "Action": act, "Resource": resource})
+    obj["Name"] = f"auditor-protect-{ctx.fed.name}"
+    return f"deny {act} on {resource}"
+
+
+def dumps(value: Any) -> str:
+    """Stable JSON for comparing objects."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def working_copy(value: Any) -> Any:
+    """A deep copy for an action to edit."""
+    return copy.deepcopy(value)

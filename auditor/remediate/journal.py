@@ -1,0 +1,72 @@
+"""The journal: every change's before and after images, written *before* the call is sent.
+
+One JSON object per line in `journal.jsonl` in the run's folder, flushed and fsynced, so a
+process killed mid-apply leaves a journal from which `auditor rollback` restores what was
+applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.remediate.model import PlannedChange
+
+JOURNAL_NAME = "journal.jsonl"
+
+
+class Journal:
+    """Append-only writer."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, event: str, change_id: str, **data: Any) -> None:
+        """Append one event and make it durable before returning."""
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event,
+                  "change_id": change_id, **data}
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+@dataclass
+class JournaledChange:
+    """What the journal says about one change: the plan entry and its last known state."""
+
+    change: PlannedChange
+    state: str  # pending | done | failed | conflict | rolled-back | rollback-conflict | rollback-failed
+    after_actual: Any = None
+    events: list[str] = field(default_factory=list)
+
+
+def read_journal(path: Path) -> list[JournaledChange]:
+    """The changes in the order they were first journaled; a torn last line is ignored."""
+    changes: dict[str, JournaledChange] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # the process died while writing this line: the call was never sent
+            cid = record["change_id"]
+            if record["event"] == "pending":
+                changes[cid] = JournaledChange(PlannedChange.from_json(record["change"]), "pending")
+            entry = changes.get(cid)
+            if entry is None:
+                continue
+            entry.events.append(record["event"])
+            if record["event"] == "done":
+                entry.state, entry.after_actual = "done", record.get("after_actual")
+            elif record["event"] in ("failed", "rollback-done", "rollback-conflict", "rollback-failed",
+                                     "rollback-noop"):
+                entry.state = {"failed": "failed", "rollback-done": "rolled-back", "rollback-noop": "rolled-back",
+                               "rollback-conflict": "rollback-conflict",
+                               "rollback-failed": "rollback-failed"}[record["event"]]
+    return list(changes.values())

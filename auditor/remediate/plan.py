@@ -1,0 +1,151 @@
+"""Building the plan: for every fixable FAIL, the field-level change its action makes.
+
+Nothing is written here; the only calls are reads (e.g. resolving a required user's login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.models import Finding, Status
+from auditor.policy.loader import PolicySet
+from auditor.remediate.actions import ACTIONS, ActionContext, CannotFix, working_copy
+from auditor.remediate.model import FieldChange, Plan, PlannedChange, Unfixable
+from auditor.remediate.targets import KINDS, Remote
+from auditor.snapshot import FederationSnapshot, Snapshot
+
+
+@dataclass
+class _Pending:
+    kind: str
+    target: dict[str, str]
+    before: Any
+    working: Any
+    controls: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+
+def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]:
+    """The identifiers and the scan-time image of the object an action of `kind` edits."""
+    res = fed.resources
+    if kind == "okta.app":
+        app = res.get("okta.app")
+        if app is None:
+            raise CannotFix("the Okta app does not exist (create it by hand)")
+        return {"app_id": app["id"]}, app
+    if kind == "okta.assignments":
+        app = res.get("okta.app")
+        assignments = res.get("okta.assignments")
+        if app is None or assignments is None:
+            raise CannotFix("the Okta app or its assignments could not be read")
+        return {"app_id": app["id"]}, {
+            "users": sorted(u["id"] for u in assignments["users"] if u.get("scope") == "USER"),
+            "groups": sorted(g["id"] for g in assignments["groups"])}
+    if kind == "cognito.identity_provider":
+        idp = res.get("cognito.identity_provider")
+        if idp is None:
+            raise CannotFix("the identity provider does not exist (create it by hand)")
+        return {"user_pool_id": fed.config["user_pool_id"], "provider_name": idp["ProviderName"]}, idp
+    if kind == "cognito.app_client":
+        client = res.get("cognito.app_client")
+        if client is None:
+            raise CannotFix("the app client does not exist")
+        return {"user_pool_id": fed.config["user_pool_id"], "client_id": client["ClientId"]}, client
+    if kind == "organizations.scp":
+        scp = fed.config.get("scp") or {}
+        return {"account_id": scp["account_id"], "name": f"auditor-protect-{fed.name}"}, None
+    raise CannotFix(f"no target kind {kind!r}")
+
+
+def field_changes(before: Any, after: Any, volatile: Sequence[str] = (), prefix: str = "") -> list[FieldChange]:
+    """Leaf-level differences; lists are compared whole (the path shows the whole list)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[FieldChange] = []
+        for key in sorted(set(before) | set(after), key=str):
+            if not prefix and key in volatile:
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            out += field_changes(before.get(key), after.get(key), volatile, path)
+        return out
+    if before != after:
+        return [FieldChange(prefix or "(object)", before, after)]
+    return []
+
+
+async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: PolicySet, remote: Remote, *,
+                     allow_scp_changes: bool = False) -> Plan:
+    """One merged change per federation and object, and the FAILs that stay for a human."""
+    changes: list[PlannedChange] = []
+    unfixable: list[Unfixable] = []
+    for fed in snapshot.federations:
+        pending: dict[str, _Pending] = {}
+        for finding in findings:
+            if finding.federation != fed.name or finding.status is not Status.FAIL:
+                continue
+            try:
+                control = policies.control(finding.control_id)
+            except KeyError:
+                continue
+            if not control.remediation:
+                unfixable.append(Unfixable(fed.name, finding.control_id, "no automatic remediation: fix by hand"))
+                continue
+            action = ACTIONS.get(control.remediation)
+            if action is None:
+                unfixable.append(Unfixable(fed.name, finding.control_id,
+                                           f"remediation {control.remediation!r} is not available in this version"))
+                continue
+            try:
+                if action.kind not in pending:
+                    target, before = target_for(action.kind, fed)
+                    pending[action.kind] = _Pending(action.kind, target, before,
+                                                    working_copy(before) if before is not None else {})
+                entry = pending[action.kind]
+                ctx = ActionContext(fed, finding, remote, snapshot.settings, allow_scp_changes)
+                reason = await action.fn(entry.working, ctx)
+            except CannotFix as exc:
+                unfixable.append(Unfixable(fed.name, finding.control_id, str(exc)))
+                continue
+            entry.controls.append(finding.control_id)
+            entry.reasons.append(f"{finding.control_id}: {reason}")
+        for kind_name, entry in pending.items():
+            kind = KINDS[kind_name]
+            after = entry.working if (entry.before is not None or entry.working) else None
+            fields = field_changes(entry.before or {}, after or {}, kind.volatile)
+            if not fields or not entry.controls:
+                continue
+            changes.append(PlannedChange(
+                id=f"{fed.name}:{kind_name}", federation=fed.name, kind=kind_name, target=entry.target,
+                api_call=kind.api_call(entry.target), control_ids=tuple(entry.controls),
+                reasons=tuple(entry.reasons), fields=tuple(fields), before=entry.before, after=after))
+    return Plan(tuple(changes), tuple(unfixable))
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan as a person reads it: per change, the call, the why, and path: before -> after."""
+    if not plan.changes and not plan.unfixable:
+        return "nothing to change: every fixable control passes"
+    lines = []
+    for change in plan.changes:
+        lines.append(f"~ {change.federation}: {change.kind} {' '.join(f'{k}={v}' for k, v in change.target.items())}")
+        lines.append(f"    call: {change.api_call}")
+        for reason in change.reasons:
+            lines.append(f"    why:  {reason}")
+        for f in change.fields:
+            lines.append(f"    {f.path}: {_short(f.before)} -> {_short(f.after)}")
+    if plan.unfixable:
+        lines.append("")
+        lines.append("not fixed automatically:")
+        for u in plan.unfixable:
+            lines.append(f"  {u.federation} {u.control_id}: {u.reason}")
+    n = len(plan.changes)
+    lines.append("")
+    feds = len({c.federation for c in plan.changes})
+    lines.append(f"plan: {n} change{'s' if n != 1 else ''} to {feds} federation(s)")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = "(absent)" if value is None else repr(value)
+    return text if len(text) <= 140 else text[:137] + "..."

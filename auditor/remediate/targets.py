@@ -1,0 +1,261 @@
+"""The objects remediation may write, one kind each: how to read, compare and write them.
+
+Every write is a read-modify-write of the whole object where the API replaces it (Okta's PUT
+/api/v1/apps/{id}, Cognito's UpdateUserPoolClient and UpdateIdentityProvider maps), so every
+field the plan does not name comes back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from auditor.collectors.aws import AwsClients
+from auditor.collectors.base import plain
+from auditor.collectors.okta import OktaAPI, OktaError
+
+# Writable ProviderDetails keys of a SAML IdP; DescribeIdentityProvider also returns read-only
+# ones (ActiveEncryptionCertificate, SSORedirectBindingURI, ...) that UpdateIdentityProvider
+# refuses. (Amazon Cognito API reference, CreateIdentityProvider: ProviderDetails for SAML.)
+SAML_PROVIDER_DETAIL_KEYS = ("MetadataFile", "MetadataURL", "IDPSignout", "IDPInit", "EncryptedResponses",
+                             "RequestSigningAlgorithm")
+
+
+class RemoteError(Exception):
+    """A read or write failed; the message names the call."""
+
+
+@dataclass
+class Remote:
+    """Live access for remediation: Okta (raw JSON through the SDK's executor) and AWS."""
+
+    okta: OktaAPI
+    aws: AwsClients
+
+    def aws_call(self, service: str, action: str, **kwargs: Any) -> Any:
+        """One boto3 call; AWS errors become RemoteError naming the call and the permission."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from auditor.collectors.aws import describe_aws_error
+
+        client = self.aws.client(service)
+        method = getattr(client, _snake(action))
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise RemoteError(describe_aws_error(exc, f"{service}:{action}")) from exc
+
+    async def okta_call(self, method: str, path: str, body: Any = None) -> Any:
+        """One Okta call; errors become RemoteError."""
+        try:
+            data, _ = await self.okta.send(method, path, body)
+        except OktaError as exc:
+            raise RemoteError(f"Okta: {exc}") from exc
+        return data
+
+
+def _snake(name: str) -> str:
+    out = ""
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out += "_"
+        out += ch.lower()
+    return out
+
+
+class TargetKind:
+    """Base: read, normalise, write one kind of object."""
+
+    name = ""
+    volatile: tuple[str, ...] = ()
+
+    def api_call(self, target: dict[str, str]) -> str:
+        """The write call, for the plan output."""
+        raise NotImplementedError
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        """The object as it is now (None when it does not exist)."""
+        raise NotImplementedError
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        """Make the object `after`, given that it is `before` now."""
+        raise NotImplementedError
+
+    def comparable(self, obj: Any) -> Any:
+        """The object without fields the server changes on every write (timestamps)."""
+        if isinstance(obj, dict):
+            return {k: v for k, v in obj.items() if k not in self.volatile}
+        return obj
+
+
+class OktaApp(TargetKind):
+    """An Okta app: lifecycle for `status`, PUT of the whole raw JSON for everything else."""
+
+    name = "okta.app"
+    volatile = ("lastUpdated", "_links", "_embedded")
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return f"okta PUT /api/v1/apps/{target['app_id']} (whole app, read-modify-write)"
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        try:
+            data, _ = await remote.okta.get(f"/api/v1/apps/{quote(target['app_id'])}")
+        except OktaError as exc:
+            if exc.status == 404:
+                return None
+            raise RemoteError(f"Okta: {exc}") from exc
+        return data
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        path = f"/api/v1/apps/{quote(target['app_id'])}"
+        if before.get("status") != after.get("status"):
+            verb = "activate" if after.get("status") == "ACTIVE" else "deactivate"
+            await remote.okta_call("POST", f"{path}/lifecycle/{verb}")
+        rest_before = {k: v for k, v in before.items() if k not in (*self.volatile, "status")}
+        rest_after = {k: v for k, v in after.items() if k not in (*self.volatile, "status")}
+        if rest_before != rest_after:
+            # Send the app as read, changed only where planned: PUT replaces the whole app, and
+            # the SDK's models would drop attributeStatements and fields they do not know.
+            await remote.okta_call("PUT", path, after)
+
+
+class OktaAssignments(TargetKind):
+    """Direct user and group assignments of an app: {users: [ids], groups: [ids]}."""
+
+    name = "okta.assignments"
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return (f"okta POST /api/v1/apps/{target['app_id']}/users, "
+                f"PUT /api/v1/apps/{target['app_id']}/groups/{{groupId}} (per missing assignment)")
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        app = quote(target["app_id"])
+        try:
+            users = await remote.okta.get_all(f"/api/v1/apps/{app}/users?limit=500")
+            groups = await remote.okta.get_all(f"/api/v1/apps/{app}/groups?limit=200")
+        except OktaError as exc:
+            raise RemoteError(f"Okta: {exc}") from exc
+        return {"users": sorted(u["id"] for u in users if u.get("scope") == "USER"),
+                "groups": sorted(g["id"] for g in groups)}
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        app = quote(target["app_id"])
+        for uid in sorted(set(after["users"]) - set(before["users"])):
+            await remote.okta_call("POST", f"/api/v1/apps/{app}/users", {"id": uid, "scope": "USER"})
+        for gid in sorted(set(after["groups"]) - set(before["groups"])):
+            await remote.okta_call("PUT", f"/api/v1/apps/{app}/groups/{quote(gid)}", {})
+        # Removals happen only in a rollback of assignments this tool added.
+        for uid in sorted(set(before["users"]) - set(after["users"])):
+            await remote.okta_call("DELETE", f"/api/v1/apps/{app}/users/{quote(uid)}")
+        for gid in sorted(set(before["groups"]) - set(after["groups"])):
+            await remote.okta_call("DELETE", f"/api/v1/apps/{app}/groups/{quote(gid)}")
+
+
+class CognitoIdentityProvider(TargetKind):
+    """A user pool's IdP: UpdateIdentityProvider with the complete maps."""
+
+    name = "cognito.identity_provider"
+    volatile = ("LastModifiedDate",)
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return "cognito-idp:UpdateIdentityProvider (complete ProviderDetails and AttributeMapping)"
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = remote.aws.client("cognito-idp").describe_identity_provider(
+                UserPoolId=target["user_pool_id"], ProviderName=target["provider_name"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise RemoteError(f"cognito-idp:DescribeIdentityProvider: {exc}") from exc
+        return plain(resp["IdentityProvider"])
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        details = {k: v for k, v in (after.get("ProviderDetails") or {}).items() if k in SAML_PROVIDER_DETAIL_KEYS}
+        kwargs: dict[str, Any] = {"UserPoolId": target["user_pool_id"], "ProviderName": target["provider_name"],
+                                  "ProviderDetails": details, "AttributeMapping": after.get("AttributeMapping") or {}}
+        if after.get("IdpIdentifiers"):
+            kwargs["IdpIdentifiers"] = after["IdpIdentifiers"]
+        remote.aws_call("cognito-idp", "UpdateIdentityProvider", **kwargs)
+
+
+class CognitoAppClient(TargetKind):
+    """An app client: UpdateUserPoolClient resets every field it is not sent, so send them all."""
+
+    name = "cognito.app_client"
+    volatile = ("LastModifiedDate",)
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return "cognito-idp:UpdateUserPoolClient (every updatable field, read-modify-write)"
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = remote.aws.client("cognito-idp").describe_user_pool_client(
+                UserPoolId=target["user_pool_id"], ClientId=target["client_id"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise RemoteError(f"cognito-idp:DescribeUserPoolClient: {exc}") from exc
+        client = {k: v for k, v in resp["UserPoolClient"].items() if k != "ClientSecret"}
+        return plain(client)
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        client = remote.aws.client("cognito-idp")
+        # Every input member of UpdateUserPoolClient (from botocore's model, so fields AWS adds
+        # later are carried too) that the described client has.
+        members = client.meta.service_model.operation_model("UpdateUserPoolClient").input_shape.members
+        kwargs = {k: after[k] for k in members if k in after and k not in ("UserPoolId", "ClientId")}
+        remote.aws_call("cognito-idp", "UpdateUserPoolClient", UserPoolId=target["user_pool_id"],
+                        ClientId=target["client_id"], **kwargs)
+
+
+class DedicatedScp(TargetKind):
+    """An SCP this tool creates and attaches to the account: {Name, Content} or None."""
+
+    name = "organizations.scp"
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return f"organizations:CreatePolicy + AttachPolicy (target {target['account_id']})"
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        resp = remote.aws_call("organizations", "ListPoliciesForTarget", TargetId=target["account_id"],
+                               Filter="SERVICE_CONTROL_POLICY")
+        for summary in resp.get("Policies", []):
+            if summary.get("Name") == target["name"]:
+                policy = remote.aws_call("organizations", "DescribePolicy", PolicyId=summary["Id"])["Policy"]
+                return {"Name": target["name"], "Content": json.loads(policy["Content"])}
+        return None
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        from auditor.remediate.scp import check_scp_limits
+
+        account = target["account_id"]
+        if before is None and after is not None:
+            content = json.dumps(after["Content"], separators=(",", ":"))
+            attached = remote.aws_call("organizations", "ListPoliciesForTarget", TargetId=account,
+                                       Filter="SERVICE_CONTROL_POLICY").get("Policies", [])
+            check_scp_limits(content, len(attached))
+            policy = remote.aws_call("organizations", "CreatePolicy", Name=after["Name"], Type="SERVICE_CONTROL_POLICY",
+                                     Description="Created by auditor --fix --allow-scp-changes", Content=content)
+            remote.aws_call("organizations", "AttachPolicy", PolicyId=policy["Policy"]["PolicySummary"]["Id"],
+                            TargetId=account)
+        elif before is not None and after is None:
+            # Only a rollback removes a policy, and only the one this tool created.
+            resp = remote.aws_call("organizations", "ListPoliciesForTarget", TargetId=account,
+                                   Filter="SERVICE_CONTROL_POLICY")
+            for summary in resp.get("Policies", []):
+                if summary.get("Name") == target["name"]:
+                    remote.aws_call("organizations", "DetachPolicy", PolicyId=summary["Id"], TargetId=account)
+                    remote.aws_call("organizations", "DeletePolicy", PolicyId=summary["Id"])
+        else:
+            raise RemoteError("changing an existing SCP is not supported; the plan only adds a dedicated one")
+
+
+KINDS: dict[str, TargetKind] = {k.name: k for k in (OktaApp(), OktaAssignments(), CognitoIdentityProvider(),
+                                                    CognitoAppClient(), DedicatedScp())}

@@ -1,0 +1,241 @@
+"""`--fix` against the sandbox (AWS's reset semantics enforced): plan, apply with preconditions,
+verification, the journal, rollback, and killing the process mid-apply."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.models import Status
+from auditor.remediate import RemediationOptions
+from auditor.remediate.model import APPLIED_VERIFIED, SKIPPED
+from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
+from tests.conftest import by_control, scan_sandbox
+
+pytestmark = pytest.mark.integration
+
+NO_SCP = ["scp_missing_role", "scp_missing_instance"]  # keep SCP targets under AWS's 5-per-target limit
+FIX = RemediationOptions(apply=True)
+CLIENT_SETTINGS = {
+    "CallbackURLs": ["https://agents.example.com/callback", "https://agents.example.com/cb2"],
+    "LogoutURLs": ["https://agents.example.com/bye"], "AllowedOAuthFlows": ["code"],
+    "AllowedOAuthScopes": ["openid", "email", "profile"], "AllowedOAuthFlowsUserPoolClient": True,
+    "RefreshTokenValidity": 7, "AccessTokenValidity": 2, "IdTokenValidity": 3,
+    "TokenValidityUnits": {"AccessToken": "hours", "IdToken": "hours", "RefreshToken": "days"},
+    "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clean_aws(sandbox: Sandbox) -> None:
+    sandbox.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(sandbox: Sandbox) -> Any:
+    yield
+    sandbox.okta.clear_faults()
+
+
+def drifted(sandbox: Sandbox, name: str, drifts: list[str]) -> SeededFederation:
+    """A federation with fixable drift, an app client carrying non-default settings, and an
+    Okta app field the SDK's models do not know."""
+    fed = seed_federation(sandbox, name, [*drifts, *NO_SCP])
+    sandbox.aws.client("cognito-idp").update_user_pool_client(
+        UserPoolId=fed.pool_id, ClientId=fed.client_id, ClientName="app-client",
+        SupportedIdentityProviders=["COGNITO"], **CLIENT_SETTINGS)
+    app = sandbox.admin.call("GET", f"/api/v1/apps/{fed.app_id}")
+    app["settings"].setdefault("app", {})["acmeVendorExtension"] = "keep-me"
+    sandbox.admin.call("PUT", f"/api/v1/apps/{fed.app_id}", app)
+    return fed
+
+
+def objects(sandbox: Sandbox, fed: SeededFederation) -> dict[str, Any]:
+    """The raw objects --fix may touch, as their APIs return them."""
+    cognito = sandbox.aws.client("cognito-idp")
+    client = cognito.describe_user_pool_client(UserPoolId=fed.pool_id, ClientId=fed.client_id)["UserPoolClient"]
+    idp = cognito.describe_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta")["IdentityProvider"]
+    users = sandbox.admin.call("GET", f"/api/v1/apps/{fed.app_id}/users")
+    groups = sandbox.admin.call("GET", f"/api/v1/apps/{fed.app_id}/groups")
+    return json.loads(json.dumps({
+        "okta.app": sandbox.admin.call("GET", f"/api/v1/apps/{fed.app_id}"), "cognito.app_client": client,
+        "cognito.identity_provider": idp,
+        "okta.assignments": {"users": sorted(u["id"] for u in users if u["scope"] == "USER"),
+                             "groups": sorted(g["id"] for g in groups)}}, default=str))
+
+
+VOLATILE = {"lastUpdated", "LastModifiedDate", "_links"}
+
+
+def changed_paths(before: Any, after: Any, prefix: str = "") -> set[str]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: set[str] = set()
+        for key in set(before) | set(after):
+            if not prefix and key in VOLATILE:
+                continue
+            out |= changed_paths(before.get(key), after.get(key), f"{prefix}.{key}" if prefix else key)
+        return out
+    return set() if before == after else {prefix}
+
+
+def writes(sandbox: Sandbox, okta_from: int, aws_from: int) -> list[str]:
+    okta = [f"{r.method} {r.path}" for r in sandbox.okta.requests[okta_from:] if r.method != "GET"]
+    aws = [op for _, op in sandbox.aws.calls[aws_from:] if not op.startswith(("Describe", "List", "Get"))]
+    return okta + aws
+
+
+FIXABLE = ["email_mapping", "client_lost_idp", "audience", "acs_url", "no_email_attribute", "sha1_signing",
+           "missing_group", "app_inactive", "metadata_other_app"]
+
+
+def test_fix_verifies_and_changes_only_planned_fields_then_second_fix_writes_nothing(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    fed = drifted(sandbox, "fix-all", FIXABLE)
+    before = objects(sandbox, fed)
+    out = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    doc = out.result.remediation
+    assert doc is not None and doc["applied"]
+    assert {o["state"] for o in doc["outcomes"]} == {APPLIED_VERIFIED}, doc["outcomes"]
+    findings = by_control(out, fed.name)
+    fixed = {"COGNITO-IDP-EMAIL-MAPPING", "COGNITO-CLIENT-IDP-ENABLED", "OKTA-SAML-AUDIENCE", "OKTA-SAML-ACS-URL",
+             "OKTA-SAML-EMAIL-ATTRIBUTE", "OKTA-SAML-SIGNING", "OKTA-ASSIGNMENTS", "OKTA-APP-ACTIVE",
+             "COGNITO-IDP-METADATA", "COGNITO-DOMAIN"}
+    assert {c for c in fixed if findings[c].status is not Status.PASS} == set()
+    assert findings["COGNITO-CLIENT-IDP-ENABLED"].remediation["state"] == APPLIED_VERIFIED
+
+    after = objects(sandbox, fed)
+    planned = {(c["kind"], f["path"]) for c in doc["plan"]["changes"] for f in c["fields"]}
+    for kind in after:
+        for path in changed_paths(before[kind], after[kind]):
+            assert any(path == p or path.startswith(p + ".") for k, p in planned if k == kind), (kind, path)
+    # Everything the plan did not name survived the whole-object writes.
+    for key, value in CLIENT_SETTINGS.items():
+        assert after["cognito.app_client"][key] == value, key
+    assert after["okta.app"]["settings"]["app"]["acmeVendorExtension"] == "keep-me"
+    assert after["okta.app"]["settings"]["signOn"]["honorForceAuthn"] is True
+    assert after["cognito.app_client"]["SupportedIdentityProviders"] == ["COGNITO", "Okta"]
+
+    okta_from, aws_from = len(sandbox.okta.requests), len(sandbox.aws.calls)
+    again = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    assert again.result.remediation["plan"]["changes"] == []
+    assert writes(sandbox, okta_from, aws_from) == []
+
+
+def test_outside_edit_between_plan_and_apply_is_skipped(sandbox: Sandbox, tmp_path: Path) -> None:
+    fed = drifted(sandbox, "fix-race", ["email_mapping", "audience"])
+    cognito = sandbox.aws.client("cognito-idp")
+
+    def colleague_edits_then_confirms(plan: Any) -> bool:
+        cognito.update_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta",
+                                         AttributeMapping={"email": "custom:colleague"})
+        return True
+
+    out = scan_sandbox(sandbox, [fed], tmp_path,
+                       remediation=RemediationOptions(apply=True, confirm=colleague_edits_then_confirms))
+    outcomes = {o["change_id"]: o for o in out.result.remediation["outcomes"]}
+    assert outcomes[f"{fed.name}:cognito.identity_provider"]["state"] == SKIPPED
+    assert "changed since the scan" in outcomes[f"{fed.name}:cognito.identity_provider"]["detail"]
+    assert outcomes[f"{fed.name}:okta.app"]["state"] == APPLIED_VERIFIED
+    idp = cognito.describe_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta")["IdentityProvider"]
+    assert idp["AttributeMapping"]["email"] == "custom:colleague"  # the colleague's edit stands
+    journal = (out.run_dir / "journal.jsonl").read_text()
+    assert '"event": "conflict"' in journal
+
+
+def test_rollback_restores_exact_before_images_and_refuses_to_overwrite(sandbox: Sandbox, tmp_path: Path) -> None:
+    from auditor.cli import main
+
+    fed = drifted(sandbox, "fix-undo", ["email_mapping", "client_lost_idp", "audience", "missing_group"])
+    before = objects(sandbox, fed)
+    out = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    assert objects(sandbox, fed) != before
+    config = str(tmp_path / "config.yaml")
+    assert main(["rollback", "-c", config, out.result.run_id, "--yes"]) == 0
+    restored = objects(sandbox, fed)
+    for kind in before:
+        assert changed_paths(before[kind], restored[kind]) == set(), kind
+    assert main(["rollback", "-c", config, out.result.run_id, "--yes"]) == 0  # nothing left to undo
+
+    # Fix again, then someone edits a fixed object: its rollback is a conflict, the others restore.
+    out2 = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    cognito = sandbox.aws.client("cognito-idp")
+    cognito.update_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta",
+                                     AttributeMapping={"email": "custom:after-fix"})
+    assert main(["rollback", "-c", config, out2.result.run_id, "--yes"]) == 1
+    idp = cognito.describe_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta")["IdentityProvider"]
+    assert idp["AttributeMapping"]["email"] == "custom:after-fix"
+    assert changed_paths(before["okta.app"], objects(sandbox, fed)["okta.app"]) == set()
+    assert '"event": "rollback-conflict"' in (out2.run_dir / "journal.jsonl").read_text()
+
+
+def _cli(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path, *args: str, stdin: Any = subprocess.DEVNULL,
+         wait: bool = True) -> Any:
+    config = write_config(tmp_path / "config.yaml", config_document(sandbox, [fed], reports_dir=str(tmp_path / "r")))
+    cmd = [sys.executable, "-m", "auditor", *args, "-c", str(config)]
+    env = {**os.environ, **sandbox.environment()}
+    if wait:
+        return subprocess.run(cmd, stdin=stdin, capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_fix_refuses_without_yes_on_a_pipe_and_dry_run_writes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    fed = drifted(sandbox, "fix-guard", ["email_mapping"])
+    okta_from, aws_from = len(sandbox.okta.requests), len(sandbox.aws.calls)
+    proc = _cli(sandbox, fed, tmp_path, "scan", "--fix")
+    assert proc.returncode == 3 and "--yes" in proc.stderr
+    proc = _cli(sandbox, fed, tmp_path, "scan", "--fix", "--dry-run")
+    assert proc.returncode == 1, proc.stderr
+    assert "AttributeMapping.email" in proc.stdout and "nothing was written" in proc.stdout
+    proc = _cli(sandbox, fed, tmp_path, "plan")
+    assert "cognito-idp:UpdateIdentityProvider" in proc.stdout
+    assert list((tmp_path / "r").glob("*/plan.json"))
+    assert writes(sandbox, okta_from, aws_from) == []
+
+
+def test_killed_mid_apply_leaves_a_journal_that_rolls_back(sandbox: Sandbox, tmp_path: Path) -> None:
+    from auditor.cli import main
+
+    fed = drifted(sandbox, "fix-kill", ["email_mapping", "client_lost_idp", "audience"])
+    before = objects(sandbox, fed)
+    # The Okta app is written last: hold its PUT so the process is inside the apply when killed.
+    sandbox.okta.inject_fault(f"^/api/v1/apps/{fed.app_id}$", kind="timeout", method="PUT")
+    proc = _cli(sandbox, fed, tmp_path, "scan", "--fix", "--yes", wait=False)
+    journal = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        found = list((tmp_path / "r").glob("*/journal.jsonl"))
+        if found and f'"change_id": "{fed.name}:okta.app"' in found[0].read_text():
+            journal = found[0]
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert journal is not None, "the apply never reached the Okta app"
+    events = [json.loads(line)["event"] for line in journal.read_text().splitlines()]
+    assert events[-1] == "pending" and events.count("done") == 2
+    sandbox.okta.clear_faults()
+    assert main(["rollback", "-c", str(tmp_path / "config.yaml"), journal.parent.name, "--yes"]) == 0
+    restored = objects(sandbox, fed)
+    for kind in before:
+        assert changed_paths(before[kind], restored[kind]) == set(), kind
+
+
+def test_scp_fix_needs_the_flag_and_creates_a_dedicated_policy(sandbox: Sandbox, tmp_path: Path) -> None:
+    fed = seed_federation(sandbox, "fix-scp", NO_SCP)
+    plain = scan_sandbox(sandbox, [fed], tmp_path, remediation=RemediationOptions(apply=False))
+    reasons = {u["control_id"]: u["reason"] for u in plain.result.remediation["plan"]["unfixable"]}
+    assert "--allow-scp-changes" in reasons["SCP-DENY-ROLE-DELETION"]
+    out = scan_sandbox(sandbox, [fed], tmp_path, remediation=RemediationOptions(apply=True, allow_scp_changes=True))
+    findings = by_control(out, fed.name)
+    assert findings["SCP-DENY-ROLE-DELETION"].status is Status.PASS
+    assert findings["SCP-DENY-INSTANCE-DELETION"].status is Status.PASS
+    [change] = out.result.remediation["plan"]["changes"]
+    assert change["kind"] == "organizations.scp" and len(change["after"]["Content"]["Statement"]) == 2
