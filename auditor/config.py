@@ -132,6 +132,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                             "saml_provider_arn": {
                                 "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"},
                             "instance_id": {"type": "string", "minLength": 1},
+                            # Optional: defaults to scp.connect_role_arn (the role the SCP protects);
+                            # required when the federation has no `scp` block.
+                            "role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
                         },
                     },
                     "scp": {
@@ -226,6 +229,20 @@ class FederationConfig:
     def identity_provider(self) -> str:
         """The Cognito IdP name."""
         return str(self.data["identity_provider"])
+
+    @property
+    def connect_role_arn(self) -> str | None:
+        """The Amazon Connect user role: `scp.connect_role_arn`, else `connect_sso.role_arn`."""
+        scp, sso = self.data.get("scp") or {}, self.data.get("connect_sso") or {}
+        return scp.get("connect_role_arn") or sso.get("role_arn")
+
+    @property
+    def connect_instance_id(self) -> str | None:
+        """The Amazon Connect instance id: from `scp.connect_instance_arn`, else `connect_sso.instance_id`."""
+        scp, sso = self.data.get("scp") or {}, self.data.get("connect_sso") or {}
+        if scp.get("connect_instance_arn"):
+            return str(scp["connect_instance_arn"]).rsplit("/", 1)[-1]
+        return sso.get("instance_id")
 
 
 @dataclass(frozen=True)
@@ -337,6 +354,7 @@ def _semantic_checks(doc: Located) -> list[InputProblem]:
                                          f"federation name {fed['name']!r} is used twice",
                                          "federation names identify findings across runs: make them unique"))
         names[fed["name"]] = i
+        problems += _connect_sso_checks(doc, i, fed)
         scp = fed.get("scp")
         if scp:
             for key in ("connect_role_arn", "connect_instance_arn"):
@@ -347,6 +365,37 @@ def _semantic_checks(doc: Located) -> list[InputProblem]:
                         doc.file, line, col,
                         f"federations[{i}].scp.{key} is in account {account}, not scp.account_id {scp['account_id']}",
                         "the SCP is judged for scp.account_id: the protected resources must live there"))
+    return problems
+
+
+def _connect_sso_checks(doc: Located, i: int, fed: dict[str, Any]) -> list[InputProblem]:
+    """The Connect sign-in chain and the SCP must talk about the same role and instance.
+
+    The role agents assume is "the very role the SCP protects", so `connect_sso.role_arn` may be
+    left out when there is an `scp` block; without one it is the only source of the role ARN.
+    """
+    sso, scp = fed.get("connect_sso"), fed.get("scp")
+    if not sso:
+        return []
+    problems: list[InputProblem] = []
+    role = sso.get("role_arn")
+    if not scp and not role:
+        line, col = doc.line_of(("federations", i, "connect_sso"))
+        problems.append(InputProblem(
+            doc.file, line, col, f"federations[{i}].connect_sso needs role_arn (there is no scp block)",
+            "set connect_sso.role_arn to the Amazon Connect user role agents assume with SAML"))
+    if scp and role and role != scp["connect_role_arn"]:
+        line, col = doc.line_of(("federations", i, "connect_sso", "role_arn"))
+        problems.append(InputProblem(
+            doc.file, line, col,
+            f"federations[{i}].connect_sso.role_arn differs from scp.connect_role_arn",
+            "agents assume the role the SCP protects: use one ARN, or drop connect_sso.role_arn"))
+    if scp and scp["connect_instance_arn"].rsplit("/", 1)[-1] != sso["instance_id"]:
+        line, col = doc.line_of(("federations", i, "connect_sso", "instance_id"))
+        problems.append(InputProblem(
+            doc.file, line, col,
+            f"federations[{i}].connect_sso.instance_id is not the instance in scp.connect_instance_arn",
+            "the SCP protects the instance agents sign in to: use the same instance"))
     return problems
 
 
@@ -373,6 +422,9 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
             **fed,
         }
         normal["required_assignments"] = {"users": [], "groups": [], **normal["required_assignments"]}
+        if normal["connect_sso"] and normal["scp"] and "role_arn" not in normal["connect_sso"]:
+            # One place for templates to read the role from: `config.connect_sso.role_arn`.
+            normal["connect_sso"] = {**normal["connect_sso"], "role_arn": normal["scp"]["connect_role_arn"]}
         feds.append(FederationConfig(name=fed["name"], data=normal))
     reports = data.get("reports", {})
     return Config(

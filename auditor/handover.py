@@ -6,10 +6,12 @@ from typing import Any
 
 from auditor.collectors.aws import AwsClients, CognitoCollector, describe_aws_error
 from auditor.collectors.base import Sink
-from auditor.config import Config
+from auditor.config import Config, FederationConfig
 from auditor.runner import select_federations
 
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+AWS_SIGNIN = "https://signin.aws.amazon.com/saml"
+ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
 
 
 def handover(config: Config, names: list[str]) -> list[dict[str, Any]]:
@@ -44,6 +46,11 @@ def handover(config: Config, names: list[str]) -> list[dict[str, Any]]:
             "audience": f"urn:amazon:cognito:sp:{pool['Id']}" if pool else None,
             "email_claim": EMAIL_CLAIM,
         }
+        if fed.data.get("connect_sso"):
+            connect_values, problem = _connect_values(clients, fed)
+            values.update(connect_values)
+            if problem:
+                problems.append(problem)
         stack_outputs = None
         stack = fed.data.get("cloudformation_stack")
         if stack:
@@ -53,6 +60,33 @@ def handover(config: Config, names: list[str]) -> list[dict[str, Any]]:
         sheets.append({"federation": fed.name, "values": values, "stack_outputs": stack_outputs,
                        "problems": problems})
     return sheets
+
+
+def _connect_values(clients: AwsClients, fed: FederationConfig) -> tuple[dict[str, Any], str | None]:
+    """The Amazon Connect sign-in chain beside the Cognito one: what the Okta app must send.
+
+    The relay state uses the instance's real region (from its ARN), as OKTA-CONNECT-APP expects.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    sso = fed.data["connect_sso"]
+    instance_id = str(sso["instance_id"])
+    role, provider = fed.connect_role_arn, sso["saml_provider_arn"]
+    values: dict[str, Any] = {
+        "connect_instance_id": instance_id,
+        "connect_saml_provider_arn": provider,
+        "connect_role_arn": role,
+        "connect_acs_url": AWS_SIGNIN,
+        "connect_role_attribute": f"{ROLE_ATTRIBUTE} = {role},{provider}",
+        "connect_relay_state": None,
+    }
+    try:
+        instance = clients.client("connect").describe_instance(InstanceId=instance_id)["Instance"]
+    except (ClientError, BotoCoreError) as exc:
+        return values, describe_aws_error(exc, "connect:DescribeInstance")
+    region = str(instance["Arn"]).split(":")[3]
+    values["connect_relay_state"] = f"https://{region}.console.aws.amazon.com/connect/federate/{instance_id}"
+    return values, None
 
 
 def _stack_outputs(clients: AwsClients, stack: str) -> tuple[dict[str, str] | None, str | None]:

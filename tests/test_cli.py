@@ -96,6 +96,14 @@ def test_handover(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path
     assert sheet["values"]["acs_url"] == f"https://{fed.domain}.auth.us-east-1.amazoncognito.com/saml2/idpresponse"
     assert sheet["values"]["audience"] == f"urn:amazon:cognito:sp:{fed.pool_id}"
     assert sheet["values"]["identity_provider_name"] == "Okta"
+    # The Amazon Connect chain beside the Cognito one.
+    instance_id = fed.instance_arn.rsplit("/", 1)[-1]
+    assert sheet["values"]["connect_instance_id"] == instance_id
+    assert sheet["values"]["connect_saml_provider_arn"] == fed.saml_provider_arn
+    assert sheet["values"]["connect_role_arn"] == fed.role_arn
+    assert sheet["values"]["connect_relay_state"] == \
+        f"https://us-east-1.console.aws.amazon.com/connect/federate/{instance_id}"
+    assert not sheet["problems"]
 
 
 def test_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
@@ -106,11 +114,11 @@ def test_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
     assert "a real scan would exit 1" in proc.stdout
     [run] = list(tmp_path.glob("2*/report.json"))
     doc = json.loads(run.read_text())
-    assert len(doc["findings"]) == 32
+    assert len(doc["findings"]) == 42  # 21 controls x 2 federations, the Connect chain included
     by_fed = {}
     for f in doc["findings"]:
         by_fed.setdefault(f["federation"], set()).add(f["status"])
     assert by_fed["prod"] == {"PASS"}
     failing = {f["control_id"] for f in doc["findings"] if f["status"] == "FAIL"}
     assert failing == {"COGNITO-IDP-EMAIL-MAPPING", "COGNITO-CLIENT-IDP-ENABLED", "SCP-DENY-INSTANCE-DELETION",
-                       "OKTA-CERT-EXPIRY", "OKTA-SAML-AUDIENCE"}
+                       "OKTA-CERT-EXPIRY", "OKTA-SAML-AUDIENCE", "CONNECT-IAM-SAML-PROVIDER"}

@@ -130,3 +130,41 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parents[1] / "config.example.yaml"
     config = load_config(example)
     assert config.federations[0].name == "contact-center-prod"
+
+
+CONNECT_SSO = """\
+    connect_sso:
+      okta_app: {label: Amazon Connect}
+      saml_provider_arn: arn:aws:iam::123456789012:saml-provider/OktaConnect
+      instance_id: 11111111-2222-3333-4444-555555555555
+"""
+SCP = """\
+    scp:
+      account_id: "123456789012"
+      connect_role_arn: arn:aws:iam::123456789012:role/AmazonConnectUserRole
+      connect_instance_arn: arn:aws:connect:us-east-1:123456789012:instance/11111111-2222-3333-4444-555555555555
+"""
+
+
+def test_connect_sso_takes_the_role_from_the_scp_block(tmp_path: Path) -> None:
+    fed = load_config(write(tmp_path, GOOD + CONNECT_SSO + SCP)).federations[0]
+    assert fed.data["connect_sso"]["role_arn"] == "arn:aws:iam::123456789012:role/AmazonConnectUserRole"
+    assert fed.connect_role_arn == fed.data["connect_sso"]["role_arn"]
+    assert fed.connect_instance_id == "11111111-2222-3333-4444-555555555555"
+
+
+def test_connect_sso_without_scp_needs_role_arn(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, GOOD + CONNECT_SSO)
+    assert "connect_sso needs role_arn" in problem and "config.yaml:12" in problem
+    role = "      role_arn: arn:aws:iam::123456789012:role/Agents\n"
+    fed = load_config(write(tmp_path, GOOD + CONNECT_SSO + role)).federations[0]
+    assert fed.connect_role_arn == "arn:aws:iam::123456789012:role/Agents"
+    assert fed.connect_instance_id == "11111111-2222-3333-4444-555555555555"
+
+
+def test_connect_sso_and_scp_must_name_the_same_role_and_instance(tmp_path: Path) -> None:
+    sso = CONNECT_SSO.replace("11111111-2222-3333-4444-555555555555", "other") + \
+        "      role_arn: arn:aws:iam::123456789012:role/Other\n"
+    found = problems(tmp_path, GOOD + sso + SCP)
+    assert any("role_arn differs from scp.connect_role_arn" in p for p in found)
+    assert any("instance_id is not the instance in scp.connect_instance_arn" in p for p in found)

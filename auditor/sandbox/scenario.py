@@ -50,9 +50,25 @@ DRIFTS = {
     "scp_missing_role": "SCP-DENY-ROLE-DELETION",
     "scp_missing_instance": "SCP-DENY-INSTANCE-DELETION",
     "role_deleted": "SCP-PROTECTED-RESOURCES-EXIST",
+    # The Amazon Connect sign-in chain (connect_sso).
+    "instance_not_saml": "CONNECT-INSTANCE-SAML",
+    "provider_old_cert": "CONNECT-IAM-SAML-PROVIDER",
+    "trust_no_aud": "CONNECT-ROLE-TRUST",
+    "trust_account_principal": "CONNECT-ROLE-TRUST",
+    "federation_other_instance": "CONNECT-ROLE-FEDERATION",
+    "relay_state_region": "OKTA-CONNECT-APP",
 }
 
-DEMO_DRIFTS = ("email_mapping", "client_lost_idp", "scp_missing_instance", "cert_expiring", "audience")
+DEMO_DRIFTS = ("email_mapping", "client_lost_idp", "scp_missing_instance", "cert_expiring", "audience",
+               "provider_old_cert")
+
+# The AWS side of SAML sign-in: the endpoint Okta posts to, which is also the audience the role's
+# trust checks (SAML:aud), and the attribute naming the role and provider to assume.
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_create_saml_assertions.html
+AWS_SIGNIN = "https://signin.aws.amazon.com/saml"
+ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
+ROLE_SESSION_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/RoleSessionName"
+OTHER_REGION = "eu-west-2"
 
 
 class OktaAdmin:
@@ -176,6 +192,8 @@ class SeededFederation:
     instance_arn: str
     scp_id: str | None
     config: dict[str, Any]
+    connect_app_id: str = ""
+    saml_provider_arn: str = ""
 
 
 def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_target: str = "ou",
@@ -189,16 +207,13 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     cognito = aws.client("cognito-idp")
     slug = name.lower()
 
-    # Amazon Connect instance and the role agents federate into.
+    # Amazon Connect instance, and the Okta app -> IAM SAML provider -> role chain agents use to open it.
     iam = aws.client("iam")
-    role_name = f"AmazonConnectUserRole-{slug}"
-    provider = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/Okta"
-    trust = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "sts:AssumeRoleWithSAML", "Principal": {"Federated": provider}}]}
-    role_arn = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    instance = aws.client("connect").create_instance(IdentityManagementType="SAML", InstanceAlias=f"cc-{slug}",
+    identity = "CONNECT_MANAGED" if "instance_not_saml" in drift else "SAML"
+    instance = aws.client("connect").create_instance(IdentityManagementType=identity, InstanceAlias=f"cc-{slug}",
                                                      InboundCallsEnabled=True, OutboundCallsEnabled=True)
     instance_arn = instance["Arn"]
+    role_name = f"AmazonConnectUserRole-{slug}"
 
     # Cognito user pool with its hosted-UI domain.
     pool_id = cognito.create_user_pool(PoolName=f"cc-{slug}")["UserPool"]["Id"]
@@ -211,6 +226,7 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     logins = [f"agent{i}.{slug}@example.com" for i in range(1, agents + 1)]
     group_id = sb.group(f"{name} agents", logins)
     supervisors = sb.group(f"{name} supervisors", [logins[0]])
+    connect_app_id, provider_arn, role_arn = _seed_connect_chain(sb, name, role_name, instance["Id"], drift)
     sign_on = {
         "defaultRelayState": "", "ssoAcsUrl": acs, "idpIssuer": "http://www.okta.com/${org.externalKey}",
         "audience": f"urn:amazon:cognito:sp:{pool_id}", "recipient": acs, "destination": acs,
@@ -296,6 +312,9 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
         now = datetime.now(UTC)
         sb.okta.set_app_certificate_validity(app_id, now - timedelta(days=355), now + timedelta(days=10))
     if "role_deleted" in drift:
+        # IAM refuses to delete a role that still has policies (DeleteConflict): remove them first.
+        for policy_name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=policy_name)
         iam.delete_role(RoleName=role_name)
 
     config = {
@@ -306,9 +325,80 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
         "identity_provider": "Okta SSO" if "idp_name_space" in drift else idp_name,
         "required_assignments": {"users": [logins[0]], "groups": [f"{name} agents", f"{name} supervisors"]},
         "cert_min_days": 30,
+        "connect_sso": {"okta_app": {"label": f"Amazon Connect {name}"}, "saml_provider_arn": provider_arn,
+                        "instance_id": instance["Id"]},
         "scp": {"account_id": ACCOUNT_ID, "connect_role_arn": role_arn, "connect_instance_arn": instance_arn},
     }
-    return SeededFederation(name, app_id, pool_id, client_id, domain, role_arn, instance_arn, scp_id, config)
+    return SeededFederation(name, app_id, pool_id, client_id, domain, role_arn, instance_arn, scp_id, config,
+                            connect_app_id, provider_arn)
+
+
+def _seed_connect_chain(sb: Sandbox, name: str, role_name: str, instance_id: str,
+                        drift: set[str]) -> tuple[str, str, str]:
+    """The Okta app federated with AWS IAM, the IAM SAML provider, and the Amazon Connect user role.
+
+    Built as the AWS and Okta guides lay it out, in the order real AWS needs (a trust policy may
+    only name a SAML provider that exists, and the provider needs the app's metadata):
+    - a custom SAML 2.0 app whose ACS is the AWS sign-in endpoint, whose default relay state is
+      `https://<region>.console.aws.amazon.com/connect/federate/<instance id>`, and whose Role
+      attribute is the literal pair "<role arn>,<provider arn>" (the IAM doc's Role attribute:
+      "a comma-separated pair of ARNs"; AWS's Connect guide: "Configure SAML with IAM for Amazon
+      Connect", https://docs.aws.amazon.com/connect/latest/adminguide/configure-saml.html);
+    - `iam:CreateSAMLProvider` with that app's metadata;
+    - the role, trusting that provider for sts:AssumeRoleWithSAML when SAML:aud is the sign-in
+      endpoint, with an inline policy allowing connect:GetFederationToken on
+      instance/<id>/user/${aws:userid} (the Connect guide's policy).
+    Returns (Okta app id, provider ARN, role ARN).
+    """
+    iam = sb.aws.client("iam")
+    slug = name.lower()
+    provider_arn = f"arn:aws:iam::{ACCOUNT_ID}:saml-provider/OktaConnect-{slug}"
+    role_arn = f"arn:aws:iam::{ACCOUNT_ID}:role/{role_name}"
+    region = OTHER_REGION if "relay_state_region" in drift else REGION
+    sign_on = {
+        "ssoAcsUrl": AWS_SIGNIN, "recipient": AWS_SIGNIN, "destination": AWS_SIGNIN,
+        "audience": "urn:amazon:webservices",
+        "defaultRelayState": f"https://{region}.console.aws.amazon.com/connect/federate/{instance_id}",
+        "idpIssuer": "http://www.okta.com/${org.externalKey}", "subjectNameIdTemplate": "${user.userName}",
+        "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+        "assertionSigned": True, "responseSigned": True, "signatureAlgorithm": "RSA_SHA256",
+        "digestAlgorithm": "SHA256",
+        "attributeStatements": [
+            {"type": "EXPRESSION", "name": ROLE_ATTRIBUTE,
+             "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": [f"{role_arn},{provider_arn}"]},
+            {"type": "EXPRESSION", "name": ROLE_SESSION_ATTRIBUTE,
+             "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]}],
+    }
+    app = sb.admin.call("POST", "/api/v1/apps", {
+        "label": f"Amazon Connect {name}", "signOnMode": "SAML_2_0", "visibility": {"autoSubmitToolbar": False},
+        "settings": {"signOn": sign_on}})
+    sb.admin.call("PUT", f"/api/v1/apps/{app['id']}/groups/{sb.group(f'{name} agents')}", {})
+    with urllib.request.urlopen(f"{sb.okta.url}/app/{app['id']}/sso/saml/metadata", timeout=30) as resp:
+        metadata = resp.read().decode("utf-8")
+    iam.create_saml_provider(Name=f"OktaConnect-{slug}", SAMLMetadataDocument=metadata)
+
+    saml = {"Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithSAML",
+            "Condition": {"StringEquals": {"SAML:aud": AWS_SIGNIN}}}
+    if "trust_no_aud" in drift:
+        del saml["Condition"]
+    statements: list[dict[str, Any]] = [saml]
+    if "trust_account_principal" in drift:  # "so the ops team can test as the agent role"
+        statements.append({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"},
+                           "Action": "sts:AssumeRole"})
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    target = "00000000-0000-0000-0000-000000000000" if "federation_other_instance" in drift else instance_id
+    iam.put_role_policy(RoleName=role_name, PolicyName="connect-federation", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Sid": "ConnectFederation", "Effect": "Allow", "Action": "connect:GetFederationToken",
+            "Resource": f"arn:aws:connect:{REGION}:{ACCOUNT_ID}:instance/{target}/user/${{aws:userid}}"}]}))
+    if "provider_old_cert" in drift:
+        # Okta rolls the app's signing key over (POST /api/v1/apps/{id}/credentials/keys/generate,
+        # then credentials.signing.kid); nobody uploads the new metadata to IAM. The simulator has
+        # no key-rollover API, so its certificate knob stands in for it.
+        now = datetime.now(UTC)
+        sb.okta.set_app_certificate_validity(app["id"], now - timedelta(days=1), now + timedelta(days=3650))
+    return str(app["id"]), provider_arn, role_arn
 
 
 def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *,
