@@ -5,7 +5,8 @@ verify. Touches nothing a plan does not name; never deletes; additive and narrow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from auditor.config import Config
 from auditor.models import Finding
 from auditor.policy.loader import PolicySet
 from auditor.remediate.model import ChangeOutcome, Plan
+from auditor.remediate.targets import Remote
 from auditor.snapshot import Snapshot
 
 
@@ -42,12 +44,14 @@ class RemediationResult:
                 "outcomes": [o.to_json() for o in self.outcomes]}
 
 
-def _remote(config: Config, secret: str | None) -> Any:
+@contextlib.asynccontextmanager
+async def _remote(config: Config, secret: str | None) -> AsyncIterator[Remote]:
+    """Okta (one aiohttp session for the whole plan/apply) and AWS clients."""
     from auditor.collectors.aws import AwsClients
     from auditor.collectors.okta import OktaAPI
-    from auditor.remediate.targets import Remote
 
-    return OktaAPI(config, secret), Remote, AwsClients(config)
+    async with OktaAPI(config, secret) as okta:
+        yield Remote(okta, AwsClients(config))
 
 
 def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: Sequence[Finding],
@@ -57,11 +61,8 @@ def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: 
     from auditor.remediate.journal import JOURNAL_NAME, Journal
     from auditor.remediate.plan import build_plan
 
-    okta_api, remote_cls, aws = _remote(config, secret)
-
     async def run() -> RemediationResult:
-        async with okta_api as okta:
-            remote = remote_cls(okta, aws)
+        async with _remote(config, secret) as remote:
             plan = await build_plan(snapshot, findings, policies, remote,
                                     allow_scp_changes=options.allow_scp_changes)
             if not options.apply or not plan.changes:
@@ -78,10 +79,8 @@ def rollback(config: Config, secret: str | None, run_dir: Path) -> list[ChangeOu
     """Restore the before images of the changes the run in run_dir applied."""
     from auditor.remediate.apply import rollback_run
 
-    okta_api, remote_cls, aws = _remote(config, secret)
-
     async def run() -> list[ChangeOutcome]:
-        async with okta_api as okta:
-            return await rollback_run(run_dir, remote_cls(okta, aws))
+        async with _remote(config, secret) as remote:
+            return await rollback_run(run_dir, remote)
 
     return asyncio.run(run())
