@@ -21,6 +21,8 @@ pytestmark = pytest.mark.integration
 OKTA_DATA_CONTROLS = {
     "OKTA-APP-ACTIVE", "OKTA-SAML-ACS-URL", "OKTA-SAML-AUDIENCE", "OKTA-SAML-EMAIL-ATTRIBUTE",
     "OKTA-SAML-SIGNING", "OKTA-ASSIGNMENTS", "OKTA-CERT-EXPIRY", "COGNITO-DOMAIN", "COGNITO-IDP-METADATA",
+    # The Amazon Connect chain: the Okta app itself, and the IAM provider checked against its metadata.
+    "OKTA-CONNECT-APP", "CONNECT-IAM-SAML-PROVIDER",
 }
 
 
@@ -139,6 +141,16 @@ def test_aws_access_denied_names_the_permission(sandbox: Sandbox, fed: SeededFed
     assert "cognito-idp:DescribeIdentityProvider" in findings["COGNITO-IDP-SAML"].message
     assert "AccessDenied" in findings["COGNITO-IDP-SAML"].message
     assert out.result.exit_code == 2 and out.files["json"].exists()
+
+
+def test_denied_saml_provider_read_is_error_for_its_control_only(sandbox: Sandbox, fed: SeededFederation,
+                                                                  tmp_path: Path) -> None:
+    sandbox.aws.deny("GetSAMLProvider")
+    out = scan_sandbox(sandbox, [fed], tmp_path)
+    findings = by_control(out, fed.name)
+    assert {k for k, v in findings.items() if v.status is Status.ERROR} == {"CONNECT-IAM-SAML-PROVIDER"}
+    assert "iam:GetSAMLProvider" in findings["CONNECT-IAM-SAML-PROVIDER"].message
+    assert findings["CONNECT-ROLE-TRUST"].status is Status.PASS
 
 
 def test_aws_throttling_is_retried(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path) -> None:

@@ -138,3 +138,9 @@ def test_two_operators_in_one_assertion_and_duplicate_id(tmp_path: Path) -> None
 
 def test_missing_policy_path(tmp_path: Path) -> None:
     assert "does not exist" in errors(tmp_path / "nope.yaml")
+
+
+def test_meta_every_operator_is_in_the_readme_table() -> None:
+    readme = (BUILTIN_POLICY_DIR.parent / "README.md").read_text(encoding="utf-8")
+    for name in OPERATORS:
+        assert f"| `{name}` |" in readme, f"operator {name} missing from README's operator table"
