@@ -23,6 +23,8 @@ REPORT_FORMATS = ("html", "json")  # the default
 # Every format a config may name (auditor.report.Format; a test keeps the two in step).
 ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
 DEFAULT_PRESIGN_SECONDS = 3600
+# What a notification may be sent for (notifications.on); default: all three.
+NOTIFY_EVENTS = ("new_failures", "resolved", "errors")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -57,6 +59,12 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "trend_runs": {"type": "integer", "minimum": 2, "maximum": 365},
                 # An Ed25519 private key (PEM, unencrypted) that signs manifest.json.
                 "signing_key": {"type": "string", "minLength": 1},
+                # Which run folders `auditor schedule` keeps (never the newest): one of the two.
+                "retention": {
+                    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+                    "properties": {"keep_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                                   "keep_runs": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                },
                 "s3": {
                     "type": "object", "additionalProperties": False, "required": ["bucket"],
                     "properties": {
@@ -70,6 +78,43 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         # A waivers file: accepted risks with reason, approver and expiry.
         "waivers": {"type": "string", "minLength": 1},
+        # `auditor schedule`: daily at a wall-clock time in a named time zone, or every N hours.
+        "schedule": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "properties": {
+                "daily_at": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
+                "timezone": {"type": "string", "minLength": 1},
+                "every_hours": {"type": "integer", "minimum": 1, "maximum": 168},
+            },
+        },
+        # Sent after a scan with new failures, resolved failures or errors (auditor/notify.py).
+        "notifications": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "on": {"type": "array", "minItems": 1, "uniqueItems": True,
+                       "items": {"enum": list(NOTIFY_EVENTS)}},
+                "retries": {"type": "integer", "minimum": 0, "maximum": 10},
+                "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 300},
+                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+                "webhook": {
+                    "type": "object", "additionalProperties": False, "required": ["url"],
+                    "properties": {"url": {"type": "string", "pattern": "^https?://"}},
+                },
+                "email": {
+                    "type": "object", "additionalProperties": False, "required": ["smtp_host", "from", "to"],
+                    "properties": {
+                        "smtp_host": {"type": "string", "minLength": 1},
+                        "smtp_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                        "starttls": {"type": "boolean"},
+                        "from": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
+                        "to": {"type": "array", "minItems": 1,
+                               "items": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"}},
+                        "username_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                    },
+                },
+            },
+        },
         "okta": {
             "type": "object", "additionalProperties": False, "required": ["org_url", "auth"],
             "properties": {
@@ -124,6 +169,15 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     },
                     "cert_min_days": {"type": "integer", "minimum": 0, "maximum": 3650},
                     "cloudformation_stack": _NULLABLE_STR,
+                    # Another AWS account: the role the scanner assumes there (with an external id).
+                    "aws": {
+                        "type": "object", "additionalProperties": False, "minProperties": 1,
+                        "properties": {
+                            "role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
+                            "external_id": {"type": "string", "pattern": "^[\\w+=,.@:/-]{2,1224}$"},
+                            "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
+                        },
+                    },
                     "connect_sso": {
                         "type": ["object", "null"], "additionalProperties": False,
                         "required": ["okta_app", "saml_provider_arn", "instance_id"],
@@ -214,11 +268,65 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """`schedule`: daily at `daily_at` (HH:MM) in `timezone`, or every `every_hours` hours."""
+
+    daily_at: str | None = None
+    timezone: str = "UTC"
+    every_hours: int | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """`reports.retention`: keep run folders for `keep_days` days, or the newest `keep_runs`."""
+
+    keep_days: int | None = None
+    keep_runs: int | None = None
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """`notifications.email`: SMTP delivery; credentials only from the named env variables."""
+
+    smtp_host: str
+    sender: str
+    recipients: tuple[str, ...]
+    smtp_port: int = 587
+    starttls: bool = True
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """`notifications`: where to send, for which events, and how hard to try."""
+
+    events: tuple[str, ...] = NOTIFY_EVENTS
+    webhook_url: str | None = None
+    email: EmailSettings | None = None
+    retries: int = 3
+    backoff_seconds: float = 2.0
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class FederationAws:
+    """A federation's own AWS access: a role to assume (another account) and/or a region."""
+
+    role_arn: str | None = None
+    # Not a secret by AWS's definition, but kept out of the snapshot all the same.
+    external_id: str | None = field(default=None, repr=False)
+    region: str | None = None
+
+
+@dataclass(frozen=True)
 class FederationConfig:
     """One federation: its block from the config, with defaults filled in."""
 
     name: str
     data: dict[str, Any]
+    # The `aws:` override (None: the global aws block's credentials and region).
+    aws: FederationAws | None = None
 
     @property
     def user_pool_id(self) -> str:
@@ -258,6 +366,9 @@ class Config:
     federations: tuple[FederationConfig, ...]
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     report_settings: ReportSettings = field(default_factory=ReportSettings)
+    schedule: ScheduleSettings | None = None
+    retention: Retention | None = None
+    notifications: NotifySettings | None = None
 
     def federation(self, name: str) -> FederationConfig:
         """The federation called `name`; KeyError if none."""
@@ -346,6 +457,7 @@ def _semantic_checks(doc: Located) -> list[InputProblem]:
             problems.append(InputProblem(doc.file, line, col,
                                          "okta.allow_insecure_http only permits a loopback org_url",
                                          "use https for a real Okta org"))
+    problems += _operations_checks(doc)
     names: dict[str, int] = {}
     for i, fed in enumerate(data["federations"]):
         if fed["name"] in names:
@@ -365,6 +477,52 @@ def _semantic_checks(doc: Located) -> list[InputProblem]:
                         doc.file, line, col,
                         f"federations[{i}].scp.{key} is in account {account}, not scp.account_id {scp['account_id']}",
                         "the SCP is judged for scp.account_id: the protected resources must live there"))
+    return problems
+
+
+def _operations_checks(doc: Located) -> list[InputProblem]:
+    """`schedule` and `notifications`: what the schema cannot say."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    data = doc.data
+    problems: list[InputProblem] = []
+
+    def problem(path: tuple[str | int, ...], message: str, hint: str) -> None:
+        line, col = doc.line_of(path)
+        problems.append(InputProblem(doc.file, line, col, message, hint))
+
+    sched = data.get("schedule")
+    if sched is not None:
+        if ("daily_at" in sched) == ("every_hours" in sched):
+            problem(("schedule",), "schedule needs exactly one of daily_at or every_hours",
+                    'e.g. schedule: {daily_at: "02:30", timezone: Europe/Berlin} or {every_hours: 6}')
+        if "timezone" in sched:
+            if "every_hours" in sched:
+                problem(("schedule", "timezone"), "schedule.timezone goes with daily_at only",
+                        "every_hours counts from the scheduler's start; drop timezone")
+            try:
+                ZoneInfo(sched["timezone"])
+            except (ZoneInfoNotFoundError, ValueError):
+                problem(("schedule", "timezone"), f"unknown time zone {sched['timezone']!r}",
+                        "use an IANA name such as Europe/Berlin, America/New_York or UTC")
+    notify = data.get("notifications")
+    if notify is not None:
+        if not notify.get("webhook") and not notify.get("email"):
+            problem(("notifications",), "notifications needs a webhook, an email block or both",
+                    "add webhook: {url: ...} or email: {smtp_host: ..., from: ..., to: [...]}")
+        url = (notify.get("webhook") or {}).get("url")
+        if url and url.startswith("http://") and not is_loopback_url(url):
+            problem(("notifications", "webhook", "url"), "notifications.webhook.url must use https",
+                    "plain http is allowed only to 127.0.0.1/localhost (a local relay)")
+        email = notify.get("email") or {}
+        if ("username_env" in email) != ("password_env" in email):
+            problem(("notifications", "email"), "email.username_env and email.password_env go together",
+                    "name both environment variables, or neither for an unauthenticated relay")
+        if email and "username_env" in email and email.get("starttls") is False \
+                and not is_loopback_url(f"smtp://{email['smtp_host']}"):
+            problem(("notifications", "email", "starttls"),
+                    "SMTP credentials would be sent in clear text (starttls: false)",
+                    "keep starttls: true, or use a relay on localhost")
     return problems
 
 
@@ -422,10 +580,16 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
             **fed,
         }
         normal["required_assignments"] = {"users": [], "groups": [], **normal["required_assignments"]}
+        fed_aws = None
+        if fed.get("aws"):
+            fed_aws = FederationAws(role_arn=fed["aws"].get("role_arn"), external_id=fed["aws"].get("external_id"),
+                                    region=fed["aws"].get("region"))
+            # The snapshot keeps the federation's config as evidence: the role and region, never the id.
+            normal["aws"] = {k: v for k, v in fed["aws"].items() if k != "external_id"}
         if normal["connect_sso"] and normal["scp"] and "role_arn" not in normal["connect_sso"]:
             # One place for templates to read the role from: `config.connect_sso.role_arn`.
             normal["connect_sso"] = {**normal["connect_sso"], "role_arn": normal["scp"]["connect_role_arn"]}
-        feds.append(FederationConfig(name=fed["name"], data=normal))
+        feds.append(FederationConfig(name=fed["name"], data=normal, aws=fed_aws))
     reports = data.get("reports", {})
     return Config(
         path=path,
@@ -445,7 +609,33 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         federations=tuple(feds),
         raw=data,
         report_settings=_report_settings(base, data),
+        **_operations(data),
     )
+
+
+def _operations(data: dict[str, Any]) -> dict[str, Any]:
+    """The `schedule`, `reports.retention` and `notifications` settings, for Config(**...)."""
+    sched, retention, notify = data.get("schedule"), data.get("reports", {}).get("retention"), \
+        data.get("notifications")
+    email = (notify or {}).get("email")
+    return {
+        "schedule": ScheduleSettings(daily_at=sched.get("daily_at"), timezone=sched.get("timezone", "UTC"),
+                                     every_hours=sched.get("every_hours")) if sched else None,
+        "retention": Retention(keep_days=retention.get("keep_days"),
+                               keep_runs=retention.get("keep_runs")) if retention else None,
+        "notifications": NotifySettings(
+            events=tuple(notify.get("on", NOTIFY_EVENTS)),
+            webhook_url=(notify.get("webhook") or {}).get("url"),
+            email=EmailSettings(
+                smtp_host=email["smtp_host"], sender=email["from"], recipients=tuple(email["to"]),
+                smtp_port=int(email.get("smtp_port", 587)), starttls=bool(email.get("starttls", True)),
+                username_env=email.get("username_env"), password_env=email.get("password_env"),
+            ) if email else None,
+            retries=int(notify.get("retries", 3)),
+            backoff_seconds=float(notify.get("backoff_seconds", 2.0)),
+            timeout_seconds=float(notify.get("timeout_seconds", 10.0)),
+        ) if notify else None,
+    }
 
 
 def _report_settings(base: Path, data: dict[str, Any]) -> ReportSettings:

@@ -28,7 +28,7 @@ def handover(config: Config, names: list[str]) -> list[dict[str, Any]]:
         domain = sink.get("cognito.domain")
         idp = sink.get("cognito.identity_provider")
         client = sink.get("cognito.app_client")
-        region = config.aws.region
+        region = clients.region_for(fed)
         prefix = domain.get("Domain") if domain else None
         if pool is None and "cognito.user_pool" in sink.resources:
             problems.append(f"user pool {fed.user_pool_id} does not exist")
@@ -54,7 +54,7 @@ def handover(config: Config, names: list[str]) -> list[dict[str, Any]]:
         stack_outputs = None
         stack = fed.data.get("cloudformation_stack")
         if stack:
-            stack_outputs, problem = _stack_outputs(clients, stack)
+            stack_outputs, problem = _stack_outputs(clients, fed, stack)
             if problem:
                 problems.append(problem)
         sheets.append({"federation": fed.name, "values": values, "stack_outputs": stack_outputs,
@@ -81,7 +81,7 @@ def _connect_values(clients: AwsClients, fed: FederationConfig) -> tuple[dict[st
         "connect_relay_state": None,
     }
     try:
-        instance = clients.client("connect").describe_instance(InstanceId=instance_id)["Instance"]
+        instance = clients.client("connect", federation=fed).describe_instance(InstanceId=instance_id)["Instance"]
     except (ClientError, BotoCoreError) as exc:
         return values, describe_aws_error(exc, "connect:DescribeInstance")
     region = str(instance["Arn"]).split(":")[3]
@@ -89,11 +89,11 @@ def _connect_values(clients: AwsClients, fed: FederationConfig) -> tuple[dict[st
     return values, None
 
 
-def _stack_outputs(clients: AwsClients, stack: str) -> tuple[dict[str, str] | None, str | None]:
+def _stack_outputs(clients: AwsClients, fed: FederationConfig, stack: str) -> tuple[dict[str, str] | None, str | None]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        resp = clients.client("cloudformation").describe_stacks(StackName=stack)
+        resp = clients.client("cloudformation", federation=fed).describe_stacks(StackName=stack)
     except (ClientError, BotoCoreError) as exc:
         return None, describe_aws_error(exc, "cloudformation:DescribeStacks")
     stacks = resp.get("Stacks", [])

@@ -19,29 +19,61 @@ _NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityExceptio
 
 
 class AwsClients:
-    """Creates boto3 clients from the config: profile, region, endpoint, timeouts, retries."""
+    """Creates boto3 clients from the config: profile, region, endpoint, timeouts, retries.
+
+    A federation with an `aws:` override gets clients in its own account (the role assumed
+    through STS, see aws_sessions.py) and region; sessions and clients are cached, so each role
+    is assumed once per process and refreshed by botocore before it expires.
+    """
 
     def __init__(self, config: Config) -> None:
-        self.config = config
-        self._sessions: dict[str | None, Any] = {}
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        import threading
 
-    def client(self, service: str, *, profile: str | None = None) -> Any:
-        """A cached client for `service` with the given (or the default) profile."""
+        from auditor.collectors.aws_sessions import SessionCache
+
+        self.config = config
+        self.sessions = SessionCache(self._source_session, endpoint_url=config.aws.endpoint_url)
+        self._clients: dict[tuple[str, str | None, str | None, str | None, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _source_session(self, profile: str | None) -> Any:
         import boto3
+
+        return boto3.session.Session(profile_name=profile, region_name=self.config.aws.region)
+
+    def session_for(self, federation: FederationConfig | None = None, *, profile: str | None = None) -> Any:
+        """The boto3 session for a federation (its assumed role, if any) or for `profile`."""
+        override = federation.aws if federation is not None else None
+        return self.sessions.get(
+            profile=profile if profile is not None else self.config.aws.profile,
+            role_arn=override.role_arn if override else None,
+            external_id=override.external_id if override else None,
+            region=self.region_for(federation),
+            federation=federation.name if federation is not None else "",
+        )
+
+    def region_for(self, federation: FederationConfig | None) -> str:
+        """The federation's `aws.region`, else the global one."""
+        override = federation.aws if federation is not None else None
+        return (override.region if override else None) or self.config.aws.region
+
+    def client(self, service: str, *, profile: str | None = None, federation: FederationConfig | None = None) -> Any:
+        """A cached client for `service`: the federation's account and region, or `profile`."""
         from botocore.config import Config as BotoConfig
 
-        aws = self.config.aws
-        key = (service, profile)
-        if key not in self._clients:
-            if profile not in self._sessions:
-                self._sessions[profile] = boto3.session.Session(profile_name=profile, region_name=aws.region)
-            boto_cfg = BotoConfig(connect_timeout=10, read_timeout=30,
-                                  retries={"max_attempts": 5, "mode": "standard"},
-                                  user_agent_extra="auditor")
-            self._clients[key] = self._sessions[profile].client(
-                service, endpoint_url=aws.endpoint_url, config=boto_cfg)
-        return self._clients[key]
+        override = federation.aws if federation is not None else None
+        region = self.region_for(federation)
+        key = (service, profile, override.role_arn if override else None,
+               override.external_id if override else None, region)
+        with self._lock:  # boto3 sessions are not thread-safe when creating clients
+            if key not in self._clients:
+                boto_cfg = BotoConfig(connect_timeout=10, read_timeout=30,
+                                      retries={"max_attempts": 5, "mode": "standard"},
+                                      user_agent_extra="auditor")
+                session = self.session_for(federation, profile=profile)
+                self._clients[key] = session.client(service, region_name=region,
+                                                    endpoint_url=self.config.aws.endpoint_url, config=boto_cfg)
+            return self._clients[key]
 
 
 def describe_aws_error(exc: Exception, action: str) -> str:
@@ -101,7 +133,7 @@ class CognitoCollector(Collector):
             self._collect_one(fed, sinks[fed.name])
 
     def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
-        idp = self.clients.client("cognito-idp")
+        idp = self.clients.client("cognito-idp", federation=fed)
         pool_id = fed.user_pool_id
         self.progress(fed.name, "cognito: user pool")
         try:
@@ -116,18 +148,18 @@ class CognitoCollector(Collector):
             return
         pool = resp["UserPool"]
         sink.put("cognito.user_pool", pool)
-        self._domain(pool, sink)
+        self._domain(fed, pool, sink)
         self._identity_provider(fed, sink)
         self._app_client(fed, sink)
 
-    def _domain(self, pool: dict[str, Any], sink: Sink) -> None:
+    def _domain(self, fed: FederationConfig, pool: dict[str, Any], sink: Sink) -> None:
         domain = pool.get("Domain") or pool.get("CustomDomain")
         if not domain:
             sink.put("cognito.domain", None)
             return
         try:
             resp = _call("cognito-idp:DescribeUserPoolDomain",
-                         self.clients.client("cognito-idp").describe_user_pool_domain, Domain=domain)
+                         self.clients.client("cognito-idp", federation=fed).describe_user_pool_domain, Domain=domain)
         except _AwsFailure as exc:
             sink.fail("cognito.domain", str(exc))
             return
@@ -138,7 +170,7 @@ class CognitoCollector(Collector):
     def _identity_provider(self, fed: FederationConfig, sink: Sink) -> None:
         try:
             resp = _call("cognito-idp:DescribeIdentityProvider",
-                         self.clients.client("cognito-idp").describe_identity_provider,
+                         self.clients.client("cognito-idp", federation=fed).describe_identity_provider,
                          UserPoolId=fed.user_pool_id, ProviderName=fed.identity_provider)
         except _AwsFailure as exc:
             sink.fail("cognito.identity_provider", str(exc))
@@ -166,12 +198,12 @@ class CognitoCollector(Collector):
             sink.fail("cognito.idp_metadata", f"the IdP's SAML metadata ({where}): {exc}")
 
     def _app_client(self, fed: FederationConfig, sink: Sink) -> None:
-        client = self.clients.client("cognito-idp")
+        client = self.clients.client("cognito-idp", federation=fed)
         ref = fed.data["app_client"]
         try:
             client_id = ref.get("id")
             if client_id is None:
-                client_id = self._client_id_by_name(fed.user_pool_id, ref["name"])
+                client_id = self._client_id_by_name(fed, ref["name"])
             if client_id is None:
                 sink.put("cognito.app_client", None)
                 return
@@ -185,8 +217,9 @@ class CognitoCollector(Collector):
             app_client = {k: v for k, v in app_client.items() if k != "ClientSecret"}
         sink.put("cognito.app_client", app_client)
 
-    def _client_id_by_name(self, pool_id: str, name: str) -> str | None:
-        client = self.clients.client("cognito-idp")
+    def _client_id_by_name(self, fed: FederationConfig, name: str) -> str | None:
+        client = self.clients.client("cognito-idp", federation=fed)
+        pool_id = fed.user_pool_id
         token: str | None = None
         matches: list[str] = []
         while True:
@@ -317,17 +350,17 @@ class IamConnectCollector(Collector):
             if role_arn is None or instance_id is None:
                 continue
             self.progress(fed.name, "iam/connect: role and instance")
-            self._role(role_arn, sink)
-            self._instance(instance_id, sink)
+            self._role(fed, role_arn, sink)
+            self._instance(fed, instance_id, sink)
             if sso:
                 self.progress(fed.name, "iam: role policies and SAML provider")
-                self._role_policies(role_arn, sink)
-                self._saml_provider(sso["saml_provider_arn"], sink)
+                self._role_policies(fed, role_arn, sink)
+                self._saml_provider(fed, sso["saml_provider_arn"], sink)
 
-    def _role(self, arn: str, sink: Sink) -> None:
+    def _role(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         name = arn.rsplit("/", 1)[-1]
         try:
-            resp = _call("iam:GetRole", self.clients.client("iam").get_role, RoleName=name)
+            resp = _call("iam:GetRole", self.clients.client("iam", federation=fed).get_role, RoleName=name)
         except _AwsFailure as exc:
             sink.fail("iam.connect_role", str(exc))
             return
@@ -338,18 +371,18 @@ class IamConnectCollector(Collector):
             role["AssumeRolePolicyDocument"] = _policy_document(role.get("AssumeRolePolicyDocument"))
         sink.put("iam.connect_role", role)
 
-    def _instance(self, instance_id: str, sink: Sink) -> None:
+    def _instance(self, fed: FederationConfig, instance_id: str, sink: Sink) -> None:
         try:
-            resp = _call("connect:DescribeInstance", self.clients.client("connect").describe_instance,
+            resp = _call("connect:DescribeInstance", self.clients.client("connect", federation=fed).describe_instance,
                          InstanceId=instance_id)
         except _AwsFailure as exc:
             sink.fail("connect.instance", str(exc))
             return
         sink.put("connect.instance", (resp or {}).get("Instance"))
 
-    def _role_policies(self, arn: str, sink: Sink) -> None:
+    def _role_policies(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         """Inline and attached managed policies, as [{id, name, type, content}] for the evaluator."""
-        iam = self.clients.client("iam")
+        iam = self.clients.client("iam", federation=fed)
         name = arn.rsplit("/", 1)[-1]
         policies: list[dict[str, Any]] = []
         try:
@@ -390,9 +423,10 @@ class IamConnectCollector(Collector):
                 return items
             marker = resp.get("Marker")
 
-    def _saml_provider(self, arn: str, sink: Sink) -> None:
+    def _saml_provider(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         try:
-            resp = _call("iam:GetSAMLProvider", self.clients.client("iam").get_saml_provider, SAMLProviderArn=arn)
+            resp = _call("iam:GetSAMLProvider", self.clients.client("iam", federation=fed).get_saml_provider,
+                         SAMLProviderArn=arn)
         except _AwsFailure as exc:
             sink.fail("iam.saml_provider", str(exc))
             return

@@ -51,12 +51,15 @@ def evaluate(snapshot: Snapshot, policies: PolicySet, *, now: datetime | None = 
 
 
 def _template_context(snapshot: Snapshot, fed: FederationSnapshot) -> dict[str, Any]:
+    # A federation in another account may live in another region (its `aws.region` override).
+    aws = {**snapshot.settings.get("aws", {}), **{k: v for k, v in (fed.config.get("aws") or {}).items()
+                                                   if k == "region"}}
     context: dict[str, Any] = {
         "config": fed.config,
         "federation": fed.name,
-        "aws": snapshot.settings.get("aws", {}),
+        "aws": aws,
         "settings": {
-            "region": snapshot.settings.get("aws", {}).get("region"),
+            "region": aws.get("region"),
             "org_url": snapshot.settings.get("okta", {}).get("org_url"),
             "allow_insecure_http": snapshot.settings.get("okta", {}).get("allow_insecure_http", False),
         },
