@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditor import __version__
 from auditor.collectors.base import Collector, Progress
-from auditor.config import Config, FederationConfig, ReportSettings, okta_secret
+from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
 from auditor.evaluate.engine import evaluate
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History
@@ -110,7 +110,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     return judge(snapshot, policies, options, started=started, config_path=config.path,
                  remediation=fix, snapshot_after=snapshot_after,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
-                 s3_client=_s3_client(config) if config.report_settings.s3 else None)
+                 s3_client=_s3_client(config) if config.report_settings.s3 else None,
+                 notifications=config.notifications)
 
 
 def _s3_client(config: Config) -> object:
@@ -132,7 +133,7 @@ def load_waiver_set(path: Path | None) -> WaiverSet:
 def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, started: datetime,
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
           s3_client: object | None = None, remediation: RemediationResult | None = None,
-          snapshot_after: Snapshot | None = None) -> RunOutput:
+          snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
@@ -183,6 +184,11 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         history.record(result, snapshot, run_dir)
         result = dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
                                      trend=history.trend(result.run_id, settings.trend_runs))
+    if notifications is not None:
+        from auditor.notify import notify
+
+        # Before the reports are written, so that a failed notification is in them (never raises).
+        result = dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
     files = write_reports(result, run_dir, options.formats)
     files["snapshot"] = snapshot_path
     files["manifest"] = write_manifest(run_dir, run_id=result.run_id, tool_version=result.tool_version,
