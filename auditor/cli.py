@@ -39,6 +39,7 @@ examples:
   auditor history                             # past runs, newest first
   auditor diff RUN_A RUN_B                    # what changed between two runs
   auditor verify reports/<run-id>             # digests and signature of a run folder
+  auditor schedule --log-format json          # nightly scans on the config's schedule
 
 {EXIT_CODES_HELP}"""
 
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="config file (default: $AUDITOR_CONFIG or ./config.yaml)")
         p.add_argument("-v", "--verbose", action="store_true", help="show progress and PASS findings")
         p.add_argument("-q", "--quiet", action="store_true", help="print only the report paths and errors")
+        p.add_argument("--log-format", choices=["text", "json"], default=os.environ.get("AUDITOR_LOG_FORMAT", "text"),
+                       help="log lines as text (for a terminal) or one JSON object per line (for unattended "
+                            "runs); default $AUDITOR_LOG_FORMAT or text. Secrets are redacted")
 
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
@@ -180,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the signer's Ed25519 public key; without it the key named in the manifest is used, "
                         "which proves integrity but not who signed")
 
+    p = sub.add_parser("schedule", help="run scans on the config's schedule (or once, for cron/systemd)",
+                       description="Run scans on the config's `schedule` (daily at a time in a time zone, or "
+                                   "every N hours), one at a time (a lock file in the reports folder), keeping "
+                                   "reports.retention and writing <reports.dir>/heartbeat.json. SIGTERM/SIGINT "
+                                   "let the current run finish, then exit; a second signal abandons it.",
+                       epilog="exit codes: with --once the scan's own (0/1/2/3; 2 also when another scan holds "
+                              "the lock); without, 0 after a clean stop, 3 for an unusable config",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("--once", action="store_true",
+                   help="run one scan through the scheduler's path (lock, retention, heartbeat) and exit "
+                        "with its exit code: for cron and systemd timers")
+
     p = sub.add_parser("bundle", help="zip a run folder for download",
                        description="Write <reports.dir>/RUN_ID.zip holding the run's reports, snapshot, "
                                    "manifest and signature.")
@@ -196,11 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_UNUSABLE
+    from auditor.logs import configure_logging
+
+    args.redact = configure_logging(getattr(args, "log_format", "text"), verbose=getattr(args, "verbose", False))
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
                    "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
-                   "rollback": _cmd_rollback}[args.command]
+                   "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
         return handler(args)
     except UnusableInputError as exc:
         print(f"auditor: cannot use the input ({len(exc.problems)} problem"
@@ -214,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    if getattr(args, "log_format", "text") == "json":
+        import logging
+
+        progress_log = logging.getLogger("auditor.progress")
+        return lambda federation, message: progress_log.debug("%s", message, extra={"federation": federation})
     if args.quiet or not (args.verbose or sys.stderr.isatty()):
         return None
 
@@ -232,6 +257,10 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise ConfigError([InputProblem(str(path), None, None, "config file not found",
                                         "copy config.example.yaml to config.yaml and edit it, or pass --config FILE")])
     config = load_config(path)
+    if getattr(args, "redact", None) is not None:  # the config's secret values never reach a log line
+        from auditor.logs import add_secrets, config_secrets
+
+        add_secrets(args.redact, config_secrets(config))
     return config, load_policies(list(config.policies))
 
 
@@ -382,6 +411,20 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         print(f"  {o.change_id}: {o.state}" + (f" — {o.detail}" if o.detail else ""))
     return EXIT_OK if all(o.state == "restored" or (o.state == "skipped" and "nothing to undo" in o.detail)
                           for o in outcomes) else EXIT_FAIL
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from auditor.errors import InputProblem
+    from auditor.scheduler import Scheduler, scan_job
+
+    config, _ = _load(args)  # an unusable config stops here (exit 3), before any lock or run
+    if config.schedule is None and not args.once:
+        raise UnusableInputError([InputProblem(str(config.path), None, None, "the config has no `schedule`",
+                                               'add schedule: {daily_at: "02:30", timezone: Europe/Berlin} '
+                                               "or {every_hours: 6}, or run `auditor schedule --once` from cron")])
+    scheduler = Scheduler(scan_job(config.path), config.reports_dir, schedule=config.schedule,
+                          retention=config.retention)
+    return scheduler.run_once() if args.once else scheduler.serve()
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
