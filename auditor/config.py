@@ -23,7 +23,7 @@ REPORT_FORMATS = ("html", "json")  # the default
 # Every format a config may name (auditor.report.Format; a test keeps the two in step).
 ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
 DEFAULT_PRESIGN_SECONDS = 3600
-# What a notification may be sent for (notifications.on); default: all three.
+# What a notification may be sent for (notifications.events); default: all three.
 NOTIFY_EVENTS = ("new_failures", "resolved", "errors")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -91,7 +91,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "notifications": {
             "type": "object", "additionalProperties": False,
             "properties": {
-                "on": {"type": "array", "minItems": 1, "uniqueItems": True,
+                # Not `on:`: YAML 1.1 reads that key as the boolean true.
+                "events": {"type": "array", "minItems": 1, "uniqueItems": True,
                        "items": {"enum": list(NOTIFY_EVENTS)}},
                 "retries": {"type": "integer", "minimum": 0, "maximum": 10},
                 "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 300},
@@ -624,7 +625,7 @@ def _operations(data: dict[str, Any]) -> dict[str, Any]:
         "retention": Retention(keep_days=retention.get("keep_days"),
                                keep_runs=retention.get("keep_runs")) if retention else None,
         "notifications": NotifySettings(
-            events=tuple(notify.get("on", NOTIFY_EVENTS)),
+            events=tuple(notify.get("events", NOTIFY_EVENTS)),
             webhook_url=(notify.get("webhook") or {}).get("url"),
             email=EmailSettings(
                 smtp_host=email["smtp_host"], sender=email["from"], recipients=tuple(email["to"]),

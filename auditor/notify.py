@@ -1,6 +1,6 @@
 """Notifications after a run: a Slack-compatible webhook and/or e-mail over SMTP.
 
-Sent when a run has new failures, resolved failures or errors (`notifications.on`). Delivery is
+Sent when a run has new failures, resolved failures or errors (`notifications.events`). Delivery is
 retried with exponential backoff and a timeout per attempt; a notification that still fails
 never fails the scan — it becomes a notice in the run's reports, so whoever reads the report
 learns that nobody was told.
