@@ -115,9 +115,14 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
 
 
 def _s3_client(config: Config) -> object:
-    from auditor.collectors.aws import AwsClients
+    import boto3
+    from botocore.config import Config as BotoConfig
 
-    return AwsClients(config).client("s3")
+    # SigV4 explicitly: AWS refuses a SigV2-presigned GET of an SSE-KMS object, and boto3 may
+    # still pick SigV2 for S3 presigning with a custom endpoint.
+    session = boto3.session.Session(profile_name=config.aws.profile, region_name=config.aws.region)
+    return session.client("s3", endpoint_url=config.aws.endpoint_url,
+                          config=BotoConfig(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}))
 
 
 def load_waiver_set(path: Path | None) -> WaiverSet:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ import jinja2
 from markupsafe import Markup
 
 from auditor.models import Finding, RunResult, Severity, Status
+from auditor.report.visuals import chain_css, chain_view, trend_view
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
@@ -60,10 +62,32 @@ FILTER_SCRIPT = """
   bar.hidden = false;
   var findings = Array.prototype.slice.call(document.querySelectorAll("tbody.finding"));
   var groups = Array.prototype.slice.call(document.querySelectorAll("[data-finding-group]"));
+  var sections = Array.prototype.slice.call(document.querySelectorAll("section[data-federation]"));
+  // Each row learns its federation from its section (not repeated in every row's markup).
+  sections.forEach(function (sec) {
+    sec.querySelectorAll("tbody.finding").forEach(function (tb) {
+      tb.setAttribute("data-fed", sec.getAttribute("data-federation"));
+    });
+  });
   var boxes = Array.prototype.slice.call(bar.querySelectorAll("input[type=checkbox]"));
   var query = document.getElementById("filter-q");
+  var fedSelect = document.getElementById("filter-fed");
+  var ctlSelect = document.getElementById("filter-ctl");
   var shownOut = document.getElementById("filter-shown");
   var reset = document.getElementById("filter-reset");
+
+  // Built from the row's own text on first use rather than shipped as an attribute: on a large
+  // run that attribute alone would add megabytes.
+  function searchText(tb) {
+    if (tb.auditorText === undefined) {
+      var parts = [".cid", ".title", ".message"].map(function (sel) {
+        var el = tb.querySelector(sel);
+        return el ? el.textContent : "";
+      });
+      tb.auditorText = parts.join(" ").toLowerCase();
+    }
+    return tb.auditorText;
+  }
 
   function selected(name) {
     var out = {};
@@ -77,11 +101,15 @@ FILTER_SCRIPT = """
     var statuses = selected("status");
     var severities = selected("severity");
     var q = query.value.trim().toLowerCase();
+    var fed = fedSelect ? fedSelect.value : "";
+    var ctl = ctlSelect ? ctlSelect.value : "";
     var shown = 0;
     findings.forEach(function (tb) {
       var ok = statuses[tb.getAttribute("data-status")] === true &&
         severities[tb.getAttribute("data-severity")] === true &&
-        (q === "" || (tb.getAttribute("data-search") || "").indexOf(q) !== -1);
+        (fed === "" || tb.getAttribute("data-fed") === fed) &&
+        (ctl === "" || tb.getAttribute("data-control") === ctl) &&
+        (q === "" || searchText(tb).indexOf(q) !== -1);
       tb.classList.toggle("is-filtered", !ok);
       if (ok) { shown += 1; }
     });
@@ -96,16 +124,23 @@ FILTER_SCRIPT = """
       if (count) {
         count.textContent = visible === total ? String(total) : visible + " of " + total;
       }
-      if (group.tagName === "DETAILS" && q !== "" && visible > 0) { group.open = true; }
+      if (group.tagName === "DETAILS" && (q !== "" || ctl !== "") && visible > 0) { group.open = true; }
+    });
+    // A federation section with nothing left to show is hidden as a whole.
+    sections.forEach(function (sec) {
+      sec.classList.toggle("is-filtered", fed !== "" && sec.getAttribute("data-federation") !== fed);
     });
     shownOut.textContent = shown + " of " + findings.length + " findings shown";
   }
 
   boxes.forEach(function (box) { box.addEventListener("change", apply); });
   query.addEventListener("input", apply);
+  [fedSelect, ctlSelect].forEach(function (sel) { if (sel) { sel.addEventListener("change", apply); } });
   reset.addEventListener("click", function () {
     boxes.forEach(function (box) { box.checked = true; });
     query.value = "";
+    if (fedSelect) { fedSelect.value = ""; }
+    if (ctlSelect) { ctlSelect.value = ""; }
     apply();
   });
 
@@ -312,9 +347,22 @@ def _evidence_rows(evidence: Mapping[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _change_totals(result: RunResult) -> dict[str, int] | None:
+    if result.changes is None:
+        return None
+    feds = result.changes.federations
+    return {
+        "new": sum(len(f.new_failures) for f in feds),
+        "resolved": sum(len(f.resolved_failures) for f in feds),
+        "still": sum(len(f.still_failing) for f in feds),
+        "fields": sum(len(f.state) + f.state_truncated for f in feds),
+        "federations_changed": sum(1 for f in feds if f.has_changes),
+    }
+
+
 def build_environment() -> jinja2.Environment:
     """The Jinja2 environment: autoescaping always on, unknown names are errors."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
         # A plain True, not select_autoescape(): escaping must not depend on the file extension.
         autoescape=True,
@@ -323,6 +371,16 @@ def build_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["compact"] = compact_json
+    return env
+
+
+def compact_json(value: Any, limit: int = 240) -> str:
+    """One-line JSON for a changed field's before/after; long values are cut with an ellipsis."""
+    if value is None:
+        return "(absent)"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render_html(result: RunResult) -> bytes:
@@ -335,6 +393,10 @@ def render_html(result: RunResult) -> bytes:
     total = len(result.findings)
     feds = federation_views(result)
     policy_files = result.evidence.get("policy_files")
+    chains = {}
+    for fed in feds:
+        fed_findings = [v.finding for v in (*fed.attention, *fed.passing)]
+        chains[fed.name] = chain_view(fed_findings)
     context: dict[str, Any] = {
         "result": result,
         "exit_code": result.exit_code,
@@ -352,6 +414,15 @@ def render_html(result: RunResult) -> bytes:
         "policy_files": sorted(policy_files.items()) if isinstance(policy_files, dict) else [],
         "evidence_rows": _evidence_rows(result.evidence),
         "csp": content_security_policy(),
+        "changes": result.changes,
+        "change_totals": _change_totals(result),
+        "trend": trend_view(result.trend, result.run_id) if len(result.trend) >= 2 else None,
+        "trend_points": result.trend,
+        "chains": chains,
+        # Computed from module constants only (positions of the chain links), never from data.
+        "chain_css": Markup(chain_css()),
+        "notices": result.notices,
+        "control_ids": sorted({f.control_id for f in result.findings}),
         # A constant of this module, never data: the only thing allowed to bypass escaping.
         "filter_script": Markup(FILTER_SCRIPT),
         "report_data": {
@@ -363,4 +434,16 @@ def render_html(result: RunResult) -> bytes:
         },
     }
     html = build_environment().get_template(TEMPLATE_NAME).render(**context)
-    return html.encode("utf-8")
+    return collapse_whitespace(html).encode("utf-8")
+
+
+_PRE = re.compile(r"(<pre\b.*?</pre>|<script\b.*?</script>)", re.S)
+_BETWEEN_TAGS = re.compile(r">\s*\n\s*<")
+
+
+def collapse_whitespace(html: str) -> str:
+    """Drop the template's indentation between tags (a large run's report is megabytes of it),
+    leaving <pre> and <script> blocks byte for byte: their whitespace is content, and the script
+    must match its CSP hash."""
+    parts = _PRE.split(html)
+    return "".join(part if i % 2 else _BETWEEN_TAGS.sub("><", part) for i, part in enumerate(parts))
