@@ -15,11 +15,17 @@ imports every API and model of the SDK (~5 s, ~110 MB).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import random
 import re
+import time
 from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
+from xml.parsers.expat import ExpatError
 
 from auditor import __version__
 from auditor.collectors.base import Collector, Sink
@@ -30,6 +36,19 @@ _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 APP_USERS_PAGE = 500
 APP_GROUPS_PAGE = 200
 APPS_PAGE = 200
+
+# Retries are ours, not the SDK's (its `rateLimit.maxRetries` is set to 0), because the SDK
+# sleeps for whatever X-Rate-Limit-Reset says (an hour, if the header says so) before it checks
+# its own timeout, retries 503/504 without any pause, never retries 500/502 or a dropped
+# connection, and gives up on a 429 without rate-limit headers with a misleading message.
+MAX_ATTEMPTS = 3  # per call: the first try and two retries
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5  # exponential with full jitter: up to 0.5 s, then up to 1 s, ...
+BACKOFF_CAP_S = 8.0
+# The longest a 429's X-Rate-Limit-Reset may make us wait; beyond it the call fails at once
+# (Okta's windows are one minute, so a longer wait means a broken or hostile header).
+MAX_RATE_LIMIT_WAIT_S = 60.0
+SDK_LOGGER = "okta-sdk-python"
 
 
 class OktaError(Exception):
@@ -52,7 +71,7 @@ def sdk_config(config: Config, secret: str | None) -> dict[str, Any]:
         "orgUrl": okta.org_url,
         "userAgent": f"auditor/{__version__}",
         "requestTimeout": okta.timeout_seconds,
-        "rateLimit": {"maxRetries": 2},
+        "rateLimit": {"maxRetries": 0},  # OktaAPI.send retries, with bounded waits
         "cache": {"enabled": False, "defaultTtl": 300, "defaultTti": 300},
         "logging": {"enabled": False, "logLevel": 50},
         "oauthTokenRenewalOffset": 5,
@@ -87,6 +106,7 @@ class OktaAPI:
         from okta.config.config_validator import ConfigValidator
         from okta.request_executor import RequestExecutor
 
+        _quiet_sdk_logger()
         ConfigValidator(self._sdk_config)
         self._executor = RequestExecutor(self._sdk_config, NoOpCache(), None)
         self._session = aiohttp.ClientSession()
@@ -109,16 +129,49 @@ class OktaAPI:
         """
         self.calls += 1
         what = f"{method} {_short(url)}"
-        request, error = await self._executor.create_request(method, url, body, {}, keep_empty_params=True)
-        if error is not None:
-            raise OktaError(f"{what}: cannot authenticate: {_describe(error)}")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._send_once(method, url, body, what)
+            except _Transient as exc:
+                # A write is retried only when Okta refused it before doing anything (429): after
+                # a timeout or a 5xx we cannot know whether it was applied.
+                if attempt >= MAX_ATTEMPTS or not (method == "GET" or exc.status == 429 or exc.token):
+                    tries = f" (gave up after {attempt} attempt{'s' if attempt != 1 else ''})"
+                    raise OktaError(exc.message + tries, exc.status) from None
+                delay = exc.wait if exc.wait is not None else backoff_delay(attempt)
+                if delay > MAX_RATE_LIMIT_WAIT_S:
+                    raise OktaError(f"{exc.message}: Okta asks to wait {delay:.0f} s, more than the "
+                                    f"{MAX_RATE_LIMIT_WAIT_S:.0f} s this scanner waits", exc.status) from None
+                await asyncio.sleep(delay)
+
+    async def _send_once(self, method: str, url: str, body: Any, what: str) -> tuple[Any, Any]:
         try:
-            response, text, error = await self._executor.execute(request)
-        except ValueError as exc:  # the SDK json-decodes error bodies itself and raises on garbage
-            raise OktaError(f"{what}: Okta returned a body that is not JSON ({exc})") from exc
+            request, error = await self._executor.create_request(method, url, body, {}, keep_empty_params=True)
+        except (ValueError, ExpatError) as exc:  # the SDK decodes the token endpoint's answer itself
+            raise OktaError(f"{what}: cannot authenticate: the OAuth token endpoint's answer is unusable "
+                            f"({type(exc).__name__})") from None
         if error is not None:
             status = getattr(error, "status", None)
-            raise OktaError(f"{what}: {_describe(error)}", status)
+            message = f"{what}: cannot authenticate: {_describe(error)}"
+            if status in RETRY_STATUSES or _is_transport_error(error):
+                # Only the token request was sent: retrying it is always safe.
+                raise _Transient(message, status, None, token=True)
+            raise OktaError(message, status)
+        try:
+            response, text, error = await self._executor.execute(request)
+        except (ValueError, ExpatError) as exc:  # the SDK decodes error bodies itself and raises on garbage
+            raise OktaError(f"{what}: Okta returned a body that is not JSON ({type(exc).__name__})") from None
+        if error is not None:
+            status = getattr(error, "status", None)
+            message = f"{what}: {_describe(error)}"
+            if status in RETRY_STATUSES:
+                wait = rate_limit_wait(response.headers) if status == 429 and response is not None else None
+                raise _Transient(message, status, wait)
+            if status is None and _is_transport_error(error):
+                raise _Transient(message, None, None)
+            raise OktaError(message, status)
         if not text:
             return None, response
         try:
@@ -141,6 +194,59 @@ class OktaAPI:
             if pages > 10_000:
                 raise OktaError(f"GET {_short(url)}: more than 10,000 pages; stopping")
         return items
+
+
+class _Transient(Exception):
+    """A failure worth retrying: a 429, a 5xx, a timeout or a dropped connection."""
+
+    def __init__(self, message: str, status: int | None, wait: float | None, *, token: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.wait = wait  # seconds Okta asked us to wait (429 with X-Rate-Limit-Reset), else None
+        self.token = token  # the OAuth token request failed (no API call was sent)
+
+
+def _is_transport_error(error: Any) -> bool:
+    import aiohttp
+
+    return isinstance(error, aiohttp.ClientError | asyncio.TimeoutError | OSError)
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter after the `attempt`-th failure (1-based)."""
+    return random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+
+
+def rate_limit_wait(headers: Any) -> float | None:
+    """Seconds until X-Rate-Limit-Reset (epoch seconds), measured against Okta's own `Date` so a
+    skewed local clock does not matter; None without the header (then: exponential backoff)."""
+    try:
+        resets = [float(v) for v in headers.getall("X-Rate-Limit-Reset", [])]
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if not resets:
+        return None
+    now = time.time()
+    date = headers.get("Date")
+    if date:
+        with contextlib.suppress(TypeError, ValueError, IndexError):
+            now = parsedate_to_datetime(date).timestamp()
+    # +0.2 s: the header has one-second resolution, and coming back early costs another 429.
+    return max(0.0, min(resets) - now) + 0.2
+
+
+def _quiet_sdk_logger() -> None:
+    """Keep the SDK's log records away from stderr and from the caller's log handlers.
+
+    Every failure reaches the report through OktaError; the SDK would otherwise print a
+    traceback for each dropped connection (Python's last-resort handler), and at DEBUG it logs
+    whole requests, Authorization header included.
+    """
+    logger = logging.getLogger(SDK_LOGGER)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
 
 
 def next_link(headers: list[str]) -> str | None:

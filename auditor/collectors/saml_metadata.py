@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import http.client
 import ipaddress
+import random
 import time
 import urllib.error
 import urllib.parse
@@ -105,6 +106,16 @@ def _is_timeout(exc: BaseException | object) -> bool:
     return isinstance(exc, TimeoutError)
 
 
+# Transient failures (429, 5xx, timeouts, dropped connections) are retried with backoff.
+FETCH_ATTEMPTS = 3
+FETCH_BACKOFF_BASE_S = 0.25
+_RETRY_HTTP = frozenset({429, 500, 502, 503, 504})
+
+
+class _TransientFetch(MetadataError):
+    """A failure worth another attempt."""
+
+
 def fetch_metadata(
     url: str,
     *,
@@ -114,11 +125,24 @@ def fetch_metadata(
 ) -> bytes:
     """Download a metadata document and return its raw bytes.
 
-    `timeout` bounds each socket operation and the whole download. Raises MetadataError for a
-    refused URL, an HTTP status >= 400, a timeout, a connection failure, or a body larger than
+    `timeout` bounds each socket operation and each attempt's whole download (a server that
+    drips one byte at a time cannot hold the scan). Transient failures are retried up to
+    FETCH_ATTEMPTS times with jittered exponential backoff. Raises MetadataError for a refused
+    URL, an HTTP status >= 400, a timeout, a connection failure, or a body larger than
     `max_bytes`.
     """
     check_url(url, allow_insecure_http=allow_insecure_http)
+    for attempt in range(1, FETCH_ATTEMPTS + 1):
+        try:
+            return _fetch_once(url, timeout=timeout, max_bytes=max_bytes, allow_insecure_http=allow_insecure_http)
+        except _TransientFetch as exc:
+            if attempt == FETCH_ATTEMPTS:
+                raise MetadataError(f"{exc.message} (gave up after {attempt} attempts)") from None
+            time.sleep(random.uniform(0, FETCH_BACKOFF_BASE_S * 2 ** (attempt - 1)))
+    raise AssertionError("unreachable")
+
+
+def _fetch_once(url: str, *, timeout: float, max_bytes: int, allow_insecure_http: bool) -> bytes:
     opener = urllib.request.build_opener(_CheckedRedirects(allow_insecure_http))
     request = urllib.request.Request(
         url, headers={"Accept": "application/samlmetadata+xml, application/xml, text/xml"}
@@ -130,8 +154,10 @@ def fetch_metadata(
             size = 0
             while size <= max_bytes:
                 if time.monotonic() > deadline:
-                    raise MetadataError(f"timed out after {timeout:g} s reading metadata from {url}")
-                chunk = response.read(min(_READ_CHUNK, max_bytes + 1 - size))
+                    raise _TransientFetch(f"timed out after {timeout:g} s reading metadata from {url}")
+                # read1: one socket read at most, so the deadline is checked between trickles
+                # (read(n) would block until n bytes arrived, each byte resetting the socket timeout).
+                chunk = response.read1(min(_READ_CHUNK, max_bytes + 1 - size))
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -142,15 +168,20 @@ def fetch_metadata(
     except MetadataError:
         raise
     except urllib.error.HTTPError as exc:
-        raise MetadataError(f"HTTP {exc.code} {exc.reason} fetching metadata from {url}") from exc
+        error = _TransientFetch if exc.code in _RETRY_HTTP else MetadataError
+        raise error(f"HTTP {exc.code} {exc.reason} fetching metadata from {url}") from exc
     except urllib.error.URLError as exc:
         if _is_timeout(exc.reason):
-            raise MetadataError(f"timed out after {timeout:g} s fetching metadata from {url}") from exc
+            raise _TransientFetch(f"timed out after {timeout:g} s fetching metadata from {url}") from exc
+        if isinstance(exc.reason, OSError):
+            raise _TransientFetch(f"cannot connect to fetch metadata from {url}: {exc.reason}") from exc
         raise MetadataError(f"cannot connect to fetch metadata from {url}: {exc.reason}") from exc
     except TimeoutError as exc:
-        raise MetadataError(f"timed out after {timeout:g} s fetching metadata from {url}") from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _TransientFetch(f"timed out after {timeout:g} s fetching metadata from {url}") from exc
+    except (OSError, http.client.HTTPException) as exc:
         # RemoteDisconnected, IncompleteRead, a reset connection...
+        raise _TransientFetch(f"failed to fetch metadata from {url}: {exc!r}") from exc
+    except ValueError as exc:
         raise MetadataError(f"failed to fetch metadata from {url}: {exc!r}") from exc
 
 

@@ -164,6 +164,7 @@ class _Fault:
     status: int
     remaining: int
     method: str | None = None  # None: any method
+    rate_limit_headers: bool = True  # False: a 429/5xx without X-Rate-Limit-* (a proxy's answer)
 
 
 @dataclass
@@ -381,11 +382,13 @@ class OktaSimulator:
 
     def inject_fault(
         self, path_regex: str, *, status: int | None = None, times: int = 1, kind: str = "status",
-        method: str | None = None,
+        method: str | None = None, rate_limit_headers: bool = True,
     ) -> None:
         """Make the next `times` requests whose path matches `path_regex` (re.search) fail.
 
         `method` limits the fault to one HTTP method (e.g. only the PUT of an app, not its GET).
+        `rate_limit_headers=False` leaves out the `X-Rate-Limit-*` headers (a 429 or 503 from a
+        proxy in front of Okta carries none, so a client cannot know when to come back).
 
         kind: "status" (that status, default 500, with an Okta error body), "timeout" (hold the
         request 30 s or until stop), "reset" (close the connection without a response),
@@ -395,7 +398,8 @@ class OktaSimulator:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError("times must be >= 1")
-        fault = _Fault(re.compile(path_regex), kind, status or 500, times, method.upper() if method else None)
+        fault = _Fault(re.compile(path_regex), kind, status or 500, times, method.upper() if method else None,
+                       rate_limit_headers)
         self._on_loop(lambda: self._state.faults.append(fault))
 
     def clear_faults(self) -> None:
@@ -478,7 +482,7 @@ class OktaSimulator:
             if exc.status == 404:
                 summary = f"Not found: Resource not found: {request.path}"
             response = _json_response(error_body(code, summary), exc.status)
-        if request.path.startswith(("/api/", "/oauth2/", "/app/")):
+        if request.path.startswith(("/api/", "/oauth2/", "/app/")) and (fault is None or fault.rate_limit_headers):
             response.headers.update(bucket_headers)
         if fault is not None and fault.kind == "truncated" and isinstance(response, web.Response):
             body = response.body if isinstance(response.body, bytes) else b""
@@ -501,7 +505,8 @@ class OktaSimulator:
         if fault.kind == "status":
             code, summary = _ERROR_CODE_FOR_STATUS.get(fault.status, ("E0000009", "Internal Server Error"))
             response = _json_response(error_body(code, summary), fault.status)
-            response.headers.update(headers)
+            if fault.rate_limit_headers:
+                response.headers.update(headers)
             return response
         if fault.kind == "garbage":
             return web.Response(body=b"<html><body>upstream error</body></html>", status=200,
