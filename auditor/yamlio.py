@@ -18,6 +18,7 @@ from auditor.errors import InputProblem
 # file, an alias "billion laughs" bomb) before it costs memory or time.
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_DEPTH = 64  # a real file nests a dozen levels; a recursive alias (`&a [*a]`) nests forever
 
 Path_ = tuple[str | int, ...]
 
@@ -77,7 +78,14 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
             "save the file as UTF-8")) from exc
     if not text.strip():
         raise YamlLoadError(InputProblem(name, None, None, "file is empty"))
-    loader = _NoDuplicatesLoader(text)
+    try:
+        # The reader checks the characters as it is constructed: a control character is an error here.
+        loader = _NoDuplicatesLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise YamlLoadError(InputProblem(
+            name, line, None, f"YAML cannot hold the character {exc.character!r} (position {exc.position})",
+            "remove control characters from the file")) from exc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -93,6 +101,9 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
         raise YamlLoadError(InputProblem(name, err_line, err_col, f"YAML syntax error: {msg}")) from exc
     except yaml.YAMLError as exc:
         raise YamlLoadError(InputProblem(name, None, None, f"YAML error: {exc}")) from exc
+    except RecursionError as exc:  # PyYAML's composer recurses once per nesting level
+        raise YamlLoadError(InputProblem(name, None, None, "values nested too deeply to read",
+                                         "flatten the document")) from exc
     finally:
         loader.dispose()
     return Located(name, data, positions)
@@ -101,6 +112,11 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
 def _walk(node: yaml.Node, path: Path_, out: dict[Path_, tuple[int, int]], name: str,
           count: list[int]) -> None:
     count[0] += 1
+    if len(path) > MAX_DEPTH:
+        raise YamlLoadError(InputProblem(
+            name, node.start_mark.line + 1, node.start_mark.column + 1,
+            f"values nested more than {MAX_DEPTH} levels deep (a recursive alias?)",
+            "flatten the document; an alias must not refer to a node that contains it"))
     if count[0] > MAX_NODES:
         raise YamlLoadError(InputProblem(
             name, node.start_mark.line + 1, None,

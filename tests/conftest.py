@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from auditor.config import load_config
 from auditor.models import Finding
 from auditor.runner import RunOutput, ScanOptions, scan
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, write_config
+
+# Property tests: a fixed-seed, bounded profile for CI (< 1 min); `HYPOTHESIS_PROFILE=long` locally.
+settings.register_profile("ci", derandomize=True, max_examples=150, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("long", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
