@@ -378,6 +378,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return _report(out, args)
 
 
+def _run_folder(reports_dir: Path, run_id: str) -> Path:
+    """`reports_dir/run_id` for a bare run id; a name that would leave the reports folder
+    (`..`, a separator, an absolute path) is refused rather than resolved."""
+    from auditor.errors import InputProblem
+
+    if run_id in (".", "..") or "/" in run_id or "\\" in run_id or "\0" in run_id or not run_id.strip():
+        raise UnusableInputError([InputProblem(run_id, None, None, "not a run id",
+                                               "pass a run id such as 20261128T084000Z-3f9a1c, or a run folder")])
+    return reports_dir / run_id
+
+
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from auditor.config import okta_secret
     from auditor.errors import InputProblem
@@ -387,7 +398,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     config, _ = _load(args)
     run_dir = Path(args.run_id)
     if not (run_dir / JOURNAL_NAME).exists():
-        run_dir = config.reports_dir / args.run_id
+        run_dir = _run_folder(config.reports_dir, args.run_id)
     journal = run_dir / JOURNAL_NAME
     if not journal.exists():
         raise UnusableInputError([InputProblem(str(journal), None, None, "no journal: that run applied no fix",
@@ -599,7 +610,7 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     if not run_dir.is_dir():
         config_path = Path(args.config)
         reports = load_config(config_path).reports_dir if config_path.exists() else Path("reports")
-        run_dir = reports / args.run_id
+        run_dir = _run_folder(reports, args.run_id)
     if not run_dir.is_dir():
         print(f"auditor: no run folder {run_dir}", file=sys.stderr)
         return EXIT_UNUSABLE
