@@ -110,6 +110,11 @@ def test_fix_verifies_and_changes_only_planned_fields_then_second_fix_writes_not
              "COGNITO-IDP-METADATA", "COGNITO-DOMAIN"}
     assert {c for c in fixed if findings[c].status is not Status.PASS} == set()
     assert findings["COGNITO-CLIENT-IDP-ENABLED"].remediation["state"] == APPLIED_VERIFIED
+    report = json.loads(out.files["json"].read_text())  # validated against the schema when written
+    assert report["remediation"]["applied"] and len(report["remediation"]["outcomes"]) == len(doc["outcomes"])
+    html = out.files["html"].read_text()
+    assert "Remediation results" in html and "applied and verified" in html
+    assert (out.run_dir / "plan.json").exists() and (out.run_dir / "journal.jsonl").exists()
 
     after = objects(sandbox, fed)
     planned = {(c["kind"], f["path"]) for c in doc["plan"]["changes"] for f in c["fields"]}

@@ -421,7 +421,7 @@ def test_expected_actual_shown_with_differing_keys_highlighted(page: str) -> Non
     assert "settings.signOn.recipient" in acs  # equal key shown, not highlighted
     assert not re.search(r'<mark class="diff">\s*&#34;settings\.signOn\.recipient', acs)
     assert "Okta SAML app, step 2" in acs
-    assert "Remediation plan entry" in acs
+    assert "Remediation (planned)" in acs
 
 
 def test_pass_findings_are_collapsed_without_detail(page: str) -> None:

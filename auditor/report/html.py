@@ -193,7 +193,6 @@ class FindingView:
     actual: tuple[JsonLine, ...]
     differing_keys: tuple[str, ...]
     search_text: str
-    remediation: str | None
     # False when both sides are null (typically SKIPPED): the page says so instead of two nulls.
     has_values: bool
 
@@ -273,7 +272,6 @@ def _finding_view(finding: Finding) -> FindingView:
         actual=json_lines(finding.actual, keys),
         differing_keys=keys,
         search_text=search,
-        remediation=None if finding.remediation is None else pretty_json(finding.remediation),
         has_values=finding.expected is not None or finding.actual is not None,
     )
 
@@ -422,6 +420,7 @@ def render_html(result: RunResult) -> bytes:
         # Computed from module constants only (positions of the chain links), never from data.
         "chain_css": Markup(chain_css()),
         "notices": result.notices,
+        "remediation": _remediation_view(result.remediation),
         "control_ids": sorted({f.control_id for f in result.findings}),
         # A constant of this module, never data: the only thing allowed to bypass escaping.
         "filter_script": Markup(FILTER_SCRIPT),
@@ -447,3 +446,32 @@ def collapse_whitespace(html: str) -> str:
     must match its CSP hash."""
     parts = _PRE.split(html)
     return "".join(part if i % 2 else _BETWEEN_TAGS.sub("><", part) for i, part in enumerate(parts))
+
+
+def _short_value(value: Any) -> str:
+    """A field value as one readable line for the plan table ('(absent)' for None)."""
+    if value is None:
+        return "(absent)"
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _remediation_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The run's plan and outcomes, shaped for the template (all values escaped there)."""
+    if doc is None:
+        return None
+    outcomes = {o["change_id"]: o for o in doc.get("outcomes", [])}
+    changes = []
+    for change in doc["plan"]["changes"]:
+        outcome = outcomes.get(change["id"])
+        changes.append({
+            "federation": change["federation"], "kind": change["kind"],
+            "target": " ".join(f"{k}={v}" for k, v in change["target"].items()),
+            "api_call": change["api_call"], "reasons": change["reasons"],
+            "fields": [{"path": f["path"], "before": _short_value(f["before"]), "after": _short_value(f["after"])}
+                       for f in change["fields"]],
+            "state": outcome["state"] if outcome else ("declined" if doc.get("declined") else "planned"),
+            "detail": outcome["detail"] if outcome else "",
+        })
+    return {"applied": doc.get("applied", False), "declined": doc.get("declined", False), "changes": changes,
+            "unfixable": doc["plan"]["unfixable"]}

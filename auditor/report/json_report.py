@@ -47,6 +47,8 @@ def report_document(result: RunResult) -> dict[str, Any]:
         "changes": result.changes.to_json() if result.changes is not None else None,
         "trend": [t.to_json() for t in result.trend],
         "notices": list(result.notices),
+        # The plan (and, after --fix, each change's outcome); null when the run planned nothing.
+        "remediation": result.remediation,
     }
 
 
