@@ -124,7 +124,8 @@ def test_unreachable_okta_is_error_for_exactly_the_okta_controls(sandbox: Sandbo
 
 @pytest.mark.parametrize("kind", ["status", "garbage", "truncated", "reset"])
 def test_okta_faults_become_errors(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path, kind: str) -> None:
-    sandbox.okta.inject_fault(r"^/api/v1/apps$", kind=kind, status=503, times=10)
+    # Enough faults to outlast every call's retries (the collector retries transient faults).
+    sandbox.okta.inject_fault(r"^/api/v1/apps$", kind=kind, status=503, times=100)
     out = scan_sandbox(sandbox, [fed], tmp_path)
     findings = by_control(out, fed.name)
     assert findings["OKTA-APP-ACTIVE"].status is Status.ERROR, findings["OKTA-APP-ACTIVE"].message
