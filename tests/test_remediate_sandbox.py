@@ -244,3 +244,21 @@ def test_scp_fix_needs_the_flag_and_creates_a_dedicated_policy(sandbox: Sandbox,
     assert findings["SCP-DENY-INSTANCE-DELETION"].status is Status.PASS
     [change] = out.result.remediation["plan"]["changes"]
     assert change["kind"] == "organizations.scp" and len(change["after"]["Content"]["Statement"]) == 2
+
+
+def test_connect_chain_fixes_and_rollback(sandbox: Sandbox, tmp_path: Path) -> None:
+    from auditor.cli import main
+
+    fed = seed_federation(sandbox, "fix-connect", ["provider_old_cert", "relay_state_region", *NO_SCP])
+    iam = sandbox.aws.client("iam")
+    arn = fed.config["connect_sso"]["saml_provider_arn"]
+    old_document = iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"]
+    out = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    findings = by_control(out, fed.name)
+    assert findings["CONNECT-IAM-SAML-PROVIDER"].status is Status.PASS
+    assert findings["OKTA-CONNECT-APP"].status is Status.PASS
+    kinds = {c["kind"] for c in out.result.remediation["plan"]["changes"]}
+    assert kinds == {"iam.saml_provider", "okta.connect_app"}
+    assert iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] != old_document
+    assert main(["rollback", "-c", str(tmp_path / "config.yaml"), out.result.run_id, "--yes"]) == 0
+    assert iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] == old_document

@@ -85,15 +85,21 @@ def _expected_values(ctx: ActionContext, resource: str) -> dict[str, Any]:
 
 
 async def _set_expected(obj: Any, ctx: ActionContext, resource: str, allowed: tuple[str, ...]) -> str:
-    changes = _expected_values(ctx, resource)
-    refused = [p for p in changes if not p.startswith(allowed)]
-    if refused:
-        raise CannotFix(f"{', '.join(refused)} is not something this action changes")
+    """Set the expected value of every failing `equals` check on a field the action may change.
+
+    Checks on other fields stay for a human (named in the reason); verification then reports
+    the control as not yet passing.
+    """
+    expected = _expected_values(ctx, resource)
+    changes = {p: v for p, v in expected.items() if p.startswith(allowed)}
+    refused = [p for p in expected if p not in changes]
     if not changes:
-        raise CannotFix("no expected value to set")
+        what = ", ".join(refused) if refused else "no expected value to set"
+        raise CannotFix(f"nothing this action may change ({what})")
     for path, value in changes.items():
         set_path(obj, path, value)
-    return "set " + ", ".join(f"{p} = {v!r}" for p, v in changes.items())
+    reason = "set " + ", ".join(f"{p} = {v!r}" for p, v in changes.items())
+    return reason + (f" (left for a human: {', '.join(refused)})" if refused else "")
 
 
 @action("okta.sign_on", "okta.app", "set the SSO URL, recipient, destination and audience to the live Cognito values",
@@ -236,6 +242,38 @@ async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
         statements.append({"Sid": sid, "Effect": "Deny", "Action": act, "Resource": resource})
     obj["Name"] = f"auditor-protect-{ctx.fed.name}"
     return f"deny {act} on {resource}"
+
+
+@action("okta.connect_relay_state", "okta.connect_app",
+        "set the Amazon Connect app's default relay state to the instance's federate URL", ("okta.apps.manage",))
+async def _okta_connect_relay_state(obj: Any, ctx: ActionContext) -> str:
+    return await _set_expected(obj, ctx, "okta.connect_app", ("settings.signOn.defaultRelayState",))
+
+
+@action("iam.saml_provider_metadata", "iam.saml_provider",
+        "replace the IAM SAML provider's metadata document with the Okta app's current metadata",
+        ("iam:UpdateSAMLProvider", "iam:GetSAMLProvider"))
+async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
+    from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
+
+    metadata = ctx.fed.resources.get("okta.connect_metadata") or {}
+    url = metadata.get("url")
+    if not url:
+        raise CannotFix("the Okta Amazon Connect app's metadata URL is unknown")
+    allow_http = bool((ctx.settings.get("okta") or {}).get("allow_insecure_http", False))
+    try:
+        xml = fetch_metadata(url, allow_insecure_http=allow_http)
+        fresh = parse_metadata(xml, url=url)
+    except MetadataError as exc:
+        raise CannotFix(f"cannot read Okta's current metadata ({exc})") from exc
+    if fresh.get("entity_id") != metadata.get("entity_id"):
+        # The document changed since the scan in a way the scan did not see: do not guess.
+        raise CannotFix("Okta's metadata changed since the scan (entity ID differs); scan again")
+    obj["SAMLMetadataDocument"] = xml.decode("utf-8")
+    old = ((ctx.fed.resources.get("iam.saml_provider") or {}).get("metadata") or {}).get("signing_certificate") or {}
+    new = fresh.get("signing_certificate") or {}
+    return (f"replace the metadata document: signing certificate {old.get('fingerprint_sha256', '?')[:16]}… "
+            f"-> {new.get('fingerprint_sha256', '?')[:16]}…")
 
 
 def dumps(value: Any) -> str:

@@ -53,6 +53,16 @@ def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]
         if client is None:
             raise CannotFix("the app client does not exist")
         return {"user_pool_id": fed.config["user_pool_id"], "client_id": client["ClientId"]}, client
+    if kind == "okta.connect_app":
+        app = res.get("okta.connect_app")
+        if app is None:
+            raise CannotFix("the Okta Amazon Connect app does not exist (create it by hand)")
+        return {"app_id": app["id"]}, app
+    if kind == "iam.saml_provider":
+        provider = res.get("iam.saml_provider")
+        if provider is None:
+            raise CannotFix("the IAM SAML provider does not exist (create it by hand)")
+        return {"arn": provider["Arn"]}, provider
     if kind == "organizations.scp":
         scp = fed.config.get("scp") or {}
         return {"account_id": scp["account_id"], "name": f"auditor-protect-{fed.name}"}, None
@@ -99,6 +109,7 @@ async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: 
             try:
                 if action.kind not in pending:
                     target, before = target_for(action.kind, fed)
+                    before = await KINDS[action.kind].plan_image(remote, target, before)
                     pending[action.kind] = _Pending(action.kind, target, before,
                                                     working_copy(before) if before is not None else {})
                 entry = pending[action.kind]

@@ -40,8 +40,10 @@ class Remote:
 
         from auditor.collectors.aws import describe_aws_error
 
+        from botocore import xform_name
+
         client = self.aws.client(service)
-        method = getattr(client, _snake(action))
+        method = getattr(client, xform_name(action))
         try:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -54,15 +56,6 @@ class Remote:
         except OktaError as exc:
             raise RemoteError(f"Okta: {exc}") from exc
         return data
-
-
-def _snake(name: str) -> str:
-    out = ""
-    for i, ch in enumerate(name):
-        if ch.isupper() and i:
-            out += "_"
-        out += ch.lower()
-    return out
 
 
 class TargetKind:
@@ -82,6 +75,10 @@ class TargetKind:
     async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
         """Make the object `after`, given that it is `before` now."""
         raise NotImplementedError
+
+    async def plan_image(self, remote: Remote, target: dict[str, str], collected: Any) -> Any:
+        """The 'before' image a plan starts from: by default the scan's own copy."""
+        return collected
 
     def comparable(self, obj: Any) -> Any:
         """The object without fields the server changes on every write (timestamps)."""
@@ -119,6 +116,40 @@ class OktaApp(TargetKind):
             # Send the app as read, changed only where planned: PUT replaces the whole app, and
             # the SDK's models would drop attributeStatements and fields they do not know.
             await remote.okta_call("PUT", path, after)
+
+
+class OktaConnectApp(OktaApp):
+    """The Amazon Connect sign-in app: the same API and rules as the Cognito one."""
+
+    name = "okta.connect_app"
+
+
+class IamSamlProvider(TargetKind):
+    """An IAM SAML provider: {SAMLMetadataDocument}, replaced whole by UpdateSAMLProvider."""
+
+    name = "iam.saml_provider"
+
+    def api_call(self, target: dict[str, str]) -> str:
+        return f"iam:UpdateSAMLProvider ({target['arn']})"
+
+    async def read(self, remote: Remote, target: dict[str, str]) -> Any:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = remote.aws.client("iam").get_saml_provider(SAMLProviderArn=target["arn"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException"):
+                return None
+            raise RemoteError(f"iam:GetSAMLProvider: {exc}") from exc
+        return {"SAMLMetadataDocument": resp.get("SAMLMetadataDocument", "")}
+
+    async def plan_image(self, remote: Remote, target: dict[str, str], collected: Any) -> Any:
+        # The snapshot keeps the parsed metadata, not the document the API replaces: read it.
+        return await self.read(remote, target)
+
+    async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
+        remote.aws_call("iam", "UpdateSAMLProvider", SAMLProviderArn=target["arn"],
+                        SAMLMetadataDocument=after["SAMLMetadataDocument"])
 
 
 class OktaAssignments(TargetKind):
@@ -257,5 +288,6 @@ class DedicatedScp(TargetKind):
             raise RemoteError("changing an existing SCP is not supported; the plan only adds a dedicated one")
 
 
-KINDS: dict[str, TargetKind] = {k.name: k for k in (OktaApp(), OktaAssignments(), CognitoIdentityProvider(),
-                                                    CognitoAppClient(), DedicatedScp())}
+KINDS: dict[str, TargetKind] = {k.name: k for k in (OktaApp(), OktaConnectApp(), OktaAssignments(),
+                                                    CognitoIdentityProvider(), CognitoAppClient(),
+                                                    IamSamlProvider(), DedicatedScp())}
