@@ -36,11 +36,10 @@ class Remote:
 
     def aws_call(self, service: str, action: str, **kwargs: Any) -> Any:
         """One boto3 call; AWS errors become RemoteError naming the call and the permission."""
+        from botocore import xform_name
         from botocore.exceptions import BotoCoreError, ClientError
 
         from auditor.collectors.aws import describe_aws_error
-
-        from botocore import xform_name
 
         client = self.aws.client(service)
         method = getattr(client, xform_name(action))
