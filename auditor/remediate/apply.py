@@ -28,7 +28,7 @@ async def apply_plan(plan: Plan, remote: Remote, journal: Journal) -> list[Chang
             reason = f"an earlier change failed: {stopped[change.federation]}"
             outcomes.append(ChangeOutcome(change.id, SKIPPED, reason))
             continue
-        outcomes.append(await _apply_one(change, remote, journal, stopped))
+        outcomes.append(await _apply_one(change, remote.for_federation(change.federation), journal, stopped))
     return outcomes
 
 
@@ -73,12 +73,13 @@ async def rollback_run(run_dir: Path, remote: Remote) -> list[ChangeOutcome]:
     outcomes: list[ChangeOutcome] = []
     for entry in reversed(read_journal(path)):
         change = entry.change
+        bound = remote.for_federation(change.federation)
         if entry.state not in ("done", "pending", "failed"):
             outcomes.append(ChangeOutcome(change.id, SKIPPED, f"nothing to undo ({entry.state})"))
             continue
         kind = KINDS[change.kind]
         try:
-            current = await kind.read(remote, change.target)
+            current = await kind.read(bound, change.target)
         except (RemoteError, ScpLimitError) as exc:
             journal.write("rollback-failed", change.id, error=str(exc))
             outcomes.append(ChangeOutcome(change.id, FAILED, f"re-read failed: {exc}"))
@@ -99,7 +100,7 @@ async def rollback_run(run_dir: Path, remote: Remote) -> list[ChangeOutcome]:
             continue
         journal.write("rollback-pending", change.id, before=change.before, current=current)
         try:
-            await kind.write(remote, change.target, current, change.before)
+            await kind.write(bound, change.target, current, change.before)
         except (RemoteError, ScpLimitError) as exc:
             journal.write("rollback-failed", change.id, error=str(exc))
             outcomes.append(ChangeOutcome(change.id, FAILED, str(exc)))

@@ -90,6 +90,7 @@ async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: 
     changes: list[PlannedChange] = []
     unfixable: list[Unfixable] = []
     for fed in snapshot.federations:
+        bound = remote.for_federation(fed.name)
         pending: dict[str, _Pending] = {}
         for finding in findings:
             if finding.federation != fed.name or finding.status is not Status.FAIL:
@@ -109,11 +110,11 @@ async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: 
             try:
                 if action.kind not in pending:
                     target, before = target_for(action.kind, fed)
-                    before = await KINDS[action.kind].plan_image(remote, target, before)
+                    before = await KINDS[action.kind].plan_image(bound, target, before)
                     pending[action.kind] = _Pending(action.kind, target, before,
                                                     working_copy(before) if before is not None else {})
                 entry = pending[action.kind]
-                ctx = ActionContext(fed, finding, remote, snapshot.settings, allow_scp_changes)
+                ctx = ActionContext(fed, finding, bound, snapshot.settings, allow_scp_changes)
                 reason = await action.fn(entry.working, ctx)
             except CannotFix as exc:
                 unfixable.append(Unfixable(fed.name, finding.control_id, str(exc)))

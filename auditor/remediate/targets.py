@@ -15,6 +15,7 @@ from urllib.parse import quote
 from auditor.collectors.aws import AwsClients
 from auditor.collectors.base import plain
 from auditor.collectors.okta import OktaAPI, OktaError
+from auditor.config import FederationConfig
 
 # Writable ProviderDetails keys of a SAML IdP; DescribeIdentityProvider also returns read-only
 # ones (ActiveEncryptionCertificate, SSORedirectBindingURI, ...) that UpdateIdentityProvider
@@ -29,10 +30,24 @@ class RemoteError(Exception):
 
 @dataclass
 class Remote:
-    """Live access for remediation: Okta (raw JSON through the SDK's executor) and AWS."""
+    """Live access for remediation: Okta (raw JSON through the SDK's executor) and AWS.
+
+    Bound to one federation (`for_federation`), AWS calls use that federation's account and
+    region (its `aws.role_arn`), exactly as the scan that planned the change did.
+    """
 
     okta: OktaAPI
     aws: AwsClients
+    federation: FederationConfig | None = None
+
+    def for_federation(self, name: str) -> Remote:
+        """The same access, with AWS calls made in the named federation's account."""
+        feds = {f.name: f for f in self.aws.config.federations}
+        return Remote(self.okta, self.aws, feds.get(name))
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this federation's account (or the default credentials)."""
+        return self.aws.client(service, federation=self.federation)
 
     def aws_call(self, service: str, action: str, **kwargs: Any) -> Any:
         """One boto3 call; AWS errors become RemoteError naming the call and the permission."""
@@ -41,8 +56,7 @@ class Remote:
 
         from auditor.collectors.aws import describe_aws_error
 
-        client = self.aws.client(service)
-        method = getattr(client, xform_name(action))
+        method = getattr(self.client(service), xform_name(action))
         try:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
@@ -135,7 +149,7 @@ class IamSamlProvider(TargetKind):
         from botocore.exceptions import ClientError
 
         try:
-            resp = remote.aws.client("iam").get_saml_provider(SAMLProviderArn=target["arn"])
+            resp = remote.client("iam").get_saml_provider(SAMLProviderArn=target["arn"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException"):
                 return None
@@ -196,7 +210,7 @@ class CognitoIdentityProvider(TargetKind):
         from botocore.exceptions import ClientError
 
         try:
-            resp = remote.aws.client("cognito-idp").describe_identity_provider(
+            resp = remote.client("cognito-idp").describe_identity_provider(
                 UserPoolId=target["user_pool_id"], ProviderName=target["provider_name"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
@@ -226,7 +240,7 @@ class CognitoAppClient(TargetKind):
         from botocore.exceptions import ClientError
 
         try:
-            resp = remote.aws.client("cognito-idp").describe_user_pool_client(
+            resp = remote.client("cognito-idp").describe_user_pool_client(
                 UserPoolId=target["user_pool_id"], ClientId=target["client_id"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
@@ -236,7 +250,7 @@ class CognitoAppClient(TargetKind):
         return plain(client)
 
     async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
-        client = remote.aws.client("cognito-idp")
+        client = remote.client("cognito-idp")
         # Every input member of UpdateUserPoolClient (from botocore's model, so fields AWS adds
         # later are carried too) that the described client has.
         members = client.meta.service_model.operation_model("UpdateUserPoolClient").input_shape.members
