@@ -24,6 +24,10 @@ SAML_PROVIDER_DETAIL_KEYS = ("MetadataFile", "MetadataURL", "IDPSignout", "IDPIn
                              "RequestSigningAlgorithm")
 
 
+# AWS's "no such object" error codes (Cognito, IAM).
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
+
+
 class RemoteError(Exception):
     """A read or write failed; the message names the call."""
 
@@ -61,6 +65,19 @@ class Remote:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise RemoteError(describe_aws_error(exc, f"{service}:{action}")) from exc
+
+    def aws_read(self, service: str, action: str, **kwargs: Any) -> Any:
+        """A read that returns None for AWS's 'not found' answers (the object is gone)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.aws_call(service, action, **kwargs)
+        except RemoteError as exc:
+            cause = exc.__cause__
+            code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+            if code in NOT_FOUND_CODES:
+                return None
+            raise
 
     async def okta_call(self, method: str, path: str, body: Any = None) -> Any:
         """One Okta call; errors become RemoteError."""
@@ -146,15 +163,8 @@ class IamSamlProvider(TargetKind):
         return f"iam:UpdateSAMLProvider ({target['arn']})"
 
     async def read(self, remote: Remote, target: dict[str, str]) -> Any:
-        from botocore.exceptions import ClientError
-
-        try:
-            resp = remote.client("iam").get_saml_provider(SAMLProviderArn=target["arn"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException"):
-                return None
-            raise RemoteError(f"iam:GetSAMLProvider: {exc}") from exc
-        return {"SAMLMetadataDocument": resp.get("SAMLMetadataDocument", "")}
+        resp = remote.aws_read("iam", "GetSAMLProvider", SAMLProviderArn=target["arn"])
+        return None if resp is None else {"SAMLMetadataDocument": resp.get("SAMLMetadataDocument", "")}
 
     async def plan_image(self, remote: Remote, target: dict[str, str], collected: Any) -> Any:
         # The snapshot keeps the parsed metadata, not the document the API replaces: read it.
@@ -207,16 +217,9 @@ class CognitoIdentityProvider(TargetKind):
         return "cognito-idp:UpdateIdentityProvider (complete ProviderDetails and AttributeMapping)"
 
     async def read(self, remote: Remote, target: dict[str, str]) -> Any:
-        from botocore.exceptions import ClientError
-
-        try:
-            resp = remote.client("cognito-idp").describe_identity_provider(
-                UserPoolId=target["user_pool_id"], ProviderName=target["provider_name"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise RemoteError(f"cognito-idp:DescribeIdentityProvider: {exc}") from exc
-        return plain(resp["IdentityProvider"])
+        resp = remote.aws_read("cognito-idp", "DescribeIdentityProvider", UserPoolId=target["user_pool_id"],
+                               ProviderName=target["provider_name"])
+        return None if resp is None else plain(resp["IdentityProvider"])
 
     async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
         details = {k: v for k, v in (after.get("ProviderDetails") or {}).items() if k in SAML_PROVIDER_DETAIL_KEYS}
@@ -237,17 +240,11 @@ class CognitoAppClient(TargetKind):
         return "cognito-idp:UpdateUserPoolClient (every updatable field, read-modify-write)"
 
     async def read(self, remote: Remote, target: dict[str, str]) -> Any:
-        from botocore.exceptions import ClientError
-
-        try:
-            resp = remote.client("cognito-idp").describe_user_pool_client(
-                UserPoolId=target["user_pool_id"], ClientId=target["client_id"])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise RemoteError(f"cognito-idp:DescribeUserPoolClient: {exc}") from exc
-        client = {k: v for k, v in resp["UserPoolClient"].items() if k != "ClientSecret"}
-        return plain(client)
+        resp = remote.aws_read("cognito-idp", "DescribeUserPoolClient", UserPoolId=target["user_pool_id"],
+                               ClientId=target["client_id"])
+        if resp is None:
+            return None
+        return plain({k: v for k, v in resp["UserPoolClient"].items() if k != "ClientSecret"})
 
     async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
         client = remote.client("cognito-idp")
