@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, unescape
 
 __all__ = ["SCP_MAX_CHARACTERS", "SCP_MAX_PER_TARGET", "LocalAWS"]
 
@@ -52,6 +52,9 @@ _DEFAULT_ACCOUNT = "123456789012"
 
 # The IAM principal that deny messages name as the refused caller (AWS always names one).
 _DENIED_PRINCIPAL = "user/sandbox"
+
+_XML_CODE = re.compile(r"<Code>([^<]*)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
@@ -281,6 +284,7 @@ class _Middleware:
             if fault is not None:
                 raise self._fault_error(call, fault)
             reply = self._enforce_and_forward(call, environ, body)
+            self._raise_auth_error_in_protocol(call, reply)
         except _RuleError as err:
             reply = self._error_reply(call, err)
         start_response(reply.status, reply.headers)
@@ -462,6 +466,21 @@ class _Middleware:
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
         return _Reply(status, headers, xml.encode())
 
+    def _raise_auth_error_in_protocol(self, call: _Call, reply: _Reply) -> None:
+        """moto's IAM enforcement (`/moto-api/reset-auth`) answers every service in IAM's XML,
+        403; a JSON service (Cognito, Connect, Organizations) answers AWS's way: a JSON error whose
+        `__type` botocore reads (AccessDeniedException), so the caller sees the code, not XML."""
+        if reply.code != 403 or call.protocol not in ("json", "rest-json") or not reply.body.lstrip().startswith(b"<"):
+            return
+        text = reply.body.decode("utf-8", "replace")
+        code, message = _XML_CODE.search(text), _XML_MESSAGE.search(text)
+        if code is None:
+            return
+        name = unescape(code.group(1))
+        name = "AccessDeniedException" if name == "AccessDenied" else name
+        raise _RuleError(name, unescape(message.group(1)) if message else "",
+                         self._status_for(call, name, 400 if call.protocol == "json" else 403))
+
     # --- real-AWS rules --------------------------------------------------------------------
 
     def _enforce_and_forward(self, call: _Call, environ: dict[str, Any], body: bytes) -> _Reply:
@@ -618,6 +637,28 @@ class _Middleware:
             )
 
 
+def _sign_only_the_body_sent() -> None:
+    """Fix moto's IAM signature check for body-less REST calls (Connect's DescribeInstance is
+    `GET /instance/{id}`): moto re-signs the *parsed parameters* as a body when there is none, so
+    the signature never matches once IAM enforcement is on. AWS signs the body as sent: none.
+    Only used when enforcement is switched on (`/moto-api/reset-auth`); idempotent."""
+    from moto.iam import access_control
+
+    base: Any = access_control.IAMRequestBase
+    if getattr(base, "_auditor_body_only", False):
+        return
+    original = base._create_aws_request
+
+    def create_aws_request(self: Any) -> Any:
+        request = original(self)
+        if not self._body and self._method in ("GET", "HEAD", "DELETE"):  # a form POST's body is in _data
+            request.data = b""
+        return request
+
+    base._create_aws_request = create_aws_request
+    base._auditor_body_only = True
+
+
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
 
 
@@ -670,6 +711,7 @@ class LocalAWS:
                 pass  # one line per request would drown test and benchmark output
 
         try:
+            _sign_only_the_body_sent()
             app = _Middleware(DomainDispatcherApplication(create_backend_app), self)
             self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
             self._server.daemon_threads = True
