@@ -26,6 +26,7 @@ async def apply_plan(plan: Plan, remote: Remote, journal: Journal) -> list[Chang
     for change in plan.changes:
         if change.federation in stopped:
             reason = f"an earlier change failed: {stopped[change.federation]}"
+            journal.write("skipped", change.id, reason=reason)  # the journal says what was never tried
             outcomes.append(ChangeOutcome(change.id, SKIPPED, reason))
             continue
         outcomes.append(await _apply_one(change, remote.for_federation(change.federation), journal, stopped))

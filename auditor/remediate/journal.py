@@ -41,7 +41,9 @@ class JournaledChange:
     """What the journal says about one change: the plan entry and its last known state."""
 
     change: PlannedChange
-    state: str  # pending | done | failed | conflict | rolled-back | rollback-conflict | rollback-failed
+    # pending | done | failed | rolled-back | rollback-conflict | rollback-failed. Changes journaled
+    # only as "conflict" or "skipped" (never sent) have no entry: there is nothing to undo.
+    state: str
     after_actual: Any = None
     events: list[str] = field(default_factory=list)
 

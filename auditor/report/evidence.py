@@ -62,9 +62,38 @@ def config_digest(config_path: Path | None) -> str | None:
     return sha256_bytes(canonical.encode("utf-8"))
 
 
+def _walk(run_dir: Path) -> tuple[list[Path], list[Path]]:
+    """(regular files, symbolic links) under run_dir; symlinks are listed, never followed."""
+    import os
+
+    files: list[Path] = []
+    links: list[Path] = []
+    for root, dirs, names in os.walk(run_dir, followlinks=False):
+        base = Path(root)
+        for name in [*names, *dirs]:
+            path = base / name
+            if path.is_symlink():
+                links.append(path)
+            elif name in names and path.is_file():
+                files.append(path)
+    return sorted(files), sorted(links)
+
+
 def _artifacts(run_dir: Path) -> list[Path]:
-    return sorted(p for p in run_dir.rglob("*")
-                  if p.is_file() and p.name not in (MANIFEST, SIGNATURE) and not p.name.endswith(".tmp"))
+    return [p for p in _walk(run_dir)[0] if p.name not in (MANIFEST, SIGNATURE) and not p.name.endswith(".tmp")]
+
+
+def _inside(run_dir: Path, rel: str) -> Path | None:
+    """run_dir/rel when that names a file inside run_dir without a symlink on the way; else None."""
+    if not rel or "\0" in rel or Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return None
+    path = run_dir / rel
+    for part in [path, *path.parents]:
+        if part == run_dir:
+            break
+        if part.is_symlink():
+            return None
+    return path
 
 
 def load_private_key(path: Path) -> Any:
@@ -162,9 +191,11 @@ def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
         out.problems.append(f"{manifest}: not a readable manifest ({exc})")
         return out
     for rel, digest in listed.items():
-        path = run_dir / rel
         out.checked += 1
-        if not path.is_file():
+        path = _inside(run_dir, rel) if isinstance(rel, str) else None
+        if path is None:  # a manifest naming ../../etc/passwd or a symlink is not followed
+            out.problems.append(f"{rel}: refused (the manifest names a path outside the run folder)")
+        elif not path.is_file():
             out.problems.append(f"{rel}: missing")
         elif sha256_bytes(path.read_bytes()) != digest:
             out.problems.append(f"{rel}: altered (SHA-256 differs from the manifest)")
@@ -172,6 +203,9 @@ def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
         rel = path.relative_to(run_dir).as_posix()
         if rel not in listed:
             out.problems.append(f"{rel}: not in the manifest (added after the run)")
+    for link in _walk(run_dir)[1]:
+        out.problems.append(f"{link.relative_to(run_dir).as_posix()}: a symbolic link (not followed; a run "
+                            "folder holds only files)")
     sig_info = doc.get("signature")
     sig_path = run_dir / SIGNATURE
     if sig_info is None:
@@ -195,13 +229,14 @@ def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
 
 
 def bundle_run(run_dir: Path, target: Path | None = None) -> Path:
-    """Zip a run folder (files under `<run id>/`) next to it, or at `target`."""
+    """Zip a run folder (files under `<run id>/`) next to it, or at `target`. Symbolic links are
+    not followed (a link to ~/.aws/credentials planted in the folder stays out of the zip)."""
     if not (run_dir / MANIFEST).exists() and not any(run_dir.glob("report.*")):
         raise EvidenceError(f"{run_dir} is not a run folder (no manifest.json or report)")
     target = target or run_dir.parent / f"{run_dir.name}.zip"
     tmp = target.parent / (target.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in run_dir.rglob("*") if p.is_file()):
+        for path in _walk(run_dir)[0]:  # symlinks are left out: a bundle holds only the run's own files
             zf.write(path, f"{run_dir.name}/{path.relative_to(run_dir).as_posix()}")
     tmp.replace(target)
     return target
