@@ -93,3 +93,62 @@ def test_symlinks_are_not_followed_by_bundle_nor_verify(tmp_path: Path) -> None:
     problems = verify_run(run).problems
     assert any(p.startswith("evidence.txt: a symbolic link") for p in problems), problems
     assert any(p.startswith("linked-dir: a symbolic link") for p in problems), problems
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _clients(sandbox: Any, tmp_path: Path, endpoint: str) -> Any:
+    from auditor.collectors.aws import AwsClients
+    from auditor.config import load_config
+    from auditor.sandbox.scenario import config_document, write_config
+
+    doc = config_document(sandbox, [], reports_dir=str(tmp_path / "reports"))
+    doc["aws"]["endpoint_url"] = endpoint
+    doc["federations"] = [{"name": "x", "okta_app": {"label": "x"}, "user_pool_id": "us-east-1_x",
+                           "app_client": {"name": "x"}, "identity_provider": "Okta"}]
+    return AwsClients(load_config(write_config(tmp_path / "config.yaml", doc)))
+
+
+def _attempts(client: Any) -> list[str]:
+    sent: list[str] = []
+    client.meta.events.register("before-send", lambda **kw: sent.append(kw["request"].url))
+    return sent
+
+
+def test_an_unreachable_aws_endpoint_fails_in_seconds(sandbox: Any, tmp_path: Path) -> None:
+    # Bug: a refused connection was retried like throttling (6 attempts, exponential backoff):
+    # ~15 s per call, ~45 s per scan, for an answer that does not change.
+    import time
+
+    from botocore.exceptions import EndpointConnectionError
+
+    client = _clients(sandbox, tmp_path, f"http://127.0.0.1:{_closed_port()}").client("cognito-idp")
+    sent = _attempts(client)
+    began = time.monotonic()
+    with pytest.raises(EndpointConnectionError):
+        client.describe_user_pool(UserPoolId="us-east-1_x")
+    assert len(sent) == 2 and time.monotonic() - began < 5, (len(sent), time.monotonic() - began)
+
+
+def test_throttling_keeps_its_retries(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from botocore.exceptions import ClientError
+    from botocore.retries import adaptive, standard
+
+    # No waiting (backoff, adaptive mode's client-side rate limiter): only the attempts are counted.
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
+    monkeypatch.setattr(adaptive.ClientRateLimiter, "on_sending_request", lambda self, request, **kw: None)
+    client = _clients(sandbox, tmp_path, sandbox.aws.endpoint_url).client("cognito-idp")
+    sent = _attempts(client)
+    sandbox.aws.throttle("DescribeUserPool", times=100)
+    try:
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            client.describe_user_pool(UserPoolId="us-east-1_x")
+    finally:
+        sandbox.aws.clear_faults()
+    assert len(sent) == 6

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from auditor.collectors.aws_retries import CONNECT_TIMEOUT_S, fail_fast_when_unreachable
 from auditor.collectors.base import Collector, Sink
 from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
 from auditor.config import Config, FederationConfig
@@ -67,12 +68,12 @@ class AwsClients:
                override.external_id if override else None, region)
         with self._lock:  # boto3 sessions are not thread-safe when creating clients
             if key not in self._clients:
-                boto_cfg = BotoConfig(connect_timeout=10, read_timeout=30,
+                boto_cfg = BotoConfig(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=30,
                                       retries={"max_attempts": 5, "mode": "standard"},
                                       user_agent_extra="auditor")
                 session = self.session_for(federation, profile=profile)
-                self._clients[key] = session.client(service, region_name=region,
-                                                    endpoint_url=self.config.aws.endpoint_url, config=boto_cfg)
+                self._clients[key] = fail_fast_when_unreachable(session.client(
+                    service, region_name=region, endpoint_url=self.config.aws.endpoint_url, config=boto_cfg))
             return self._clients[key]
 
 
