@@ -48,6 +48,19 @@ def _default_config() -> str:
     return os.environ.get("AUDITOR_CONFIG", "config.yaml")
 
 
+DEFAULT_CONCURRENCY = 16  # auditor.collectors.base.DEFAULT_CONCURRENCY (not imported: keeps --help fast)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= number <= 256:
+        raise argparse.ArgumentTypeError("give a number from 1 to 256")
+    return number
+
+
 def _formats(value: str) -> tuple[str, ...]:
     from auditor.report import Format
 
@@ -80,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="log lines as text (for a terminal) or one JSON object per line (for unattended "
                             "runs); default $AUDITOR_LOG_FORMAT or text. Secrets are redacted")
 
+    def concurrency(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY, metavar="N",
+                       help=f"federations collected at a time per system (default {DEFAULT_CONCURRENCY}); Okta "
+                            "requests stay within okta.rate_limit_share of each rate limit either way")
+
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
                        help="report formats, comma-separated or repeated: html, json, junit, ocsf, csv, "
@@ -95,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     output(p)
     p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
                    help="scan only this federation (repeatable)")
+    concurrency(p)
     fix = p.add_argument_group("remediation")
     fix.add_argument("--fix", action="store_true",
                      help="after the scan, show the plan, ask, apply it, and re-collect to verify")
@@ -113,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     output(p)
     p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
                    help="plan only for this federation (repeatable)")
+    concurrency(p)
     p.add_argument("--allow-scp-changes", action="store_true", help="include SCP changes in the plan")
 
     p = sub.add_parser("rollback", help="undo the changes a --fix run applied",
@@ -241,6 +261,10 @@ def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         return lambda federation, message: progress_log.debug("%s", message, extra={"federation": federation})
     if args.quiet or not (args.verbose or sys.stderr.isatty()):
         return None
+    if sys.stderr.isatty() and not args.verbose:
+        from auditor.progress import ProgressBar
+
+        return ProgressBar(sys.stderr)
 
     def show(federation: str, message: str) -> None:
         print(f"  [{federation}] {message}", file=sys.stderr, flush=True)
@@ -269,6 +293,8 @@ def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str,
     from auditor.runner import ScanOptions
 
     names = args.format or tuple(config_formats)
+    if getattr(args, "concurrency", None) is not None:
+        extra.setdefault("concurrency", args.concurrency)
     return ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
                        federations=tuple(getattr(args, "federation", []) or ()), mode=mode, **extra)  # type: ignore[arg-type]
 

@@ -136,6 +136,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 },
                 "allow_insecure_http": {"type": "boolean"},
                 "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+                # The most of each rate-limit bucket a scan may use; the rest stays for other
+                # integrations of the org (auditor/collectors/pacing.py).
+                "rate_limit_share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
             },
         },
         "aws": {
@@ -144,6 +147,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                 "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
                 "profile": _NULLABLE_STR,
                 "endpoint_url": _NULLABLE_STR,
+                # Cognito request rates the scan keeps to: per user pool, and per account and Region.
+                "cognito_pool_rps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+                "cognito_account_rps": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
             },
         },
         "organizations": {
@@ -235,6 +241,7 @@ class OktaSettings:
     auth: OktaAuth
     allow_insecure_http: bool = False
     timeout_seconds: float = 30.0
+    rate_limit_share: float = 0.5  # of each Okta rate-limit bucket, at most
 
 
 @dataclass(frozen=True)
@@ -245,6 +252,8 @@ class AwsSettings:
     profile: str | None = None
     endpoint_url: str | None = None
     organizations_profile: str | None = None
+    cognito_pool_rps: float = 5.0
+    cognito_account_rps: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -602,10 +611,13 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
             auth=okta_auth,
             allow_insecure_http=okta.get("allow_insecure_http", False),
             timeout_seconds=float(okta.get("timeout_seconds", 30.0)),
+            rate_limit_share=float(okta.get("rate_limit_share", 0.5)),
         ),
         aws=AwsSettings(
             region=aws["region"], profile=aws.get("profile"), endpoint_url=aws.get("endpoint_url"),
             organizations_profile=(data.get("organizations") or {}).get("profile"),
+            cognito_pool_rps=float(aws.get("cognito_pool_rps", 5.0)),
+            cognito_account_rps=float(aws.get("cognito_account_rps", 20.0)),
         ),
         federations=tuple(feds),
         raw=data,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from auditor import __version__
-from auditor.collectors.base import Collector, Progress
+from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
 from auditor.evaluate.engine import evaluate
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
@@ -40,6 +40,8 @@ class ScanOptions:
     federations: tuple[str, ...] = ()  # empty: all
     now: datetime | None = None  # evaluation time (tests pin it)
     mode: str = "scan"
+    # Federations in flight per collector; 1 collects one federation at a time, collector by collector.
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 @dataclass(frozen=True)
@@ -85,16 +87,24 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     With `remediation`, also plan the fixes and, when asked and confirmed, apply them, then
     re-collect the touched federations so the report says whether each fix is verified.
     """
-    from auditor.collectors import collect, default_collectors
+    from auditor.collectors import collect, collect_options, default_collectors
 
     started = datetime.now(UTC)
     policies = policies or load_policies(list(config.policies))
     feds = select_federations(config, options.federations)
     secret = okta_secret(config)
+    limits = collect_options(config, options.concurrency)
     if collectors is None:
-        collectors = default_collectors(config, secret, progress)
+        collectors = default_collectors(config, secret, progress, limits)
     run_id = new_run_id(started)
-    snapshot = collect(config, feds, collectors, run_id=run_id)
+    # A progress bar (auditor.progress.ProgressBar) counts collector x federation completions.
+    start_bar = getattr(progress, "start", None)
+    if callable(start_bar):
+        start_bar(len(collectors) * len(feds))
+    snapshot = collect(config, feds, collectors, run_id=run_id, on_done=getattr(progress, "collected", None))
+    finish_bar = getattr(progress, "finish", None)
+    if callable(finish_bar):
+        finish_bar()
     fix: RemediationResult | None = None
     snapshot_after: Snapshot | None = None
     if remediation is not None:
@@ -106,7 +116,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
             if progress:
                 progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
             snapshot_after = collect(config, [f for f in feds if f.name in touched],
-                                     default_collectors(config, secret, progress), run_id=run_id)
+                                     default_collectors(config, secret, progress, limits), run_id=run_id)
     return judge(snapshot, policies, options, started=started, config_path=config.path,
                  remediation=fix, snapshot_after=snapshot_after,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,

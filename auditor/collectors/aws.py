@@ -7,12 +7,17 @@ Real boto3 clients; `aws.endpoint_url` points them at a local AWS.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from auditor.collectors.aws_retries import CONNECT_TIMEOUT_S, fail_fast_when_unreachable
-from auditor.collectors.base import Collector, Sink
-from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
+from auditor.collectors.base import CollectOptions, Collector, Sink
+from auditor.collectors.pacing import KeyedLimiters, OnceCache
+from auditor.collectors.saml_cache import MetadataCache
+from auditor.collectors.saml_metadata import MetadataError, parse_metadata
 from auditor.config import Config, FederationConfig
 
 # AWS's documented "not found" codes per service call; anything else is a collection error.
@@ -28,19 +33,22 @@ class AwsClients:
     """
 
     def __init__(self, config: Config) -> None:
-        import threading
-
         from auditor.collectors.aws_sessions import SessionCache
 
         self.config = config
         self.sessions = SessionCache(self._source_session, endpoint_url=config.aws.endpoint_url)
         self._clients: dict[tuple[str, str | None, str | None, str | None, str], Any] = {}
         self._lock = threading.Lock()
+        self.max_pool_connections = 10
 
     def _source_session(self, profile: str | None) -> Any:
         import boto3
+        import botocore.session
 
-        return boto3.session.Session(profile_name=profile, region_name=self.config.aws.region)
+        from auditor.collectors.aws_sessions import share_loader
+
+        core = share_loader(botocore.session.Session(profile=profile))
+        return boto3.session.Session(botocore_session=core, region_name=self.config.aws.region)
 
     def session_for(self, federation: FederationConfig | None = None, *, profile: str | None = None) -> Any:
         """The boto3 session for a federation (its assumed role, if any) or for `profile`."""
@@ -68,8 +76,12 @@ class AwsClients:
                override.external_id if override else None, region)
         with self._lock:  # boto3 sessions are not thread-safe when creating clients
             if key not in self._clients:
+                # adaptive: standard retries plus a client-side rate limiter that slows down when
+                # AWS throttles. The pool is sized for the collector threads sharing the client
+                # (boto3 clients are thread-safe; the session that makes them is not, hence the lock).
                 boto_cfg = BotoConfig(connect_timeout=CONNECT_TIMEOUT_S, read_timeout=30,
-                                      retries={"max_attempts": 5, "mode": "standard"},
+                                      retries={"max_attempts": 5, "mode": "adaptive"},
+                                      max_pool_connections=max(10, self.max_pool_connections),
                                       user_agent_extra="auditor")
                 session = self.session_for(federation, profile=profile)
                 self._clients[key] = fail_fast_when_unreachable(session.client(
@@ -117,6 +129,26 @@ class _AwsFailure(Exception):
     pass
 
 
+def for_each_federation(collector: Collector, federations: Sequence[FederationConfig],
+                        work: Callable[[FederationConfig], None]) -> None:
+    """`work(fed)` for every federation, `options.concurrency` at a time on a thread pool (a plain
+    loop at 1); tells `collector.on_done` after each. `work` must record its failures itself."""
+    def run(fed: FederationConfig) -> None:
+        try:
+            work(fed)
+        finally:
+            collector.on_done(fed.name)
+
+    workers = min(collector.options.concurrency, len(federations))
+    if workers <= 1:
+        for fed in federations:
+            run(fed)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{collector.name}-collector") as pool:
+        for future in [pool.submit(run, fed) for fed in federations]:
+            future.result()  # re-raise a bug: collect() turns it into errors for the missing keys
+
+
 class CognitoCollector(Collector):
     """cognito.user_pool, .domain, .identity_provider, .idp_metadata and .app_client."""
 
@@ -124,21 +156,39 @@ class CognitoCollector(Collector):
     provides = ("cognito.user_pool", "cognito.domain", "cognito.identity_provider",
                 "cognito.idp_metadata", "cognito.app_client")
 
-    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
-        super().__init__(config, progress)
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
+                 options: CollectOptions | None = None, *, metadata: MetadataCache | None = None) -> None:
+        super().__init__(config, progress, options)
         self.clients = clients
+        self.clients.max_pool_connections = max(self.clients.max_pool_connections, self.options.concurrency)
+        self._metadata = metadata or MetadataCache(config)
+        # Cognito's request-rate quotas are per account and Region (per category of operations):
+        # https://docs.aws.amazon.com/cognito/latest/developerguide/quotas.html. The scan keeps to
+        # `aws.cognito_account_rps` there, and to `aws.cognito_pool_rps` (5) per user pool.
+        self._per_pool = KeyedLimiters(self.options.cognito_pool_rps)
+        self._per_account = KeyedLimiters(self.options.cognito_account_rps)
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation; each failure is recorded for exactly the keys it affects."""
-        for fed in federations:
-            self._collect_one(fed, sinks[fed.name])
+        for_each_federation(self, federations, lambda fed: self._collect_one(fed, sinks[fed.name]))
+
+    def _paced(self, fed: FederationConfig, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """`fn` behind the per-pool and per-account (credentials and Region) rate limiters."""
+        override = fed.aws
+        account = (override.role_arn if override else None, self.clients.region_for(fed))
+
+        def call(**kwargs: Any) -> Any:
+            self._per_account.acquire(account)
+            self._per_pool.acquire(fed.user_pool_id)
+            return fn(**kwargs)
+        return call
 
     def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
         idp = self.clients.client("cognito-idp", federation=fed)
         pool_id = fed.user_pool_id
         self.progress(fed.name, "cognito: user pool")
         try:
-            resp = _call("cognito-idp:DescribeUserPool", idp.describe_user_pool, UserPoolId=pool_id)
+            resp = _call("cognito-idp:DescribeUserPool", self._paced(fed, idp.describe_user_pool), UserPoolId=pool_id)
         except _AwsFailure as exc:
             for key in self.provides:
                 sink.fail(key, str(exc))
@@ -160,7 +210,8 @@ class CognitoCollector(Collector):
             return
         try:
             resp = _call("cognito-idp:DescribeUserPoolDomain",
-                         self.clients.client("cognito-idp", federation=fed).describe_user_pool_domain, Domain=domain)
+                         self._paced(fed, self.clients.client("cognito-idp", federation=fed).describe_user_pool_domain),
+                         Domain=domain)
         except _AwsFailure as exc:
             sink.fail("cognito.domain", str(exc))
             return
@@ -170,8 +221,8 @@ class CognitoCollector(Collector):
 
     def _identity_provider(self, fed: FederationConfig, sink: Sink) -> None:
         try:
-            resp = _call("cognito-idp:DescribeIdentityProvider",
-                         self.clients.client("cognito-idp", federation=fed).describe_identity_provider,
+            idp = self.clients.client("cognito-idp", federation=fed)
+            resp = _call("cognito-idp:DescribeIdentityProvider", self._paced(fed, idp.describe_identity_provider),
                          UserPoolId=fed.user_pool_id, ProviderName=fed.identity_provider)
         except _AwsFailure as exc:
             sink.fail("cognito.identity_provider", str(exc))
@@ -185,10 +236,8 @@ class CognitoCollector(Collector):
         details = provider.get("ProviderDetails") or {}
         try:
             if details.get("MetadataURL"):
-                url = details["MetadataURL"]
-                xml = fetch_metadata(url, timeout=self.config.okta.timeout_seconds,
-                                     allow_insecure_http=self.config.okta.allow_insecure_http)
-                sink.put("cognito.idp_metadata", {**parse_metadata(xml, url=url), "source": "url"})
+                # Usually the URL the Okta collector reads too: fetched once per scan.
+                sink.put("cognito.idp_metadata", {**self._metadata.get(details["MetadataURL"]), "source": "url"})
             elif details.get("MetadataFile"):
                 parsed = parse_metadata(details["MetadataFile"].encode("utf-8"))
                 sink.put("cognito.idp_metadata", {**parsed, "source": "file"})
@@ -208,7 +257,7 @@ class CognitoCollector(Collector):
             if client_id is None:
                 sink.put("cognito.app_client", None)
                 return
-            resp = _call("cognito-idp:DescribeUserPoolClient", client.describe_user_pool_client,
+            resp = _call("cognito-idp:DescribeUserPoolClient", self._paced(fed, client.describe_user_pool_client),
                          UserPoolId=fed.user_pool_id, ClientId=client_id)
         except _AwsFailure as exc:
             sink.fail("cognito.app_client", str(exc))
@@ -227,7 +276,8 @@ class CognitoCollector(Collector):
             kwargs: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": 60}
             if token:
                 kwargs["NextToken"] = token
-            resp = _call("cognito-idp:ListUserPoolClients", client.list_user_pool_clients, **kwargs) or {}
+            resp = _call("cognito-idp:ListUserPoolClients", self._paced(fed, client.list_user_pool_clients),
+                         **kwargs) or {}
             matches += [c["ClientId"] for c in resp.get("UserPoolClients", []) if c.get("ClientName") == name]
             token = resp.get("NextToken")
             if not token:
@@ -245,35 +295,40 @@ class OrganizationsCollector(Collector):
     name = "organizations"
     provides = ("organizations",)
 
-    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
-        super().__init__(config, progress)
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
+                 options: CollectOptions | None = None) -> None:
+        super().__init__(config, progress, options)
         self.clients = clients
-        # The organization tree and SCP contents are the same for every federation of an account.
-        self._org_cache: dict[str, dict[str, Any] | str] = {}
+        # The organization tree and SCP contents are shared by every account of the scan: each
+        # read (the roots, an account's or OU's parent, an OU, a target's SCP list, a policy's
+        # content) is made once per scan, however many federations and accounts need it, and
+        # concurrent askers wait for the first instead of asking again.
+        self._once = OnceCache()
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation that has an `scp` block; others need none of this."""
-        for fed in federations:
+        def one(fed: FederationConfig) -> None:
             scp = fed.data.get("scp")
             if not scp:
-                continue
+                return
             sink = sinks[fed.name]
             self.progress(fed.name, "organizations: SCPs in effect")
-            org = self._org_cache.get(scp["account_id"])
-            if org is None:
-                try:
-                    org = self._organization(scp["account_id"])
-                except _AwsFailure as exc:
-                    org = str(exc)
-                self._org_cache[scp["account_id"]] = org
-            if isinstance(org, str):
-                sink.fail("organizations", org)
-            else:
-                sink.put("organizations", org)
+            try:
+                org = self._once.get(("account", scp["account_id"]), lambda: self._organization(scp["account_id"]))
+            except _AwsFailure as exc:
+                sink.fail("organizations", str(exc))
+                return
+            sink.put("organizations", org)
+
+        for_each_federation(self, federations, one)
+
+    def _cached(self, key: tuple[str, ...], action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """`_call` made once per scan for `key` (a failure is remembered too)."""
+        return self._once.get(key, lambda: _call(action, fn, **kwargs))
 
     def _organization(self, account_id: str) -> dict[str, Any]:
         org = self.clients.client("organizations", profile=self.config.aws.organizations_profile)
-        roots = (_call("organizations:ListRoots", org.list_roots) or {}).get("Roots", [])
+        roots = (self._cached(("roots",), "organizations:ListRoots", org.list_roots) or {}).get("Roots", [])
         if not roots:
             raise _AwsFailure("organizations:ListRoots: the organization has no root")
         root = roots[0]
@@ -282,24 +337,28 @@ class OrganizationsCollector(Collector):
         path: list[dict[str, Any]] = [{"id": account_id, "type": "ACCOUNT", "name": None}]
         child = account_id
         for _ in range(10):  # AWS allows at most five OU levels under the root
-            parents = (_call("organizations:ListParents", org.list_parents, ChildId=child) or {}).get("Parents", [])
+            parents = (self._cached(("parents", child), "organizations:ListParents", org.list_parents,
+                                    ChildId=child) or {}).get("Parents", [])
             if not parents:
                 raise _AwsFailure(f"organizations:ListParents: account {account_id} is not in this organization")
             parent = parents[0]
             if parent["Type"] == "ROOT":
                 path.append({"id": parent["Id"], "type": "ROOT", "name": root.get("Name")})
                 break
-            ou = (_call("organizations:DescribeOrganizationalUnit", org.describe_organizational_unit,
-                        OrganizationalUnitId=parent["Id"]) or {}).get("OrganizationalUnit", {})
+            ou = (self._cached(("ou", parent["Id"]), "organizations:DescribeOrganizationalUnit",
+                               org.describe_organizational_unit,
+                               OrganizationalUnitId=parent["Id"]) or {}).get("OrganizationalUnit", {})
             path.append({"id": parent["Id"], "type": "ORGANIZATIONAL_UNIT", "name": ou.get("Name")})
             child = parent["Id"]
         policies: dict[str, dict[str, Any]] = {}
         for target in path:
-            for summary in self._policies_for(org, target["id"]):
+            target_id = str(target["id"])
+            summaries = self._once.get(("policies", target_id), partial(self._policies_for, org, target_id))
+            for summary in summaries:
                 entry = policies.get(summary["Id"])
                 if entry is None:
-                    described = (_call("organizations:DescribePolicy", org.describe_policy,
-                                       PolicyId=summary["Id"]) or {}).get("Policy", {})
+                    described = (self._cached(("policy", summary["Id"]), "organizations:DescribePolicy",
+                                              org.describe_policy, PolicyId=summary["Id"]) or {}).get("Policy", {})
                     content_text = described.get("Content", "")
                     try:
                         content: Any = json.loads(content_text)
@@ -338,25 +397,28 @@ class IamConnectCollector(Collector):
     name = "iam/connect"
     provides = ("iam.connect_role", "connect.instance", "iam.connect_role_policies", "iam.saml_provider")
 
-    def __init__(self, config: Config, clients: AwsClients, progress: Any = None) -> None:
-        super().__init__(config, progress)
+    def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
+                 options: CollectOptions | None = None) -> None:
+        super().__init__(config, progress, options)
         self.clients = clients
+        self.clients.max_pool_connections = max(self.clients.max_pool_connections, self.options.concurrency)
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation that has an `scp` or a `connect_sso` block."""
-        for fed in federations:
-            sink = sinks[fed.name]
-            sso = fed.data.get("connect_sso")
-            role_arn, instance_id = fed.connect_role_arn, fed.connect_instance_id
-            if role_arn is None or instance_id is None:
-                continue
-            self.progress(fed.name, "iam/connect: role and instance")
-            self._role(fed, role_arn, sink)
-            self._instance(fed, instance_id, sink)
-            if sso:
-                self.progress(fed.name, "iam: role policies and SAML provider")
-                self._role_policies(fed, role_arn, sink)
-                self._saml_provider(fed, sso["saml_provider_arn"], sink)
+        for_each_federation(self, federations, lambda fed: self._collect_one(fed, sinks[fed.name]))
+
+    def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
+        sso = fed.data.get("connect_sso")
+        role_arn, instance_id = fed.connect_role_arn, fed.connect_instance_id
+        if role_arn is None or instance_id is None:
+            return
+        self.progress(fed.name, "iam/connect: role and instance")
+        self._role(fed, role_arn, sink)
+        self._instance(fed, instance_id, sink)
+        if sso:
+            self.progress(fed.name, "iam: role policies and SAML provider")
+            self._role_policies(fed, role_arn, sink)
+            self._saml_provider(fed, sso["saml_provider_arn"], sink)
 
     def _role(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         name = arn.rsplit("/", 1)[-1]

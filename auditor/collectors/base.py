@@ -51,6 +51,23 @@ def plain(value: Any) -> Any:
 # A progress callback: (federation, message).
 Progress = Callable[[str, str], None]
 
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    """How hard collection may push: one frozen object handed to every collector, no globals.
+
+    `concurrency` bounds the federations in flight per collector (1: one federation at a time,
+    one collector after the other, as a plain loop). The rate settings come from the config
+    (`okta.rate_limit_share`, `aws.cognito_pool_rps`, `aws.cognito_account_rps`).
+    """
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    okta_rate_limit_share: float = 0.5
+    cognito_pool_rps: float = 5.0
+    cognito_account_rps: float = 20.0
+
 
 class Collector(abc.ABC):
     """Fetches one system's live state for every federation and writes it into their sinks.
@@ -63,9 +80,13 @@ class Collector(abc.ABC):
     name: ClassVar[str]
     provides: ClassVar[tuple[str, ...]]
 
-    def __init__(self, config: Config, progress: Progress | None = None) -> None:
+    def __init__(self, config: Config, progress: Progress | None = None,
+                 options: CollectOptions | None = None) -> None:
         self.config = config
         self.progress = progress or (lambda fed, msg: None)
+        self.options = options or CollectOptions()
+        # Set by `collect()`: told once per federation this collector is finished with.
+        self.on_done: Callable[[str], None] = lambda fed: None
 
     @abc.abstractmethod
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:

@@ -28,8 +28,10 @@ from urllib.parse import quote
 from xml.parsers.expat import ExpatError
 
 from auditor import __version__
-from auditor.collectors.base import Collector, Sink
-from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
+from auditor.collectors.base import CollectOptions, Collector, Sink
+from auditor.collectors.pacing import OktaPacer
+from auditor.collectors.saml_cache import MetadataCache
+from auditor.collectors.saml_metadata import MetadataError
 from auditor.config import Config, FederationConfig
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
@@ -94,10 +96,12 @@ def sdk_config(config: Config, secret: str | None) -> dict[str, Any]:
 class OktaAPI:
     """A thin raw-JSON client over the SDK's RequestExecutor. Use as an async context manager."""
 
-    def __init__(self, config: Config, secret: str | None) -> None:
+    def __init__(self, config: Config, secret: str | None, *, pacer: OktaPacer | None = None) -> None:
         self._sdk_config = sdk_config(config, secret)
         self._executor: Any = None
         self._session: Any = None
+        # Keeps each rate-limit bucket under the configured share (None: no pacing).
+        self._pacer = pacer
         self.calls = 0
 
     async def __aenter__(self) -> OktaAPI:
@@ -160,7 +164,7 @@ class OktaAPI:
                 raise _Transient(message, status, None, token=True)
             raise OktaError(message, status)
         try:
-            response, text, error = await self._executor.execute(request)
+            response, text, error = await self._execute(request, url)
         except (ValueError, ExpatError) as exc:  # the SDK decodes error bodies itself and raises on garbage
             raise OktaError(f"{what}: Okta returned a body that is not JSON ({type(exc).__name__})") from None
         if error is not None:
@@ -178,6 +182,21 @@ class OktaAPI:
             return json.loads(text), response
         except (TypeError, ValueError) as exc:
             raise OktaError(f"{what}: Okta returned a body that is not JSON") from exc
+
+    async def _execute(self, request: Any, url: str) -> tuple[Any, Any, Any]:
+        """The SDK's execute, inside the pacer's slot for the URL's bucket (which learns from the
+        response's X-Rate-Limit-* headers, a 429's included)."""
+        if self._pacer is None:
+            result: tuple[Any, Any, Any] = await self._executor.execute(request)
+            return result
+        async with self._pacer.slot(url) as seen:
+            response = None
+            try:
+                result = await self._executor.execute(request)
+                response = result[0]
+            finally:
+                seen(getattr(response, "headers", None))
+            return result
 
     async def get_all(self, url: str) -> list[Any]:
         """Every item of a paginated list, following `Link: <...>; rel="next"` headers."""
@@ -283,28 +302,51 @@ class OktaCollector(Collector):
     provides = ("okta.app", "okta.assignments", "okta.metadata", "okta.connect_app", "okta.connect_metadata")
     _COGNITO_CHAIN = ("okta.app", "okta.assignments", "okta.metadata")
 
-    def __init__(self, config: Config, secret: str | None, progress: Any = None) -> None:
-        super().__init__(config, progress)
+    def __init__(self, config: Config, secret: str | None, progress: Any = None,
+                 options: CollectOptions | None = None, *, metadata: MetadataCache | None = None) -> None:
+        super().__init__(config, progress, options)
         self._secret = secret
+        self._metadata_cache = metadata or MetadataCache(config)
+        self.pacer = OktaPacer(self.options.okta_rate_limit_share)
+        self._apps: AppDirectory | None = None
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Run the async collection on a private event loop."""
         asyncio.run(self._collect_all(federations, sinks))
 
     async def _collect_all(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # Metadata downloads are blocking (urllib): their own threads, as many as federations in flight.
+        self._threads = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="okta-metadata")
         try:
-            async with OktaAPI(self.config, self._secret) as api:
-                for fed in federations:
-                    await self._collect_one(api, fed, sinks[fed.name])
+            async with OktaAPI(self.config, self._secret, pacer=self.pacer) as api:
+                refs = [fed.data["okta_app"] for fed in federations]
+                refs += [fed.data["connect_sso"]["okta_app"] for fed in federations if fed.data.get("connect_sso")]
+                self._apps = AppDirectory(api, refs)
+                # One aiohttp session, up to `concurrency` federations at a time.
+                gate = asyncio.Semaphore(self.options.concurrency)
+
+                async def one(fed: FederationConfig) -> None:
+                    async with gate:
+                        try:
+                            await self._collect_one(api, fed, sinks[fed.name])
+                        finally:
+                            self.on_done(fed.name)
+
+                await asyncio.gather(*(one(fed) for fed in federations))
         except ValueError as exc:  # the SDK's ConfigValidator
             for fed in federations:
                 for key in self.provides:
                     sinks[fed.name].fail(key, f"the Okta SDK rejected its configuration: {exc}".strip())
+        finally:
+            self._threads.shutdown(wait=True)
 
     async def _collect_one(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
-        await self._collect_cognito_app(api, fed, sink)
-        if fed.data.get("connect_sso"):
-            await self._collect_connect_app(api, fed, sink)
+        if fed.data.get("connect_sso"):  # the two apps' chains are independent: collect them together
+            await asyncio.gather(self._collect_cognito_app(api, fed, sink), self._collect_connect_app(api, fed, sink))
+        else:
+            await self._collect_cognito_app(api, fed, sink)
 
     async def _collect_cognito_app(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
         self.progress(fed.name, "okta: app")
@@ -346,13 +388,21 @@ class OktaCollector(Collector):
     async def _metadata(self, app_id: str, key: str, sink: Sink) -> None:
         url = f"{self.config.okta.org_url}/app/{quote(app_id)}/sso/saml/metadata"
         try:
-            xml = await asyncio.to_thread(fetch_metadata, url, timeout=self.config.okta.timeout_seconds,
-                                          allow_insecure_http=self.config.okta.allow_insecure_http)
-            sink.put(key, parse_metadata(xml, url=url))
+            loop = asyncio.get_running_loop()
+            sink.put(key, await loop.run_in_executor(self._threads, self._metadata_cache.get, url))
         except MetadataError as exc:
             sink.fail(key, f"SAML metadata at {url}: {exc}")
 
     async def _find_app(self, api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
+        if self._apps is not None:
+            found, app = await self._apps.find(ref)
+            if found:
+                return app
+        return await self.find_app_directly(api, ref)
+
+    @staticmethod
+    async def find_app_directly(api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
+        """One app by id (GET) or by exact label (a `q=` search); None when there is none."""
         if "id" in ref:
             try:
                 app, _ = await api.get(f"/api/v1/apps/{quote(ref['id'])}")
@@ -372,7 +422,8 @@ class OktaCollector(Collector):
 
     async def _assignments(self, api: OktaAPI, app_id: str) -> dict[str, Any]:
         users_raw = await api.get_all(f"/api/v1/apps/{quote(app_id)}/users?limit={APP_USERS_PAGE}")
-        groups_raw = await api.get_all(f"/api/v1/apps/{quote(app_id)}/groups?limit={APP_GROUPS_PAGE}")
+        # expand=group embeds each group, so its name needs no GET /api/v1/groups/{id} of its own.
+        groups_raw = await api.get_all(f"/api/v1/apps/{quote(app_id)}/groups?limit={APP_GROUPS_PAGE}&expand=group")
         users = []
         for u in users_raw:
             profile = u.get("profile") or {}
@@ -389,3 +440,70 @@ class OktaCollector(Collector):
         user_refs = sorted({r for u in users for r in (u["id"], u["login"], u["email"]) if r})
         group_refs = sorted({r for g in groups for r in (g["id"], g["name"]) if r})
         return {"users": users, "groups": groups, "user_refs": user_refs, "group_refs": group_refs}
+
+
+class AppDirectory:
+    """The org's app list, read once per scan when that costs fewer calls than finding each app.
+
+    Finding N apps one by one costs N calls (a GET by id, or a `q=` search by label, whose
+    bucket, `/api/v1/apps`, is Okta's tightest). The list costs one call per page of APPS_PAGE
+    apps, and Okta does not say how many pages there are. So the list is read page by page while
+    its cost stays under half of the one-by-one cost: an org with few apps is read whole and
+    every reference is answered from it; a huge org stops early (wasting at most half the
+    calls it would have saved), and the references not settled fall back to one-by-one lookups.
+    An id found in a partial list is settled; a label only when the whole list was read (two
+    apps may share a label, and that is an error the config must fix).
+    """
+
+    def __init__(self, api: OktaAPI, refs: Sequence[dict[str, str]]) -> None:
+        self._api = api
+        self._ids = {r["id"] for r in refs if "id" in r}
+        self._labels = {r["label"] for r in refs if "label" in r}
+        self._budget = (len(self._ids) + len(self._labels)) // 2
+        self._loaded: asyncio.Task[None] | None = None
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._by_label: dict[str, list[dict[str, Any]]] = {}
+        self.complete = False
+        self.pages = 0
+
+    async def find(self, ref: dict[str, str]) -> tuple[bool, dict[str, Any] | None]:
+        """(True, app or None) when the list settles `ref`; (False, None) to look it up directly.
+
+        Raises OktaError when the whole list shows two apps with the label (as the direct search would).
+        """
+        if self._budget < 1:
+            return False, None
+        if self._loaded is None:  # the first caller starts the read; the others wait for it
+            self._loaded = asyncio.ensure_future(self._load())
+        try:
+            await asyncio.shield(self._loaded)
+        except OktaError:
+            return False, None  # the list failed: each federation tries (and reports) its own lookup
+        if "id" in ref:
+            app = self._by_id.get(ref["id"])
+            return (True, app) if app is not None or self.complete else (False, None)
+        if not self.complete:
+            return False, None
+        matches = self._by_label.get(ref["label"], [])
+        if len(matches) > 1:
+            ids = ", ".join(str(a.get("id", "?")) for a in matches)
+            raise OktaError(f"{len(matches)} apps are labelled {ref['label']!r} ({ids}); "
+                            "name the app by id in the config")
+        return True, (matches[0] if matches else None)
+
+    async def _load(self) -> None:
+        next_url: str | None = f"/api/v1/apps?limit={APPS_PAGE}"
+        while next_url and self.pages < self._budget:
+            page, response = await self._api.get(next_url)
+            if not isinstance(page, list):
+                raise OktaError(f"GET {_short(next_url)}: expected a JSON list")
+            self.pages += 1
+            for app in page:
+                if isinstance(app, dict):
+                    self._by_id[str(app.get("id"))] = app
+                    self._by_label.setdefault(str(app.get("label")), []).append(app)
+            next_url = next_link(response.headers.getall("Link", []))
+            if not next_url:
+                self.complete = True
+            elif not self._labels and self._ids <= self._by_id.keys():
+                return  # every id found: the rest of the list is not needed

@@ -221,6 +221,7 @@ class _State:
     used_jti: set[str] = field(default_factory=set)
     buckets: dict[str, _Bucket] = field(default_factory=dict)
     configured_buckets: dict[str, _Bucket] = field(default_factory=dict)
+    template_buckets: dict[str, _Bucket] = field(default_factory=dict)
     faults: list[_Fault] = field(default_factory=list)
     latency_ms: float = 0.0
     app_names: set[str] = field(default_factory=set)
@@ -380,6 +381,18 @@ class OktaSimulator:
 
         self._on_loop(apply)
 
+    def set_template_rate_limit(self, template: str, limit: int, window_s: float = 60.0) -> None:
+        """Limit one endpoint template exactly, as Okta's buckets are: `/api/v1/apps` (the list,
+        not the app items below it), `/api/v1/apps/{id}`, `/api/v1/apps/{id}/users`. Template
+        limits win over `set_rate_limit` prefixes."""
+        if limit < 0 or window_s <= 0:
+            raise ValueError("limit must be >= 0 and window_s > 0")
+
+        def apply() -> None:
+            self._state.template_buckets[template] = _Bucket(limit=limit, window_s=window_s)
+
+        self._on_loop(apply)
+
     def inject_fault(
         self, path_regex: str, *, status: int | None = None, times: int = 1, kind: str = "status",
         method: str | None = None, rate_limit_headers: bool = True,
@@ -522,12 +535,14 @@ class OktaSimulator:
 
     def _bucket_for(self, path: str) -> tuple[str, _Bucket]:
         st = self._state
-        best = max((p for p in st.configured_buckets if path.startswith(p)), key=len, default=None)
-        if best is not None:
-            return best, st.configured_buckets[best]
         # Okta's buckets are per endpoint template (collection vs. item).
         name = re.sub(r"^(/api/v1/(?:apps|users|groups))/[^/]+", r"\1/{id}", path)
         name = re.sub(r"^/app/.+/sso/saml/metadata$", "/app/{app}/sso/saml/metadata", name)
+        if name in st.template_buckets:
+            return name, st.template_buckets[name]
+        best = max((p for p in st.configured_buckets if path.startswith(p)), key=len, default=None)
+        if best is not None:
+            return best, st.configured_buckets[best]
         bucket = st.buckets.get(name)
         if bucket is None:
             bucket = st.buckets[name] = _Bucket(DEFAULT_RATE_LIMIT, DEFAULT_RATE_WINDOW_S)
@@ -1156,6 +1171,11 @@ class OktaSimulator:
         assigned = self._state.app_groups.get(app.data["id"], {})
         items = [(gid, self._app_group_json(app, gid, rec))
                  for gid, rec in sorted(assigned.items(), key=lambda kv: kv[1]["priority"])]
+        if request.query.get("expand") == "group":
+            # Okta's `expand=group` embeds each assigned group (`_embedded.group`), sparing a
+            # GET /api/v1/groups/{id} per group.
+            for gid, item in items:
+                item["_embedded"] = {"group": self._get_group(gid)}
         return self._page(request, items, APP_GROUPS_PAGE)
 
     async def _get_app_group(self, request: web.Request) -> web.Response:
