@@ -1,0 +1,182 @@
+"""Scale: concurrent collection within Okta's rate limits (issue 5, acceptance 3), and the pieces
+it is built from (the pacer, the token bucket, the once-per-scan caches).
+
+Speed targets live in bench/scan_scale.py, never here: these tests check behaviour only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.collectors.pacing import KeyedLimiters, OktaPacer, OnceCache, RateLimiter, okta_bucket
+from auditor.models import Status
+from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
+from tests.conftest import scan_sandbox
+
+RATE_LIMITED = ("429", "rate limit", "E0000047", "Throttl", "TooManyRequests")
+
+
+@pytest.fixture(scope="module")
+def chains(sandbox: Sandbox) -> Iterator[list[SeededFederation]]:
+    sandbox.reset()
+    # Four: with AWS's FullAWSAccess, five SCPs is the most the OU may hold.
+    yield [seed_federation(sandbox, f"scale-{i}") for i in range(4)]
+
+
+@pytest.mark.integration
+def test_fifty_federations_at_100_a_window_on_the_apps_bucket_have_no_rate_limit_errors(
+        sandbox: Sandbox, chains: list[SeededFederation], tmp_path: Path) -> None:
+    """Acceptance 3: the Okta simulator allows 100 requests per window on /api/v1/apps and every
+    endpoint below it (one bucket, the strictest reading); 50 federations need ~100 calls there,
+    so a scan must spread them over windows. A 3 s window instead of Okta's minute keeps the
+    test short; the pacing code path (X-Rate-Limit-* headers, waits for the reset) is the same."""
+    names = [f"fed-{i:02d}" for i in range(50)]
+
+    def fifty(doc: dict[str, Any]) -> None:
+        base = doc["federations"]
+        doc["federations"] = [{**base[i % len(base)], "name": name} for i, name in enumerate(names)]
+
+    sandbox.okta.set_rate_limit("/api/v1/apps", 100, window_s=3.0)
+    start = len(sandbox.okta.requests)
+    try:
+        began = time.monotonic()
+        out = scan_sandbox(sandbox, chains, tmp_path, edit=fifty, concurrency=16)
+        elapsed = time.monotonic() - began
+    finally:
+        sandbox.okta.set_rate_limit("/api/v1/apps", 10_000, window_s=60.0)
+    assert sorted(out.result.federations) == names
+    errors = [f for f in out.result.findings if f.status is Status.ERROR]
+    assert not [f for f in errors if any(m in f.message for m in RATE_LIMITED)], errors[:3]
+    assert not errors, [f"{f.federation} {f.control_id}: {f.message}" for f in errors[:3]]
+    apps_calls = [r for r in sandbox.okta.requests[start:] if r.path.startswith("/api/v1/apps")]
+    # One list of the apps, then the users and the groups of each federation's app.
+    assert len(apps_calls) <= 3 + 2 * len(names), len(apps_calls)
+    # More than one window's share was needed, so the scan must have waited for a reset.
+    assert len(apps_calls) > 50 and elapsed > 3.0
+    assert elapsed < 30
+
+
+@pytest.mark.integration
+def test_concurrent_and_sequential_scans_collect_the_same(sandbox: Sandbox, chains: list[SeededFederation],
+                                                          tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    one = scan_sandbox(sandbox, chains, tmp_path / "one", concurrency=1)
+    many = scan_sandbox(sandbox, chains, tmp_path / "many", concurrency=8)
+
+    def verdicts(out: Any) -> list[tuple[str, str, str]]:
+        return sorted((f.federation, f.control_id, f.status.value) for f in out.result.findings)
+
+    assert verdicts(one) == verdicts(many)
+    assert not [f for f in many.result.findings if f.status is Status.ERROR]
+
+
+@pytest.mark.integration
+def test_shared_data_is_fetched_once_per_scan(sandbox: Sandbox, chains: list[SeededFederation],
+                                              tmp_path: Path) -> None:
+    okta_start, aws_start = len(sandbox.okta.requests), len(sandbox.aws.calls)
+    scan_sandbox(sandbox, chains, tmp_path)
+    okta = sandbox.okta.requests[okta_start:]
+    aws = sandbox.aws.calls[aws_start:]
+    # Apps found by label: one list instead of one `q=` search per app.
+    assert not [r for r in okta if "q" in r.query]
+    assert sum(1 for r in okta if r.path == "/api/v1/apps") == 1
+    # Each metadata URL once, though Okta's and Cognito's collectors both read the first app's.
+    metadata = [r.path for r in okta if r.path.endswith("/sso/saml/metadata")]
+    assert len(metadata) == len(set(metadata)) == 2 * len(chains)
+    # Group names come embedded (expand=group), not from a GET per group.
+    assert not [r for r in okta if r.path.startswith("/api/v1/groups/")]
+    # The organization: the root, the OU and each policy once, whatever the number of federations.
+    assert aws.count(("organizations", "ListRoots")) == 1
+    scps = {f.scp_id for f in chains if f.scp_id}
+    assert aws.count(("organizations", "DescribePolicy")) == len(scps) + 1  # + FullAWSAccess
+
+
+def test_okta_bucket_names_endpoint_templates() -> None:
+    assert okta_bucket("https://x.okta.com/api/v1/apps?q=a&limit=200") == "/api/v1/apps"
+    assert okta_bucket("/api/v1/apps/0oa1/users?limit=500") == "/api/v1/apps/{id}/users"
+    assert okta_bucket("/api/v1/apps/0oa1") == "/api/v1/apps/{id}"
+    assert okta_bucket("http://127.0.0.1:1/app/0oa1/sso/saml/metadata") == "/app/{app}/sso/saml/metadata"
+
+
+class _Headers(dict[str, str]):
+    pass
+
+
+def test_pacer_keeps_to_its_share_and_waits_for_the_reset() -> None:
+    """A fake Okta bucket of 10 per 1 s window; share 0.5 -> at most 5 of ours per window."""
+    sent: list[float] = []
+
+    async def run() -> OktaPacer:
+        pacer = OktaPacer(0.5)
+        state = {"start": time.time(), "used": 0}
+
+        async def request() -> None:
+            async with pacer.slot("/api/v1/apps/x/users") as seen:
+                now = time.time()
+                if now - state["start"] >= 1.0:
+                    state["start"], state["used"] = now, 0
+                state["used"] += 1
+                sent.append(now)
+                await asyncio.sleep(0.01)
+                seen(_Headers({"X-Rate-Limit-Limit": "10", "X-Rate-Limit-Remaining": str(10 - state["used"]),
+                               "X-Rate-Limit-Reset": str(state["start"] + 1.0)}))
+
+        await asyncio.gather(*(request() for _ in range(12)))
+        return pacer
+
+    pacer = asyncio.run(run())
+    assert pacer.waits >= 1
+    windows: dict[int, int] = {}
+    for t in sent:
+        windows[int((t - sent[0]) // 1.0)] = windows.get(int((t - sent[0]) // 1.0), 0) + 1
+    assert max(windows.values()) <= 5, windows
+    assert len(sent) == 12
+
+
+def test_rate_limiter_paces_to_its_rate() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock[0] += s
+
+    limiter = RateLimiter(5, burst=5, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(15):
+        limiter.acquire()
+    assert clock[0] == pytest.approx(2.0)  # 5 at once, then 10 more at 5 per second
+    KeyedLimiters(1000).acquire("pool-a", ("role", "us-east-1"))
+
+
+def test_once_cache_computes_each_key_once_across_threads() -> None:
+    cache = OnceCache()
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def compute() -> int:
+        gate.wait(1)
+        calls.append(1)
+        return 42
+
+    threads = [threading.Thread(target=lambda: cache.get("k", compute)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert calls == [1] and cache.get("k", compute) == 42
+
+    def boom() -> int:
+        raise ValueError("once")
+
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            cache.get("bad", boom)
