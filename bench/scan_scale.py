@@ -129,6 +129,11 @@ def seed(sb: Sandbox, n: int, accounts: int, threads: int) -> tuple[list[Seeded]
         cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
         acs = f"https://{domain}.auth.{REGION}.amazoncognito.com/saml2/idpresponse"
         group = admin.call("POST", "/api/v1/groups", {"profile": {"name": f"{name} agents", "description": name}})
+        # A group with nobody in it assigns nobody: OKTA-ASSIGNMENTS would (rightly) fail.
+        login = f"agent.{name}@example.com"
+        agent = admin.call("POST", "/api/v1/users?activate=true", {"profile": {
+            "firstName": "Agent", "lastName": name, "email": login, "login": login}})
+        admin.call("PUT", f"/api/v1/groups/{group['id']}/users/{agent['id']}")
         app = admin.call("POST", "/api/v1/apps", {"label": f"Contact Center {name}", "signOnMode": "SAML_2_0",
                                                   "settings": {"signOn": {
             "ssoAcsUrl": acs, "recipient": acs, "destination": acs, "audience": f"urn:amazon:cognito:sp:{pool_id}",
@@ -222,7 +227,9 @@ def _scan_child(config_path: str, concurrency: int, queue: Any) -> None:
     queue.put({"wall": wall, "collect": clock.end_t - clock.start_t, "cpu_s": usage.ru_utime + usage.ru_stime,
                "rss_mb": _peak_rss_mb(),
                "errors": len(errors), "throttled": len(throttled), "error_samples": errors[:3],
-               "statuses": dict(Counter(f.status.value for f in out.result.findings))})
+               "statuses": dict(Counter(f.status.value for f in out.result.findings)),
+               "failing_controls": dict(Counter(f.control_id for f in out.result.findings
+                                                if f.status.value == "FAIL"))})
 
 
 def _peak_rss_mb() -> float:
@@ -386,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
               f"rate limiting or throttling: {main_run['throttled']}")
         for sample in main_run["error_samples"]:
             print(f"  ERROR {sample}")
+        if main_run["failing_controls"]:
+            print(f"  FAIL by control: {main_run['failing_controls']}")
         print(f"{'endpoint':52} {'calls':>6} {'minimum':>8}")
         for key in sorted(set(counts) | set(minimum)):
             print(f"{key:52} {counts.get(key, 0):>6} {minimum.get(key, 0):>8}")
