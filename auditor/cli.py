@@ -26,7 +26,8 @@ exit codes:
 MAIN_EPILOG = f"""\
 The chain audited: Okta SAML app -> its metadata and certificate -> Cognito user pool, domain
 and SAML identity provider -> the app client -> the AWS Organizations SCP guarding the Amazon
-Connect role and instance. One finding per control and federation; reports go to
+Connect role and instance; with `connect_sso`, also Okta -> IAM SAML provider -> the Connect
+user role -> the instance. One finding per control and federation; reports go to
 reports/<run-id>/ (report.html, report.json, snapshot.json).
 
 examples:
@@ -36,6 +37,9 @@ examples:
   auditor scan --federation contact-center-prod --format json -q
   auditor evaluate --snapshot reports/<run-id>/snapshot.json   # re-judge offline
   auditor handover --federation contact-center-prod
+  auditor plan                                # what --fix would change, field by field; writes nothing
+  auditor scan --fix                          # plan, confirm, apply, verify (journaled)
+  auditor rollback <run-id>                   # restore what that --fix run changed
   auditor history                             # past runs, newest first
   auditor diff RUN_A RUN_B                    # what changed between two runs
   auditor verify reports/<run-id>             # digests and signature of a run folder
