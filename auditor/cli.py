@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"federations collected at a time per system (default {DEFAULT_CONCURRENCY}); Okta "
                             "requests stay within okta.rate_limit_share of each rate limit either way")
 
+    def federation(p: argparse.ArgumentParser, verb: str) -> None:
+        p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
+                       help=f"{verb} only this federation (repeatable)")
+
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
                        help="report formats, comma-separated or repeated: html, json, junit, ocsf, csv, "
@@ -115,8 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     output(p)
-    p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
-                   help="scan only this federation (repeatable)")
+    federation(p, "scan")
     concurrency(p)
     fix = p.add_argument_group("remediation")
     fix.add_argument("--fix", action="store_true",
@@ -134,8 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     output(p)
-    p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
-                   help="plan only for this federation (repeatable)")
+    federation(p, "plan")
     concurrency(p)
     p.add_argument("--allow-scp-changes", action="store_true", help="include SCP changes in the plan")
 
@@ -169,8 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="From the live state: IdP name, user pool id, region, domain, app client id, "
                                    "ACS URL and audience, plus the federation's CloudFormation stack outputs.")
     common(p)
-    p.add_argument("-f", "--federation", action="append", default=[], metavar="NAME",
-                   help="only this federation (repeatable)")
+    federation(p, "show")
     p.add_argument("--format", choices=["text", "json"], default="text", dest="handover_format")
 
     p = sub.add_parser("demo", help="run a scan against the embedded sandbox (no Okta or AWS needed)",
