@@ -138,7 +138,8 @@ class History:
         """Recorded runs, newest first."""
         if not self.path.exists():
             return []
-        sql = "SELECT * FROM runs ORDER BY started_at DESC, run_id DESC"
+        # Within one second, recording order (rowid) decides: run ids end in random hex.
+        sql = "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC"
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
@@ -152,7 +153,7 @@ class History:
             row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 recent = [r[0] for r in conn.execute(
-                    "SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 5")]
+                    "SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 5")]
                 hint = f"; recent runs: {', '.join(recent)}" if recent else "; the history is empty"
                 raise HistoryError(f"no run {run_id!r} in {self.path}{hint}")
         return _record(row)
@@ -162,8 +163,8 @@ class History:
         current = self.get(run_id)
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE (started_at < ? OR (started_at = ? AND run_id < ?)) "
-                "ORDER BY started_at DESC, run_id DESC",
+                "SELECT * FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid < "
+                "(SELECT rowid FROM runs WHERE run_id = ?))) ORDER BY started_at DESC, rowid DESC",
                 (current.started_at, current.started_at, run_id)).fetchall()
         for row in rows:
             record = _record(row)
@@ -176,8 +177,9 @@ class History:
         current = self.get(run_id)
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT run_id, started_at, counts FROM runs WHERE started_at <= ? "
-                "ORDER BY started_at DESC, run_id DESC LIMIT ?", (current.started_at, limit)).fetchall()
+                "SELECT run_id, started_at, counts FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid <= "
+                "(SELECT rowid FROM runs WHERE run_id = ?))) ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (current.started_at, current.started_at, run_id, limit)).fetchall()
         return tuple(TrendPoint(r[0], r[1], json.loads(r[2])) for r in reversed(rows))
 
     def diff(self, before_id: str, after_id: str) -> RunChanges:
