@@ -222,6 +222,25 @@ def write_heartbeat(reports_dir: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, target)
 
 
+def update_heartbeat(reports_dir: Path, fields: dict[str, Any]) -> None:
+    """Merge `fields` into heartbeat.json under an exclusive lock.
+
+    Two schedulers (or the scheduler and a skipped `--once`) update it at the same moment; an
+    unlocked read-modify-write lets the later writer drop the other's fields (`last_skipped`).
+    """
+    import fcntl
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    with (reports_dir / f".{HEARTBEAT_NAME}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            data = read_heartbeat(reports_dir)
+            data.update(fields)
+            write_heartbeat(reports_dir, data)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def read_heartbeat(reports_dir: Path) -> dict[str, Any]:
     """The heartbeat, or {} when there is none (or it is unreadable)."""
     try:
@@ -300,12 +319,10 @@ class Scheduler:
         return runs[-1].name if runs else None
 
     def _heartbeat(self, **fields: Any) -> None:
-        data = read_heartbeat(self.reports_dir)
-        data.update(fields)
-        data.update(pid=os.getpid(), updated_at=self.clock().isoformat(timespec="seconds"),
-                    next_run=self.next_run.isoformat(timespec="seconds") if self.next_run else None)
+        fields.update(pid=os.getpid(), updated_at=self.clock().isoformat(timespec="seconds"),
+                      next_run=self.next_run.isoformat(timespec="seconds") if self.next_run else None)
         try:
-            write_heartbeat(self.reports_dir, data)
+            update_heartbeat(self.reports_dir, fields)
         except OSError as exc:  # monitoring must not stop the scans
             log.error("cannot write the heartbeat: %s", exc)
 

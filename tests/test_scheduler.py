@@ -234,3 +234,23 @@ def test_once_and_scheduled_run_produce_the_same_reports(sandbox: Sandbox, seede
 def test_schedule_needs_a_schedule_block(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schedule", "-c", str(ROOT / "config.example.yaml")]) == 3
     assert "no `schedule`" in capsys.readouterr().err
+
+
+def test_concurrent_heartbeat_updates_lose_nothing(tmp_path: Path) -> None:
+    # Bug: the heartbeat was an unlocked read-modify-write, so one scheduler's update could
+    # drop another's fields (seen in CI: `last_skipped` vanished).
+    from auditor.scheduler import update_heartbeat
+
+    barrier = threading.Barrier(16)
+
+    def beat(i: int) -> None:
+        barrier.wait()
+        for j in range(10):
+            update_heartbeat(tmp_path, {f"t{i}-{j}": j})
+
+    threads = [threading.Thread(target=beat, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(read_heartbeat(tmp_path)) == 160
