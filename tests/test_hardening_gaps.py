@@ -133,7 +133,7 @@ def test_an_unreachable_aws_endpoint_fails_in_seconds(sandbox: Any, tmp_path: Pa
     began = time.monotonic()
     with pytest.raises(EndpointConnectionError):
         client.describe_user_pool(UserPoolId="us-east-1_x")
-    assert len(sent) == 2 and time.monotonic() - began < 5, (len(sent), time.monotonic() - began)
+    assert len(sent) == 2 and time.monotonic() - began < 10, (len(sent), time.monotonic() - began)
 
 
 def test_throttling_keeps_its_retries(sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
