@@ -1,0 +1,28 @@
+"""The streamed writers produce exactly the bytes the one-shot ones did (format stability)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from auditor.evaluate.engine import evaluate
+from auditor.models import RunResult
+from auditor.policy.loader import load_policies
+from auditor.report.json_report import render_json, report_document
+from tests import factories as f
+
+
+def test_snapshot_write_is_pretty_sorted_json(tmp_path: Path) -> None:
+    snap = f.snapshot()
+    snap.write(tmp_path / "s.json")
+    expected = json.dumps(snap.to_json(), indent=2, sort_keys=True, default=str) + "\n"
+    assert (tmp_path / "s.json").read_text(encoding="utf-8") == expected
+
+
+def test_render_json_matches_the_one_shot_encoding() -> None:
+    snap = f.snapshot()
+    result = RunResult(run_id="r1", started_at="2026-11-28T00:00:00+00:00", finished_at="2026-11-28T00:00:00+00:00",
+                       tool_version="t", federations=("prod",), findings=tuple(evaluate(snap, load_policies())),
+                       collection_errors={}, evidence={})
+    expected = (json.dumps(report_document(result), indent=2, default=str) + "\n").encode("utf-8")
+    assert render_json(result) == expected
