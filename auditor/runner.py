@@ -7,7 +7,6 @@ The CLI only parses arguments and calls these functions.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import secrets
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
 from auditor.report import Format, write_reports
-from auditor.report.evidence import write_manifest
+from auditor.report.evidence import sha256_file, write_manifest
 from auditor.snapshot import Snapshot
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
@@ -61,11 +60,6 @@ def new_run_id(now: datetime | None = None) -> str:
     """Sortable, unique: `20261128T084000Z-3f9a1c`."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(3)}"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def select_federations(config: Config, names: Sequence[str]) -> list[FederationConfig]:

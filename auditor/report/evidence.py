@@ -39,6 +39,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MB blocks (a large run's snapshot is tens of MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def redact(value: Any) -> Any:
     """The value with every secret-looking key's value replaced by "<removed>"."""
     if isinstance(value, dict):
@@ -125,7 +134,7 @@ def write_manifest(run_dir: Path, *, run_id: str, tool_version: str, policy_file
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "tool": {"name": "auditor", "version": tool_version},
-        "artifacts": [{"path": p.relative_to(run_dir).as_posix(), "sha256": sha256_bytes(p.read_bytes()),
+        "artifacts": [{"path": p.relative_to(run_dir).as_posix(), "sha256": sha256_file(p),
                        "bytes": p.stat().st_size} for p in _artifacts(run_dir)],
         "policy_files": dict(sorted(policy_files.items())),
         "config": {"sha256_redacted": config_digest(config_path),
@@ -197,7 +206,7 @@ def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
             out.problems.append(f"{rel}: refused (the manifest names a path outside the run folder)")
         elif not path.is_file():
             out.problems.append(f"{rel}: missing")
-        elif sha256_bytes(path.read_bytes()) != digest:
+        elif sha256_file(path) != digest:
             out.problems.append(f"{rel}: altered (SHA-256 differs from the manifest)")
     for path in _artifacts(run_dir):
         rel = path.relative_to(run_dir).as_posix()
