@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from auditor import __version__
 from auditor.errors import UnusableInputError
@@ -329,7 +330,6 @@ def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-de
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     from auditor.remediate import RemediationOptions
-    from auditor.runner import scan
 
     if (args.dry_run or args.yes or args.allow_scp_changes) and not args.fix:
         print("auditor: --dry-run, --yes and --allow-scp-changes go with --fix", file=sys.stderr)
@@ -339,14 +339,21 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         # An unattended --fix must say so explicitly: nothing is written without --yes.
         print("auditor: --fix needs --yes when stdin is not a terminal (nothing was written)", file=sys.stderr)
         return EXIT_UNUSABLE
-    config, policies = _load(args)
     remediation = None
     if args.fix:
         remediation = RemediationOptions(apply=applying, allow_scp_changes=args.allow_scp_changes,
                                          confirm=_confirm(args))
+    return _run_scan(args, remediation, announce=not args.quiet)
+
+
+def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool) -> int:
+    """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
+    from auditor.runner import scan
+
+    config, policies = _load(args)
     try:
         options = _options(args, config.formats, "scan")
-        if not args.quiet:
+        if announce:
             print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
                   f"with {len(policies.controls)} controls...", file=sys.stderr)
         out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
@@ -395,18 +402,9 @@ def _print_remediation(out, args: argparse.Namespace) -> None:  # type: ignore[n
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from auditor.remediate import RemediationOptions
-    from auditor.runner import scan
 
-    config, policies = _load(args)
-    try:
-        options = _options(args, config.formats, "scan")
-        out = scan(config, options, policies=policies, progress=_progress(args),
-                   remediation=RemediationOptions(apply=False, allow_scp_changes=args.allow_scp_changes))
-    except KeyError as exc:
-        print(f"auditor: {exc.args[0]}", file=sys.stderr)
-        return EXIT_UNUSABLE
-    _print_remediation(out, args)
-    return _report(out, args)
+    return _run_scan(args, RemediationOptions(apply=False, allow_scp_changes=args.allow_scp_changes),
+                     announce=False)
 
 
 def _run_folder(reports_dir: Path, run_id: str) -> Path:
