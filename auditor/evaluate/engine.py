@@ -16,7 +16,7 @@ from auditor.evaluate.paths import MISSING, resolve
 from auditor.models import Finding, Status, finding_uid
 from auditor.policy.loader import PolicySet
 from auditor.policy.model import Assertion, Control
-from auditor.policy.templates import environment, render
+from auditor.policy.templates import compiled_expression, render
 from auditor.snapshot import FederationSnapshot, Snapshot
 
 
@@ -114,7 +114,7 @@ def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, An
 
     if control.when is not None:
         try:
-            applies = environment().compile_expression(control.when, undefined_to_none=False)(**template_ctx)
+            applies = compiled_expression(control.when)(**template_ctx)
         except jinja2.UndefinedError as exc:
             return finding(Status.ERROR, f"cannot decide whether the control applies: {exc.message}")
         if not applies:

@@ -64,7 +64,10 @@ def config_digest(config_path: Path | None) -> str | None:
     import yaml
 
     try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        # libyaml's loader when PyYAML has it: same data, ~20x faster (the pure-Python loader
+        # took 0.5 s for a 200-federation config, in every run's critical path).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, yaml.YAMLError):
         return None
     canonical = json.dumps(redact(data), sort_keys=True, separators=(",", ":"), default=str)

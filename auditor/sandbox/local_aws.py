@@ -82,6 +82,8 @@ _PROVIDER_NAME_PATTERN = r"[^_\p{Z}][\p{L}\p{M}\p{S}\p{N}\p{P}][^_\p{Z}]+"
 _PROVIDER_NAME_MAX = 32
 
 _running_lock = threading.Lock()
+# Client creation in LocalAWS.client: botocore sessions sharing one loader are created one at a time.
+_client_lock = threading.Lock()
 _running: LocalAWS | None = None
 
 
@@ -659,6 +661,59 @@ def _sign_only_the_body_sent() -> None:
     base._auditor_body_only = True
 
 
+def _share_cognito_signing_key() -> None:
+    """moto parses the same private JWK (its bundled `jwks-private.json`) anew for every user
+    pool it creates: recovering the RSA primes costs ~0.15 s of CPU per pool, which made seeding
+    200 federations spend ~30 s in key parsing. Every pool gets the same key either way, so parse
+    it once. The key signs moto's tokens; nothing the sandbox checks depends on it. Idempotent."""
+    from moto.cognitoidp import models
+
+    if getattr(models, "_auditor_shared_jwk", False):
+        return
+    real = models.jwk
+    parsed: dict[str, Any] = {}
+
+    class _RSAKey:
+        @staticmethod
+        def import_key(value: Any, *args: Any, **kwargs: Any) -> Any:
+            key = json.dumps(value, sort_keys=True) if not args and not kwargs else None
+            if key is None:
+                return real.RSAKey.import_key(value, *args, **kwargs)
+            if key not in parsed:
+                parsed[key] = real.RSAKey.import_key(value)
+            return parsed[key]
+
+    class _Jwk:
+        RSAKey = _RSAKey
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    models.jwk = _Jwk()  # type: ignore[assignment]
+    setattr(models, "_auditor_shared_jwk", True)  # noqa: B010 (a marker mypy cannot see)
+
+
+def _memoize_moto_lookups() -> None:
+    """moto's server recomputes, for every request, facts that cannot change while it runs: the
+    list of its own service packages (a directory listing and ~200 `isdir` calls, under the
+    dispatcher's global lock, so every request waits for it) and a response class's method
+    names (`inspect.getmembers`). Profiled at ~25% of the sandbox's CPU per AWS call, which
+    made the sandbox, not the scanner, the bottleneck of the scale benchmark. Idempotent."""
+    import functools
+
+    from moto import backends
+    from moto.core import responses
+
+    if getattr(backends, "_auditor_memoized", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+    original = responses.method_names_from_class
+    names_of = functools.lru_cache(maxsize=None)(lambda cls: tuple(original(cls)))
+    responses.method_names_from_class = lambda clazz: list(names_of(clazz))
+    setattr(backends, "_auditor_memoized", True)  # noqa: B010 (a marker mypy cannot see)
+
+
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
 
 
@@ -712,6 +767,8 @@ class LocalAWS:
 
         try:
             _sign_only_the_body_sent()
+            _share_cognito_signing_key()
+            _memoize_moto_lookups()
             app = _Middleware(DomainDispatcherApplication(create_backend_app), self)
             self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
             self._server.daemon_threads = True
@@ -777,6 +834,7 @@ class LocalAWS:
         Keyword arguments go to ``boto3.client`` and override the defaults.
         """
         import boto3
+        import botocore.session
 
         if not self.endpoint_url:
             raise RuntimeError("LocalAWS is not started")
@@ -787,7 +845,13 @@ class LocalAWS:
             "aws_secret_access_key": _DUMMY_CREDENTIAL,
         }
         options.update(kw)
-        return boto3.session.Session().client(service, **options)
+        from auditor.collectors.aws_sessions import share_loader
+
+        # One parsed copy of the service models for every client the sandbox hands out (a new
+        # session otherwise parses them again: ~0.1 s of CPU per client).
+        with _client_lock:
+            session = boto3.session.Session(botocore_session=share_loader(botocore.session.Session()))
+            return session.client(service, **options)
 
     # --- knobs -----------------------------------------------------------------------------
 

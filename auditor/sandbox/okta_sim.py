@@ -860,7 +860,9 @@ class OktaSimulator:
             n += 1
         name = f"{base_name}_{n}"
         self._state.app_names.add(name)
-        key = self._new_signing_key()
+        # RSA key generation (~60 ms) releases the GIL: off the event loop, the simulator keeps
+        # answering other requests meanwhile and concurrent app creations use both cores.
+        key = await asyncio.get_running_loop().run_in_executor(None, self._new_signing_key)
         app = _App(seq=self._state.next_seq(), data={}, external_key=_rand("exk"), key=key)
         app.data = self._build_app_data(body, existing=None, app_id=app_id, name=name)
         app.data["status"] = "ACTIVE" if activate else "INACTIVE"
