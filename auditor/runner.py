@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
-from auditor.evaluate.engine import evaluate
+from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History
 from auditor.models import Finding, RunResult, Status
@@ -26,7 +29,7 @@ from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
-from auditor.snapshot import Snapshot
+from auditor.snapshot import FederationSnapshot, Snapshot
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
 
@@ -95,7 +98,16 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     start_bar = getattr(progress, "start", None)
     if callable(start_bar):
         start_bar(len(collectors) * len(feds))
-    snapshot = collect(config, feds, collectors, run_id=run_id, on_done=getattr(progress, "collected", None))
+    # Each federation is judged as soon as it is collected, while collection waits on rate
+    # limits for the others. Not with --fix: its findings are judged after the changes.
+    evaluated_at = options.now or started
+    streaming = (StreamingEvaluator(policies, config.settings_for_snapshot(), evaluated_at)
+                 if remediation is None else None)
+    try:
+        snapshot = collect(config, feds, collectors, run_id=run_id, on_done=getattr(progress, "collected", None),
+                           on_federation=streaming.submit if streaming is not None else None)
+    finally:
+        precomputed = streaming.finish() if streaming is not None else None
     finish_bar = getattr(progress, "finish", None)
     if callable(finish_bar):
         finish_bar()
@@ -113,6 +125,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
                                      default_collectors(config, secret, progress, limits), run_id=run_id)
     return judge(snapshot, policies, options, started=started, config_path=config.path,
                  remediation=fix, snapshot_after=snapshot_after,
+                 findings=precomputed.in_order(snapshot) if precomputed is not None else None,
+                 evaluated_at=evaluated_at if precomputed is not None else None,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
                  s3_client=_s3_client(config) if config.report_settings.s3 else None,
                  notifications=config.notifications)
@@ -142,18 +156,23 @@ def load_waiver_set(path: Path | None) -> WaiverSet:
 def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, started: datetime,
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
           s3_client: object | None = None, remediation: RemediationResult | None = None,
-          snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None) -> RunOutput:
+          snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None,
+          findings: Sequence[Finding] | None = None, evaluated_at: datetime | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
     After `--fix`, `snapshot_after` holds the re-collected state of the touched federations:
     their findings are judged from it, and each applied change is marked verified or not.
+    `findings` (with the `evaluated_at` they were judged at) are the snapshot's findings when a
+    scan already judged each federation while collecting.
     """
     settings = settings or ReportSettings()
     now = options.now or datetime.now(UTC)
     judged = snapshot if snapshot_after is None else merge_snapshots(snapshot, snapshot_after)
-    findings, notices = apply_waivers(evaluate(judged, policies, now=options.now),
-                                      load_waiver_set(settings.waivers_path), now)
+    if findings is None or snapshot_after is not None:
+        evaluated_at = options.now or datetime.now(UTC)
+        findings = evaluate(judged, policies, now=evaluated_at)
+    findings, notices = apply_waivers(list(findings), load_waiver_set(settings.waivers_path), now)
     remediation_doc = None
     if remediation is not None:
         remediation = verify_outcomes(remediation, findings)
@@ -172,7 +191,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         "snapshot_sha256": sha256_file(snapshot_path),
         "config_sha256": sha256_file(config_path) if config_path and config_path.exists() else None,
         "policy_files": policies.files,
-        "evaluated_at": (options.now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "evaluated_at": (evaluated_at or now).isoformat(timespec="seconds"),
         "collected_at": snapshot.collected_at,
     }
     result = RunResult(
@@ -214,6 +233,56 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         except (BotoCoreError, ClientError) as exc:
             out = dataclasses.replace(out, publish_error=f"publishing to s3://{settings.s3.bucket} failed: {exc}")
     return out
+
+
+class StreamingEvaluator:
+    """Judges federations on a worker thread as `collect()` hands them over.
+
+    Collection mostly waits (on latency and rate limits); judging each federation meanwhile takes
+    the evaluation off the end of the scan. A federation handed over again (its data changed)
+    is judged again; the last judgement counts.
+    """
+
+    _DONE = object()
+
+    def __init__(self, policies: PolicySet, settings: dict[str, Any], now: datetime) -> None:
+        self._policies, self._settings, self._now = policies, settings, now
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._results: dict[str, list[Finding]] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="evaluate", daemon=True)
+        self._thread.start()
+
+    def submit(self, fed: FederationSnapshot) -> None:
+        """Queue one collected federation (thread-safe; called from collector threads)."""
+        self._queue.put(fed)
+
+    def _work(self) -> None:
+        while (fed := self._queue.get()) is not self._DONE:
+            if self._error is not None:
+                continue
+            try:
+                self._results[fed.name] = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+            except BaseException as exc:  # re-raised by in_order(), like evaluate() would raise
+                self._error = exc
+
+    def finish(self) -> StreamingEvaluator:
+        """Wait until everything queued is judged; returns self."""
+        self._queue.put(self._DONE)
+        self._thread.join()
+        return self
+
+    def in_order(self, snapshot: Snapshot) -> list[Finding]:
+        """The findings in the snapshot's federation order (as `evaluate` orders them)."""
+        if self._error is not None:
+            raise self._error
+        out: list[Finding] = []
+        for fed in snapshot.federations:
+            found = self._results.get(fed.name)
+            if found is None:  # never handed over (cannot happen with collect(); cheap to cover)
+                found = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+            out += found
+        return out
 
 
 def merge_snapshots(before: Snapshot, after: Snapshot) -> Snapshot:

@@ -8,6 +8,7 @@ snapshot's `errors` and never raises.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -44,22 +45,55 @@ def default_collectors(config: Config, okta_secret: str | None, progress: Progre
 
 
 def collect(config: Config, federations: Sequence[FederationConfig], collectors: Sequence[Collector],
-            *, run_id: str, on_done: Callable[[str, str], None] | None = None) -> Snapshot:
+            *, run_id: str, on_done: Callable[[str, str], None] | None = None,
+            on_federation: Callable[[FederationSnapshot], None] | None = None) -> Snapshot:
     """Run every collector over the federations and assemble the Snapshot.
 
     `on_done(collector, federation)` is told each time a collector finishes a federation (the
     progress bar counts them: `len(collectors) * len(federations)` in all).
+
+    `on_federation(snapshot)` is handed each federation's state as soon as every collector is
+    done with it, while the others are still being collected, so that judging can overlap the
+    waits of collection. Every federation is handed over at least once; one whose data changed
+    after it was handed over (a collector crashed later and marked its keys failed) is handed
+    over again, and the last one counts.
     """
     started = datetime.now(UTC).isoformat(timespec="seconds")
     sinks = {f.name: Sink(f.name) for f in federations}
+    pending = {f.name: len(collectors) for f in federations}
+    finished_by: dict[str, set[str]] = {c.name: set() for c in collectors}
+    announced: dict[str, int] = {}  # federation -> its sink's version when handed over
+    lock = threading.Lock()
+
+    def snapshot_of(fed: FederationConfig) -> FederationSnapshot:
+        sink = sinks[fed.name]
+        return FederationSnapshot(name=fed.name, config=fed.data, resources=sink.resources,
+                                  errors=tuple(sink.errors))
+
+    by_name = {f.name: f for f in federations}
+
+    def finished(collector: Collector, fed_name: str) -> None:
+        with lock:
+            if fed_name in finished_by[collector.name]:
+                return  # told twice: count it once
+            finished_by[collector.name].add(fed_name)
+            pending[fed_name] -= 1
+            complete = pending[fed_name] == 0
+            if complete:
+                announced[fed_name] = sinks[fed_name].version
+        if on_done is not None:
+            on_done(collector.name, fed_name)
+        if complete and on_federation is not None:
+            on_federation(snapshot_of(by_name[fed_name]))
 
     def run(collector: Collector) -> None:
-        if on_done is not None:
-            collector.on_done = lambda fed, name=collector.name: on_done(name, fed)  # type: ignore[misc]
+        collector.on_done = lambda fed, c=collector: finished(c, fed)  # type: ignore[misc]
         try:
             collector.collect(federations, sinks)
         except Exception as exc:  # a collector bug must not lose the others' data or hide as PASS
             for fed in federations:
+                if fed.name in finished_by[collector.name]:
+                    continue  # finished before the crash: its data stands
                 for key in collector.provides:
                     if key not in sinks[fed.name].resources:
                         sinks[fed.name].fail(key, f"{collector.name} collector crashed: {type(exc).__name__}: {exc}")
@@ -72,14 +106,14 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
     else:
         for collector in collectors:
             run(collector)
+    if on_federation is not None:
+        for fed in federations:  # never announced (a collector skipped it), or changed since
+            if announced.get(fed.name) != sinks[fed.name].version:
+                on_federation(snapshot_of(fed))
     return Snapshot(
         run_id=run_id,
         collected_at=started,
         tool_version=__version__,
         settings=config.settings_for_snapshot(),
-        federations=tuple(
-            FederationSnapshot(name=f.name, config=f.data, resources=sinks[f.name].resources,
-                               errors=tuple(sinks[f.name].errors))
-            for f in federations
-        ),
+        federations=tuple(snapshot_of(f) for f in federations),
     )

@@ -20,15 +20,20 @@ class Sink:
     federation: str
     resources: dict[str, Any] = field(default_factory=dict)
     errors: list[CollectionError] = field(default_factory=list)
+    # Bumped by every put and fail: `collect()` re-announces a federation whose sink changed after
+    # it was announced complete (a crashing collector may still mark keys as failed).
+    version: int = 0
 
     def put(self, key: str, value: Any) -> None:
         """Store plain JSON for `key` (None: looked, and it does not exist)."""
         self.resources[key] = plain(value)
+        self.version += 1
 
     def fail(self, key: str, message: str) -> None:
         """Record that `key` could not be collected; the controls needing it become ERROR."""
         self.resources.pop(key, None)
         self.errors.append(CollectionError(key, message))
+        self.version += 1
 
     def get(self, key: str) -> Any:
         """A value collected earlier in this run (None when absent or not collected)."""

@@ -41,27 +41,37 @@ class _CannotExpect(Exception):
 
 def evaluate(snapshot: Snapshot, policies: PolicySet, *, now: datetime | None = None) -> list[Finding]:
     """Every control against every federation of the snapshot, in a stable order."""
-    ctx = OpContext(now=now or datetime.now(UTC), settings=snapshot.settings)
+    now = now or datetime.now(UTC)
     findings = []
     for fed in snapshot.federations:
-        template_ctx = _template_context(snapshot, fed)
-        for control in policies.controls:
-            findings.append(_judge(control, fed, template_ctx, ctx))
+        findings += evaluate_federation(fed, snapshot.settings, policies, now=now)
     return findings
 
 
-def _template_context(snapshot: Snapshot, fed: FederationSnapshot) -> dict[str, Any]:
+def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], policies: PolicySet, *,
+                        now: datetime) -> list[Finding]:
+    """Every control against one federation, in policy order (`settings`: the snapshot's).
+
+    A federation's findings depend on its own state and the global settings only, which is what
+    lets a scan judge each federation as soon as it is collected.
+    """
+    ctx = OpContext(now=now, settings=settings)
+    template_ctx = _template_context(settings, fed)
+    return [_judge(control, fed, template_ctx, ctx) for control in policies.controls]
+
+
+def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict[str, Any]:
     # A federation in another account may live in another region (its `aws.region` override).
-    aws = {**snapshot.settings.get("aws", {}), **{k: v for k, v in (fed.config.get("aws") or {}).items()
-                                                   if k == "region"}}
+    aws = {**settings.get("aws", {}), **{k: v for k, v in (fed.config.get("aws") or {}).items()
+                                          if k == "region"}}
     context: dict[str, Any] = {
         "config": fed.config,
         "federation": fed.name,
         "aws": aws,
         "settings": {
             "region": aws.get("region"),
-            "org_url": snapshot.settings.get("okta", {}).get("org_url"),
-            "allow_insecure_http": snapshot.settings.get("okta", {}).get("allow_insecure_http", False),
+            "org_url": settings.get("okta", {}).get("org_url"),
+            "allow_insecure_http": settings.get("okta", {}).get("allow_insecure_http", False),
         },
     }
     for key, value in fed.resources.items():
