@@ -26,3 +26,29 @@ def test_render_json_matches_the_one_shot_encoding() -> None:
                        collection_errors={}, evidence={})
     expected = (json.dumps(report_document(result), indent=2, default=str) + "\n").encode("utf-8")
     assert render_json(result) == expected
+
+
+def test_render_json_with_no_findings_matches_the_one_shot_encoding() -> None:
+    result = RunResult(run_id="r1", started_at="2026-11-28T00:00:00+00:00", finished_at="2026-11-28T00:00:00+00:00",
+                       tool_version="t", federations=(), findings=(), collection_errors={}, evidence={})
+    expected = (json.dumps(report_document(result), indent=2, default=str) + "\n").encode("utf-8")
+    assert render_json(result) == expected
+
+
+def test_a_finding_that_breaks_the_schema_raises_and_leaves_no_report(tmp_path: Path) -> None:
+    import dataclasses
+
+    import jsonschema
+    import pytest
+
+    from auditor.report import Format, write_reports
+
+    snap = f.snapshot()
+    findings = list(evaluate(snap, load_policies()))
+    findings[3] = dataclasses.replace(findings[3], uid="")  # the schema wants a non-empty uid
+    result = RunResult(run_id="r1", started_at="2026-11-28T00:00:00+00:00", finished_at="2026-11-28T00:00:00+00:00",
+                       tool_version="t", federations=("prod",), findings=tuple(findings), collection_errors={},
+                       evidence={})
+    with pytest.raises(jsonschema.ValidationError, match="finding"):
+        write_reports(result, tmp_path, [Format.JSON])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

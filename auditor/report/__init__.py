@@ -4,7 +4,7 @@ pass/fail, they only show the RunResult."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from auditor.models import RunResult
@@ -39,6 +39,12 @@ _WRITERS: dict[Format, tuple[str, str]] = {
 }
 
 
+# Writers that can also hand their bytes over in chunks, so that a large report is never held whole.
+_STREAMED: dict[Format, tuple[str, str]] = {
+    Format.JSON: ("auditor.report.json_report", "iter_json"),
+}
+
+
 def writer(fmt: Format) -> Callable[[RunResult], bytes]:
     """The `render(result) -> bytes` function of a format."""
     import importlib
@@ -54,9 +60,21 @@ def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tupl
     written: dict[str, Path] = {}
     for fmt in formats:
         path = run_dir / fmt.filename
-        data = writer(fmt)(result)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
+        if fmt in _STREAMED:
+            import importlib
+
+            module, name = _STREAMED[fmt]
+            chunks: Callable[[RunResult], Iterable[bytes]] = getattr(importlib.import_module(module), name)
+            try:
+                with tmp.open("wb") as fh:
+                    for chunk in chunks(result):
+                        fh.write(chunk)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        else:
+            tmp.write_bytes(writer(fmt)(result))
         tmp.replace(path)  # never leave a half-written report behind
         written[fmt.value] = path
     return written
