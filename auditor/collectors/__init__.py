@@ -8,6 +8,7 @@ snapshot's `errors` and never raises.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +101,10 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
 
     parallel = len(collectors) > 1 and all(c.options.concurrency > 1 for c in collectors)
     if parallel:
+        for collector in collectors:
+            # A failure here is met again, and recorded, by collect().
+            with contextlib.suppress(Exception):
+                collector.warm_up(federations)
         # Side by side: Okta's rate limits, not the AWS calls, then set the pace of the scan.
         with ThreadPoolExecutor(max_workers=len(collectors), thread_name_prefix="collector") as pool:
             list(pool.map(run, collectors))

@@ -74,6 +74,9 @@ class AwsClients:
         region = self.region_for(federation)
         key = (service, profile, override.role_arn if override else None,
                override.external_id if override else None, region)
+        cached = self._clients.get(key)  # no lock once made: a paced call must not queue behind
+        if cached is not None:           # another collector creating its client
+            return cached
         with self._lock:  # boto3 sessions are not thread-safe when creating clients
             if key not in self._clients:
                 # adaptive: standard retries plus a client-side rate limiter that slows down when
@@ -167,6 +170,16 @@ class CognitoCollector(Collector):
         # `aws.cognito_account_rps` there, and to `aws.cognito_pool_rps` (5) per user pool.
         self._per_pool = KeyedLimiters(self.options.cognito_pool_rps)
         self._per_account = KeyedLimiters(self.options.cognito_account_rps)
+
+    def warm_up(self, federations: Sequence[FederationConfig]) -> None:
+        """One Cognito client per account and Region (assuming each role once), so that the
+        paced calls start at once (see Collector.warm_up)."""
+        seen: set[tuple[str | None, str]] = set()
+        for fed in federations:
+            account = (fed.aws.role_arn if fed.aws else None, self.clients.region_for(fed))
+            if account not in seen:
+                seen.add(account)
+                self.clients.client("cognito-idp", federation=fed)
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation; each failure is recorded for exactly the keys it affects."""

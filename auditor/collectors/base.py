@@ -110,6 +110,15 @@ class Collector(abc.ABC):
         # Set by `collect()`: told once per federation this collector is finished with.
         self.on_done: Callable[[str], None] = lambda fed: None
 
+    def warm_up(self, federations: Sequence[FederationConfig]) -> None:  # noqa: B027 (optional hook)
+        """Prepare what the first paced call needs (clients, sessions), before any collector runs.
+
+        A rate limit's unused budget is lost for good (a token bucket only holds its burst), so
+        a paced collector must start calling at once; warming up first, alone, keeps the other
+        collectors' start-up work (the okta SDK's imports, ~0.7 s of CPU) from delaying it. Must
+        not raise: a failure here shows up again, and is recorded, in `collect`.
+        """
+
     @abc.abstractmethod
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation's resources of this system into `sinks[federation.name]`."""
