@@ -3,8 +3,10 @@
 - **When**: daily at `HH:MM` in an IANA time zone (zoneinfo: DST-correct; a time skipped by
   the spring change runs an hour later in wall-clock terms, a repeated one runs once), or every
   N hours counted from the previous run's start (read back from the heartbeat after a restart).
-  The `schedule` package's time-zone support needs pytz and reads the wall clock directly, so
-  the next run is computed here, with an injectable clock (tests fire a run within a second).
+  The `schedule` package dispatches the scan (a `schedule.Scheduler` holding one job), but the
+  job's times are computed here: schedule's own time zones need pytz, and it reads the wall
+  clock directly, while these times come from an injectable clock (tests fire a run within a
+  second) and survive a restart.
 - **One run at a time**: a lock file in the reports folder, created with O_EXCL and holding the
   pid, host and start time. A lock whose process is gone (same host) or that is older than a
   bound is stale and is taken over; the take-over happens under an flock so two schedulers
@@ -38,6 +40,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import schedule
 
 from auditor.config import Retention, ScheduleSettings
 from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
@@ -328,6 +332,10 @@ class Scheduler:
 
     # -- the loop ----------------------------------------------------------------------------
 
+    def _scheduled_run(self, job: ScheduledScan) -> int:
+        self.next_run = job.due  # already planned by the job: the heartbeat shows it meanwhile
+        return self.run_once()
+
     def request_stop(self) -> None:
         """Finish the current run (if any), then leave `serve`."""
         self._stop.set()
@@ -352,18 +360,19 @@ class Scheduler:
         try:
             last = read_heartbeat(self.reports_dir).get("last_start")
             last_start = datetime.fromisoformat(last) if isinstance(last, str) else None
-            self.next_run = next_run_after(self.clock(), self.schedule, last_start=last_start)
+            dispatcher = schedule.Scheduler()
+            job = ScheduledScan(dispatcher, self.schedule, self.clock, last_start)
+            job.do(self._scheduled_run, job)
+            self.next_run = job.due
             self._heartbeat(state="idle")
             log.info("scheduler started; next run at %s", self.next_run.isoformat(timespec="seconds"))
             while not self._stop.is_set():
                 now = self.clock()
-                if now < self.next_run:
-                    self.sleep(min(_TICK_SECONDS, (self.next_run - now).total_seconds()))
+                if not job.should_run:
+                    self.sleep(min(_TICK_SECONDS, (job.due - now).total_seconds()))
                     continue
-                started = self.clock()
-                self.next_run = next_run_after(started, self.schedule, last_start=started)
                 try:
-                    self.run_once()
+                    dispatcher.run_pending()
                 except KeyboardInterrupt:
                     log.warning("run abandoned")
                     break
@@ -379,6 +388,36 @@ class Scheduler:
             self._heartbeat(state="stopped")
         log.info("scheduler stopped after %d run(s)", runs)
         return EXIT_OK
+
+
+class ScheduledScan(schedule.Job):
+    """The scan as a `schedule` job, due at `next_run_after` by the scheduler's clock.
+
+    `schedule.Scheduler.run_pending` runs it when due; `schedule` keeps naive datetimes, so
+    `next_run` holds the due time in naive UTC for it, and `due` the aware one for us.
+    """
+
+    def __init__(self, scheduler: schedule.Scheduler, settings: ScheduleSettings, clock: Clock,
+                 last_start: datetime | None) -> None:
+        super().__init__(1, scheduler)
+        self.settings, self.clock, self.last_start = settings, clock, last_start
+        self.due = next_run_after(clock(), settings, last_start=last_start)
+
+    def _schedule_next_run(self) -> None:
+        self.due = next_run_after(self.clock(), self.settings, last_start=self.last_start)
+        self.next_run = self.due.astimezone(UTC).replace(tzinfo=None)
+
+    @property
+    def should_run(self) -> bool:
+        """Due by our clock (schedule's own check reads the wall clock)."""
+        return self.clock() >= self.due
+
+    def run(self) -> Any:
+        """Plan the next run first (the heartbeat names it during this one), then scan."""
+        self.last_start = self.last_run = self.clock()
+        self._schedule_next_run()
+        assert self.job_func is not None, "do() binds the job function"
+        return self.job_func()
 
 
 # ------------------------------------------------------------------------------------ the job
