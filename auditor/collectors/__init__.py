@@ -68,7 +68,9 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
 
     def snapshot_of(fed: FederationConfig) -> FederationSnapshot:
         sink = sinks[fed.name]
-        return FederationSnapshot(name=fed.name, config=fed.data, resources=sink.resources,
+        # A copy of the top level: a buggy collector may still fail keys of an announced
+        # federation from its thread while the receiver reads it (and then announces it again).
+        return FederationSnapshot(name=fed.name, config=fed.data, resources=dict(sink.resources),
                                   errors=tuple(sink.errors))
 
     by_name = {f.name: f for f in federations}
