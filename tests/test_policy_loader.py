@@ -144,3 +144,24 @@ def test_meta_every_operator_is_in_the_readme_table() -> None:
     readme = (BUILTIN_POLICY_DIR.parent / "README.md").read_text(encoding="utf-8")
     for name in OPERATORS:
         assert f"| `{name}` |" in readme, f"operator {name} missing from README's operator table"
+
+
+@pytest.mark.parametrize(("source", "context", "expected"), [
+    # Live values are never re-parsed: jinja's NativeTemplate `literal_eval`ed them, so an
+    # account id without a leading zero came back as an int and list-looking text as a list.
+    ("{{ x }}", {"x": "123456789012"}, "123456789012"),
+    ("{{ x }}", {"x": "012345678901"}, "012345678901"),
+    ("{{ x }}", {"x": "[1, 2]"}, "[1, 2]"),
+    ("{{ x }}", {"x": "True"}, "True"),
+    # A single expression keeps its native value, constants included; anything else is text.
+    ("{{ x }}", {"x": [1, 2]}, [1, 2]),
+    ("{{ 30 }}", {}, 30),
+    ("{{ x | length }}", {"x": "abc"}, 3),
+    ("a{{ x }}", {"x": 1}, "a1"),
+])
+def test_templates_render_native_values_and_never_reparse_text(source: str, context: dict[str, object],
+                                                               expected: object) -> None:
+    from auditor.policy.templates import render
+
+    out = render(source, context)
+    assert out == expected and type(out) is type(expected)

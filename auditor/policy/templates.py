@@ -28,15 +28,38 @@ def _concat(values: Iterable[Any]) -> Any:
     return "".join(str(v) for v in items)
 
 
+class PolicyCodeGenerator(NativeCodeGenerator):
+    """Keeps a constant single expression native (`{{ 30 }}` is 30), which NativeEnvironment
+    only got back by `literal_eval`ing the folded text."""
+
+    def _output_const_repr(self, group: Iterable[Any]) -> str:
+        items = list(group)
+        if len(items) == 1 and not isinstance(items[0], str):
+            return repr(items[0])
+        return repr("".join(str(v) for v in items))
+
+
+class PolicyTemplate(NativeTemplate):
+    """A native template that joins its output with `PolicyEnvironment.concat`.
+
+    NativeTemplate.render calls `environment_class.concat`, and its environment_class is
+    NativeEnvironment, whose concat `literal_eval`s the output: without this class a live value
+    "123456789012" (an account id) came back as an int and "[1, 2]" as a list.
+    """
+
+
 class PolicyEnvironment(ImmutableSandboxedEnvironment):
     """Sandboxed, StrictUndefined, native-single-expression Jinja environment."""
 
-    code_generator_class = NativeCodeGenerator
+    code_generator_class = PolicyCodeGenerator
     concat = staticmethod(_concat)
-    template_class = NativeTemplate
+    template_class = PolicyTemplate
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+PolicyTemplate.environment_class = PolicyEnvironment  # type: ignore[assignment]
 
 
 @lru_cache(maxsize=1)
