@@ -113,8 +113,11 @@ class History:
 
     # --- writing ------------------------------------------------------------------------
 
-    def record(self, result: RunResult, snapshot: Snapshot, run_dir: Path | None = None) -> None:
-        """Store one judged run: its findings and each federation's collected resources."""
+    def record(self, result: RunResult, snapshot: Snapshot, run_dir: Path | None = None,
+               packed: Mapping[str, bytes] | None = None) -> None:
+        """Store one judged run: its findings and each federation's collected resources
+        (`packed`: states already packed with `pack_state`, by federation name)."""
+        packed = packed or {}
         with self._connect() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -130,7 +133,8 @@ class History:
             conn.execute("DELETE FROM states WHERE run_id = ?", (result.run_id,))
             conn.executemany(
                 "INSERT INTO states VALUES (?,?,?)",
-                [(result.run_id, fed.name, _pack(fed.resources)) for fed in snapshot.federations])
+                ((result.run_id, fed.name, packed.get(fed.name) or pack_state(fed.resources))
+                 for fed in snapshot.federations))
 
     # --- reading ------------------------------------------------------------------------
 
@@ -267,7 +271,8 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _pack(resources: Mapping[str, Any]) -> bytes:
+def pack_state(resources: Mapping[str, Any]) -> bytes:
+    """A federation's resources as the history stores them (compressed, key-sorted JSON)."""
     return zlib.compress(json.dumps(resources, sort_keys=True, default=str).encode("utf-8"))
 
 

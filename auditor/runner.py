@@ -22,13 +22,14 @@ from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
 from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
-from auditor.history import History
+from auditor.history import History, pack_state
 from auditor.models import Finding, RunResult, Status
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
+from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
@@ -101,7 +102,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     # Each federation is judged as soon as it is collected, while collection waits on rate
     # limits for the others. Not with --fix: its findings are judged after the changes.
     evaluated_at = options.now or started
-    streaming = (StreamingEvaluator(policies, config.settings_for_snapshot(), evaluated_at)
+    streaming = (StreamingEvaluator(policies, config.settings_for_snapshot(), evaluated_at,
+                                    pack_history=config.report_settings.history_path is not None)
                  if remediation is None else None)
     try:
         snapshot = collect(config, feds, collectors, run_id=run_id, on_done=getattr(progress, "collected", None),
@@ -127,6 +129,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
                  remediation=fix, snapshot_after=snapshot_after,
                  findings=precomputed.in_order(snapshot) if precomputed is not None else None,
                  evaluated_at=evaluated_at if precomputed is not None else None,
+                 prepared=precomputed,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
                  s3_client=_s3_client(config) if config.report_settings.s3 else None,
                  notifications=config.notifications)
@@ -157,14 +160,16 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
           s3_client: object | None = None, remediation: RemediationResult | None = None,
           snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None,
-          findings: Sequence[Finding] | None = None, evaluated_at: datetime | None = None) -> RunOutput:
+          findings: Sequence[Finding] | None = None, evaluated_at: datetime | None = None,
+          prepared: StreamingEvaluator | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
     After `--fix`, `snapshot_after` holds the re-collected state of the touched federations:
     their findings are judged from it, and each applied change is marked verified or not.
     `findings` (with the `evaluated_at` they were judged at) are the snapshot's findings when a
-    scan already judged each federation while collecting.
+    scan already judged each federation while collecting; `prepared` is what judged them, with
+    the work it did ahead (findings checked against the report schema, history states packed).
     """
     settings = settings or ReportSettings()
     now = options.now or datetime.now(UTC)
@@ -209,7 +214,8 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     )
     if settings.history_path is not None:
         history = History(settings.history_path)
-        history.record(result, snapshot, run_dir)
+        history.record(result, snapshot, run_dir,
+                       packed=prepared.packed if prepared is not None and snapshot_after is None else None)
         result = dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
                                      trend=history.trend(result.run_id, settings.trend_runs))
     if notifications is not None:
@@ -217,7 +223,8 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
 
         # Before the reports are written, so that a failed notification is in them (never raises).
         result = dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
-    files = write_reports(result, run_dir, options.formats)
+    files = write_reports(result, run_dir, options.formats,
+                          validated=prepared.validated if prepared is not None else None)
     files["snapshot"] = snapshot_path
     files["manifest"] = write_manifest(run_dir, run_id=result.run_id, tool_version=result.tool_version,
                                        policy_files=policies.files, config_path=config_path,
@@ -245,11 +252,18 @@ class StreamingEvaluator:
 
     _DONE = object()
 
-    def __init__(self, policies: PolicySet, settings: dict[str, Any], now: datetime) -> None:
+    def __init__(self, policies: PolicySet, settings: dict[str, Any], now: datetime, *,
+                 pack_history: bool = False) -> None:
         self._policies, self._settings, self._now = policies, settings, now
+        self._pack_history = pack_history
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._results: dict[str, list[Finding]] = {}
         self._error: BaseException | None = None
+        # Work done ahead for the end of the scan: findings whose JSON passed the report schema
+        # (by id, with the object itself so an id can never stand for another finding), and each
+        # federation's state packed for the history.
+        self._checked: dict[int, Finding] = {}
+        self.packed: dict[str, bytes] = {}
         self._thread = threading.Thread(target=self._work, name="evaluate", daemon=True)
         self._thread.start()
 
@@ -262,9 +276,19 @@ class StreamingEvaluator:
             if self._error is not None:
                 continue
             try:
-                self._results[fed.name] = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+                findings = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+                self._results[fed.name] = findings
+                for finding in findings:
+                    if finding_problem(finding) is None:  # else report.json re-checks it and raises
+                        self._checked[id(finding)] = finding
+                if self._pack_history:
+                    self.packed[fed.name] = pack_state(fed.resources)
             except BaseException as exc:  # re-raised by in_order(), like evaluate() would raise
                 self._error = exc
+
+    def validated(self, finding: Finding) -> bool:
+        """True when this very finding object was checked against the report schema."""
+        return self._checked.get(id(finding)) is finding
 
     def finish(self) -> StreamingEvaluator:
         """Wait until everything queued is judged; returns self."""

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from auditor.models import RunResult
+from auditor.models import Finding, RunResult
 
 
 class Format(enum.StrEnum):
@@ -54,8 +54,12 @@ def writer(fmt: Format) -> Callable[[RunResult], bytes]:
     return fn
 
 
-def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tuple[Format, ...]) -> dict[str, Path]:
-    """Write `report.<fmt>` for each format into run_dir; return {format: path}."""
+def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tuple[Format, ...], *,
+                  validated: Callable[[Finding], bool] | None = None) -> dict[str, Path]:
+    """Write `report.<fmt>` for each format into run_dir; return {format: path}.
+
+    `validated(finding)` true: the finding's JSON was already checked against the report schema.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for fmt in formats:
@@ -65,10 +69,10 @@ def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tupl
             import importlib
 
             module, name = _STREAMED[fmt]
-            chunks: Callable[[RunResult], Iterable[bytes]] = getattr(importlib.import_module(module), name)
+            chunks: Callable[..., Iterable[bytes]] = getattr(importlib.import_module(module), name)
             try:
                 with tmp.open("wb") as fh:
-                    for chunk in chunks(result):
+                    for chunk in chunks(result, validated):
                         fh.write(chunk)
             except BaseException:
                 tmp.unlink(missing_ok=True)
