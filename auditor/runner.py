@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import queue
 import secrets
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, Change
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
-from auditor.snapshot import FederationSnapshot, Snapshot
+from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
 
@@ -186,7 +188,9 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     run_dir = output_dir / snapshot.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     snapshot_path = run_dir / "snapshot.json"
-    snapshot.write(snapshot_path)
+    snapshot.write(snapshot_path, prepared.encoded if prepared is not None else None)
+    if prepared is not None:
+        prepared.close()
     if snapshot_after is not None:
         snapshot_after.write(run_dir / "snapshot-after-fix.json")
     if remediation is not None:
@@ -264,6 +268,9 @@ class StreamingEvaluator:
         # federation's state packed for the history.
         self._checked: dict[int, Finding] = {}
         self.packed: dict[str, bytes] = {}
+        # Each federation's snapshot.json text, on disk (not in memory: ~35 MB for 1,000).
+        self._spool = tempfile.TemporaryFile(prefix="auditor-snapshot-")  # noqa: SIM115 (closed in close())
+        self._spooled: dict[str, tuple[int, int]] = {}
         self._thread = threading.Thread(target=self._work, name="evaluate", daemon=True)
         self._thread.start()
 
@@ -283,8 +290,25 @@ class StreamingEvaluator:
                         self._checked[id(finding)] = finding
                 if self._pack_history:
                     self.packed[fed.name] = pack_state(fed.resources)
+                text = encode_federation(fed).encode("utf-8")
+                self._spool.seek(0, os.SEEK_END)
+                self._spooled[fed.name] = (self._spool.tell(), len(text))
+                self._spool.write(text)
             except BaseException as exc:  # re-raised by in_order(), like evaluate() would raise
                 self._error = exc
+
+    def encoded(self, fed: FederationSnapshot) -> str | None:
+        """The federation's snapshot.json text made while collecting (None: not made)."""
+        where = self._spooled.get(fed.name)
+        if where is None:
+            return None
+        self._spool.seek(where[0])
+        return self._spool.read(where[1]).decode("utf-8")
+
+    def close(self) -> None:
+        """Drop the spooled texts."""
+        self._spool.close()
+        self._spooled.clear()
 
     def validated(self, finding: Finding) -> bool:
         """True when this very finding object was checked against the report schema."""

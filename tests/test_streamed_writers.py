@@ -52,3 +52,21 @@ def test_a_finding_that_breaks_the_schema_raises_and_leaves_no_report(tmp_path: 
     with pytest.raises(jsonschema.ValidationError, match="finding"):
         write_reports(result, tmp_path, [Format.JSON])
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_snapshot_write_with_texts_made_earlier_is_byte_identical(tmp_path: Path) -> None:
+    import dataclasses
+
+    from auditor.snapshot import encode_federation
+
+    snap = f.snapshot()
+    fed = dataclasses.replace(snap.federations[0], name="ünïcode\nname")
+    snap = dataclasses.replace(snap, federations=(snap.federations[0], fed))
+    made = {fed.name: encode_federation(fed)}  # one made earlier, the other encoded on the spot
+    snap.write(tmp_path / "s.json", lambda x: made.get(x.name))
+    expected = json.dumps(snap.to_json(), indent=2, sort_keys=True, default=str) + "\n"
+    assert (tmp_path / "s.json").read_text(encoding="utf-8") == expected
+    empty = dataclasses.replace(snap, federations=())
+    empty.write(tmp_path / "e.json")
+    assert (tmp_path / "e.json").read_text(encoding="utf-8") == json.dumps(
+        empty.to_json(), indent=2, sort_keys=True, default=str) + "\n"

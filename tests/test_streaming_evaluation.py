@@ -4,6 +4,7 @@ those of judging its snapshot afterwards."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -111,6 +112,9 @@ def test_streamed_findings_equal_judging_the_snapshot_afterwards(sandbox: Sandbo
             seed_federation(sandbox, "stream-2", ["cert_expiring"])]
     out = scan_sandbox(sandbox, feds, tmp_path, concurrency=8)
     snapshot = Snapshot.load(out.files["snapshot"])
+    # Its text was made federation by federation while collecting: still the canonical form.
+    assert out.files["snapshot"].read_text(encoding="utf-8") == json.dumps(
+        snapshot.to_json(), indent=2, sort_keys=True, default=str) + "\n"
     now = datetime.fromisoformat(out.result.evidence["evaluated_at"])
     again = evaluate(snapshot, load_policies([Path("policies")]), now=now)
     assert [f.to_json() for f in out.result.findings] == [f.to_json() for f in again]
