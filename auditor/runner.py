@@ -103,8 +103,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         start_bar(len(collectors) * len(feds))
     # Each federation is judged as soon as it is collected, while collection waits on rate
     # limits for the others. Not with --fix: its findings are judged after the changes.
-    evaluated_at = options.now or started
-    streaming = (StreamingEvaluator(policies, config.settings_for_snapshot(), evaluated_at,
+    streaming = (StreamingEvaluator(policies, config.settings_for_snapshot(), options.now or started,
                                     pack_history=config.report_settings.history_path is not None)
                  if remediation is None else None)
     try:
@@ -128,10 +127,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
             snapshot_after = collect(config, [f for f in feds if f.name in touched],
                                      default_collectors(config, secret, progress, limits), run_id=run_id)
     return judge(snapshot, policies, options, started=started, config_path=config.path,
-                 remediation=fix, snapshot_after=snapshot_after,
-                 findings=precomputed.in_order(snapshot) if precomputed is not None else None,
-                 evaluated_at=evaluated_at if precomputed is not None else None,
-                 prepared=precomputed,
+                 remediation=fix, snapshot_after=snapshot_after, prepared=precomputed,
                  output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
                  s3_client=_s3_client(config) if config.report_settings.s3 else None,
                  notifications=config.notifications)
@@ -162,24 +158,27 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
           s3_client: object | None = None, remediation: RemediationResult | None = None,
           snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None,
-          findings: Sequence[Finding] | None = None, evaluated_at: datetime | None = None,
           prepared: StreamingEvaluator | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
     After `--fix`, `snapshot_after` holds the re-collected state of the touched federations:
     their findings are judged from it, and each applied change is marked verified or not.
-    `findings` (with the `evaluated_at` they were judged at) are the snapshot's findings when a
-    scan already judged each federation while collecting; `prepared` is what judged them, with
-    the work it did ahead (findings checked against the report schema, history states packed).
+    `prepared` is the evaluator that already judged each federation of `snapshot` while a scan
+    collected it, with the work it did ahead (findings checked against the report schema,
+    history states packed, snapshot texts made); not with `snapshot_after`.
     """
     settings = settings or ReportSettings()
     now = options.now or datetime.now(UTC)
+    if snapshot_after is not None:
+        prepared = None
     judged = snapshot if snapshot_after is None else merge_snapshots(snapshot, snapshot_after)
-    if findings is None or snapshot_after is not None:
+    if prepared is not None:
+        evaluated_at, judged_findings = prepared.now, prepared.in_order(snapshot)
+    else:
         evaluated_at = options.now or datetime.now(UTC)
-        findings = evaluate(judged, policies, now=evaluated_at)
-    findings, notices = apply_waivers(list(findings), load_waiver_set(settings.waivers_path), now)
+        judged_findings = evaluate(judged, policies, now=evaluated_at)
+    findings, notices = apply_waivers(judged_findings, load_waiver_set(settings.waivers_path), now)
     remediation_doc = None
     if remediation is not None:
         remediation = verify_outcomes(remediation, findings)
@@ -200,7 +199,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         "snapshot_sha256": sha256_file(snapshot_path),
         "config_sha256": sha256_file(config_path) if config_path and config_path.exists() else None,
         "policy_files": policies.files,
-        "evaluated_at": (evaluated_at or now).isoformat(timespec="seconds"),
+        "evaluated_at": evaluated_at.isoformat(timespec="seconds"),
         "collected_at": snapshot.collected_at,
     }
     result = RunResult(
@@ -218,8 +217,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     )
     if settings.history_path is not None:
         history = History(settings.history_path)
-        history.record(result, snapshot, run_dir,
-                       packed=prepared.packed if prepared is not None and snapshot_after is None else None)
+        history.record(result, snapshot, run_dir, packed=prepared.packed if prepared is not None else None)
         result = dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
                                      trend=history.trend(result.run_id, settings.trend_runs))
     if notifications is not None:
@@ -258,7 +256,8 @@ class StreamingEvaluator:
 
     def __init__(self, policies: PolicySet, settings: dict[str, Any], now: datetime, *,
                  pack_history: bool = False) -> None:
-        self._policies, self._settings, self._now = policies, settings, now
+        self._policies, self._settings = policies, settings
+        self.now = now  # the evaluation time of every federation it judges
         self._pack_history = pack_history
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._results: dict[str, list[Finding]] = {}
@@ -283,7 +282,7 @@ class StreamingEvaluator:
             if self._error is not None:
                 continue
             try:
-                findings = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+                findings = evaluate_federation(fed, self._settings, self._policies, now=self.now)
                 self._results[fed.name] = findings
                 for finding in findings:
                     if finding_problem(finding) is None:  # else report.json re-checks it and raises
@@ -328,7 +327,7 @@ class StreamingEvaluator:
         for fed in snapshot.federations:
             found = self._results.get(fed.name)
             if found is None:  # never handed over (cannot happen with collect(); cheap to cover)
-                found = evaluate_federation(fed, self._settings, self._policies, now=self._now)
+                found = evaluate_federation(fed, self._settings, self._policies, now=self.now)
             out += found
         return out
 
