@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor.prettyjson import list_item, with_list
+
 SNAPSHOT_FORMAT = 1
 
 
@@ -118,14 +120,11 @@ class Snapshot:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form (what `snapshot.json` holds)."""
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "run_id": self.run_id,
-            "collected_at": self.collected_at,
-            "tool_version": self.tool_version,
-            "settings": self.settings,
-            "federations": [f.to_json() for f in self.federations],
-        }
+        return {**self._header(), "federations": [f.to_json() for f in self.federations]}
+
+    def _header(self) -> dict[str, Any]:
+        return {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
+                "tool_version": self.tool_version, "settings": self.settings}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -153,24 +152,14 @@ class Snapshot:
         (a scan encodes each federation while others are still collected). Same bytes as
         `json.dump(self.to_json(), indent=2, sort_keys=True)` plus a newline.
         """
-        marker = "\x00auditor-federations\x00"
-        envelope = {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
-                    "tool_version": self.tool_version, "settings": self.settings, "federations": marker}
-        head, _, tail = json.dumps(envelope, indent=2, sort_keys=True, default=str).partition(json.dumps(marker))
+        texts = ((encoded(fed) if encoded is not None else None) or encode_federation(fed)
+                 for fed in self.federations)
         with path.open("w", encoding="utf-8") as fh:
-            fh.write(head)
-            if not self.federations:
-                fh.write("[]")
-            else:
-                fh.write("[")
-                for i, fed in enumerate(self.federations):
-                    text = encoded(fed) if encoded is not None else None
-                    fh.write(("," if i else "") + (text if text is not None else encode_federation(fed)))
-                fh.write("\n  ]")
-            fh.write(tail + "\n")
+            for piece in with_list(self._header(), "federations", texts, sort_keys=True):
+                fh.write(piece)
 
 
 def encode_federation(fed: FederationSnapshot) -> str:
     """One federation's text in snapshot.json: a newline, then the pretty, key-sorted JSON
     indented to its place in the top-level `federations` list."""
-    return "\n    " + json.dumps(fed.to_json(), indent=2, sort_keys=True, default=str).replace("\n", "\n    ")
+    return list_item(fed.to_json(), sort_keys=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.models import Finding, RunResult
+from auditor.prettyjson import list_item, with_list
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
 
@@ -91,23 +92,16 @@ def iter_json(result: RunResult, validated: Callable[[Finding], bool] | None = N
     envelope_validator, finding_validator = _validators()
     doc = report_document(result, findings=False)
     _check(envelope_validator, doc, "report.json")
-    marker = "\x00auditor-findings\x00"
-    doc["findings"] = marker
-    head, _, tail = json.dumps(doc, indent=2, default=str).partition(json.dumps(marker))
-    yield head.encode("utf-8")
-    if not result.findings:
-        yield b"[]"
-    else:
-        yield b"["
-        for i, finding in enumerate(result.findings):
+
+    def items() -> Iterator[str]:
+        for finding in result.findings:
             item = finding.to_json()
             if validated is None or not validated(finding):
                 _check(finding_validator, item, f"report.json finding {finding.uid}")
-            # One level deeper than json.dumps puts it: the list is inside the top-level object.
-            text = json.dumps(item, indent=2, default=str).replace("\n", "\n    ")
-            yield f"{',' if i else ''}\n    {text}".encode()
-        yield b"\n  ]"
-    yield (tail + "\n").encode("utf-8")
+            yield list_item(item)
+
+    for piece in with_list(doc, "findings", items()):
+        yield piece.encode("utf-8")
 
 
 def render_json(result: RunResult) -> bytes:
