@@ -401,7 +401,8 @@ class ScheduledScan(schedule.Job):
                  last_start: datetime | None) -> None:
         super().__init__(1, scheduler)
         self.settings, self.clock, self.last_start = settings, clock, last_start
-        self.due = next_run_after(clock(), settings, last_start=last_start)
+        self.due: datetime
+        self._schedule_next_run()
 
     def _schedule_next_run(self) -> None:
         self.due = next_run_after(self.clock(), self.settings, last_start=self.last_start)
