@@ -176,7 +176,7 @@ class CognitoCollector(Collector):
         paced calls start at once (see Collector.warm_up)."""
         seen: set[tuple[str | None, str]] = set()
         for fed in federations:
-            account = (fed.aws.role_arn if fed.aws else None, self.clients.region_for(fed))
+            account = self._account(fed)
             if account not in seen:
                 seen.add(account)
                 self.clients.client("cognito-idp", federation=fed)
@@ -185,10 +185,13 @@ class CognitoCollector(Collector):
         """Collect every federation; each failure is recorded for exactly the keys it affects."""
         for_each_federation(self, federations, lambda fed: self._collect_one(fed, sinks[fed.name]))
 
+    def _account(self, fed: FederationConfig) -> tuple[str | None, str]:
+        """Whose Cognito quota a federation's calls use: its credentials (role) and Region."""
+        return (fed.aws.role_arn if fed.aws else None, self.clients.region_for(fed))
+
     def _paced(self, fed: FederationConfig, fn: Callable[..., Any]) -> Callable[..., Any]:
         """`fn` behind the per-pool and per-account (credentials and Region) rate limiters."""
-        override = fed.aws
-        account = (override.role_arn if override else None, self.clients.region_for(fed))
+        account = self._account(fed)
 
         def call(**kwargs: Any) -> Any:
             self._per_account.acquire(account)
