@@ -323,6 +323,13 @@ def lower_bound(counts: Counter[str], n: int, accounts: int,
     return max(parts.values()), parts
 
 
+def set_okta_limits(sb: Sandbox, apps_limit: int, app_limit: int, window_s: float) -> None:
+    """Okta's per-template limits: the app list, and one app with (each) its /users and /groups."""
+    sb.okta.set_template_rate_limit("/api/v1/apps", apps_limit, window_s)
+    for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups"):
+        sb.okta.set_template_rate_limit(template, app_limit, window_s)
+
+
 def write_scan_config(sb: Sandbox, feds: list[dict[str, Any]], folder: Path, args: argparse.Namespace,
                       name: str) -> Path:
     doc = config_document(sb, [], reports_dir=str(folder / f"reports-{name}"))
@@ -363,9 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         seed_s = time.perf_counter() - t0
         apps_in_org = 2 * n
         # Limits and latency only for the scans: seeding is not what is measured.
-        sb.okta.set_template_rate_limit("/api/v1/apps", args.okta_apps_limit, args.okta_window_s)
-        for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups"):
-            sb.okta.set_template_rate_limit(template, args.okta_app_limit, args.okta_window_s)
+        set_okta_limits(sb, args.okta_apps_limit, args.okta_app_limit, args.okta_window_s)
         sb.okta.set_latency(args.latency_ms)
         sb.aws.set_latency(args.latency_ms)
         feds = [s.config for s in seeded]
@@ -425,9 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             sb.aws.set_latency(0)
             # Nor rate limits: this run measures memory, and 1,000 federations at the main run's
             # Okta limits would spend minutes waiting for windows to reset (pacing is measured above).
-            sb.okta.set_template_rate_limit("/api/v1/apps", 100_000, args.okta_window_s)
-            for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups"):
-                sb.okta.set_template_rate_limit(template, 100_000, args.okta_window_s)
+            set_okta_limits(sb, 100_000, 100_000, args.okta_window_s)
             many = [{**feds[i % n], "name": f"{feds[i % n]['name']}-{i // n}"} for i in range(m)]
             memory = run_scan(write_scan_config(sb, many, folder, args, "memory"), args.concurrency)
             print(f"== memory, {m} federations (the {n} seeded chains listed {math.ceil(m / n)} times under other "
