@@ -27,13 +27,19 @@ class _Pending:
     reasons: list[str] = field(default_factory=list)
 
 
+def _existing(resources: dict[str, Any], key: str, missing: str) -> Any:
+    """The scan-time image of `key`; CannotFix(`missing`) when it was seen not to exist."""
+    value = resources.get(key)
+    if value is None:
+        raise CannotFix(missing)
+    return value
+
+
 def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]:
     """The identifiers and the scan-time image of the object an action of `kind` edits."""
     res = fed.resources
     if kind == "okta.app":
-        app = res.get("okta.app")
-        if app is None:
-            raise CannotFix("the Okta app does not exist (create it by hand)")
+        app = _existing(res, "okta.app", "the Okta app does not exist (create it by hand)")
         return {"app_id": app["id"]}, app
     if kind == "okta.assignments":
         app = res.get("okta.app")
@@ -44,24 +50,16 @@ def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]
             "users": sorted(u["id"] for u in assignments["users"] if u.get("scope") == "USER"),
             "groups": sorted(g["id"] for g in assignments["groups"])}
     if kind == "cognito.identity_provider":
-        idp = res.get("cognito.identity_provider")
-        if idp is None:
-            raise CannotFix("the identity provider does not exist (create it by hand)")
+        idp = _existing(res, "cognito.identity_provider", "the identity provider does not exist (create it by hand)")
         return {"user_pool_id": fed.config["user_pool_id"], "provider_name": idp["ProviderName"]}, idp
     if kind == "cognito.app_client":
-        client = res.get("cognito.app_client")
-        if client is None:
-            raise CannotFix("the app client does not exist")
+        client = _existing(res, "cognito.app_client", "the app client does not exist")
         return {"user_pool_id": fed.config["user_pool_id"], "client_id": client["ClientId"]}, client
     if kind == "okta.connect_app":
-        app = res.get("okta.connect_app")
-        if app is None:
-            raise CannotFix("the Okta Amazon Connect app does not exist (create it by hand)")
+        app = _existing(res, "okta.connect_app", "the Okta Amazon Connect app does not exist (create it by hand)")
         return {"app_id": app["id"]}, app
     if kind == "iam.saml_provider":
-        provider = res.get("iam.saml_provider")
-        if provider is None:
-            raise CannotFix("the IAM SAML provider does not exist (create it by hand)")
+        provider = _existing(res, "iam.saml_provider", "the IAM SAML provider does not exist (create it by hand)")
         return {"arn": provider["Arn"]}, provider
     if kind == "organizations.scp":
         scp = fed.config.get("scp") or {}
