@@ -15,21 +15,32 @@ key                         value
 okta.app                    the app as Okta's API returns it (raw JSON of /api/v1/apps/{id})
 okta.assignments            {users: [{id, login, email, status, scope}], groups: [{id, name}],
                             user_refs: [ids and logins], group_refs: [ids and names]}
-okta.metadata               {url, entity_id, sso_urls: [{binding, location}],
+okta.metadata               {url, public_url, entity_id, sso_urls: [{binding, location}],
                             signing_certificates: [cert], signing_certificate: cert|None}
                             where cert = {subject, issuer, serial, not_before, not_after,
-                            fingerprint_sha256}
+                            fingerprint_sha256, kid}. Read where Okta documents it
+                            (auditor.collectors.okta_metadata): `url` is the authenticated
+                            API form the document was read from (the app's
+                            _links.metadata.href, GET /api/v1/apps/{id}/sso/saml/metadata);
+                            `public_url` the Sign On tab's "Metadata URL",
+                            {org}/app/{entityKey}/sso/saml/metadata (None when the metadata
+                            names no entity key); entity_id and sso_urls come from the
+                            document; signing_certificates are the app's keys
+                            (GET /api/v1/apps/{id}/credentials/keys, x5c) in Okta's order and
+                            signing_certificate the active one (credentials.signing.kid)
 cognito.user_pool           DescribeUserPool's UserPool
 cognito.domain              DescribeUserPoolDomain's DomainDescription (None: no domain)
 cognito.identity_provider   DescribeIdentityProvider's IdentityProvider
-cognito.idp_metadata        as okta.metadata, parsed from the IdP's MetadataURL or MetadataFile,
-                            plus {source: "url"|"file"}
+cognito.idp_metadata        the IdP's MetadataURL or MetadataFile document, parsed: {url,
+                            entity_id, sso_urls, signing_certificates, signing_certificate}
+                            (certificates as in okta.metadata, without kid: those the
+                            document carries), plus {source: "url"|"file"}
 cognito.app_client          DescribeUserPoolClient's UserPoolClient, without ClientSecret
 organizations               {account_id, policy_type_enabled, path: [{id, type, name}],
                             policies: [{id, name, arn, aws_managed, content, targets}]}
 okta.connect_app            the Amazon Connect sign-in app (federation's `connect_sso.okta_app`), raw
                             JSON as okta.app
-okta.connect_metadata       that app's SAML metadata, shaped as okta.metadata
+okta.connect_metadata       that app's SAML metadata and keys, shaped and read as okta.metadata
 iam.connect_role            GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role
                             is scp.connect_role_arn, else connect_sso.role_arn
 iam.connect_role_policies   the role's permission policies, shaped for the IAM evaluator:
@@ -37,7 +48,7 @@ iam.connect_role_policies   the role's permission policies, shaped for the IAM e
                             the policy document (a managed policy's default version)
 iam.saml_provider           GetSAMLProvider for connect_sso.saml_provider_arn: {Arn,
                             CreateDate, ValidUntil, Tags, metadata} where metadata is the
-                            SAMLMetadataDocument parsed as okta.metadata
+                            SAMLMetadataDocument parsed as cognito.idp_metadata (no source)
 connect.instance            DescribeInstance's Instance (scp.connect_instance_arn's instance,
                             else connect_sso.instance_id; the config makes them agree)
 ==========================  ================================================================

@@ -53,9 +53,13 @@ def fed_config(**overrides: Any) -> dict[str, Any]:
 
 
 def compliant_resources() -> dict[str, Any]:
-    metadata = {"url": "https://acme.okta.com/app/0oa1/sso/saml/metadata", "entity_id": "http://www.okta.com/exk1",
+    # Shaped as the Okta collector writes them (auditor.snapshot): read through the API, with the
+    # public Metadata URL of the app's Sign On tab beside it.
+    metadata = {"url": "https://acme.okta.com/api/v1/apps/0oa1/sso/saml/metadata",
+                "public_url": "https://acme.okta.com/app/exk1/sso/saml/metadata", "entity_id": "http://www.okta.com/exk1",
                 "sso_urls": [], "signing_certificates": [CERT], "signing_certificate": CERT}
-    connect_metadata = {"url": "https://acme.okta.com/app/0oa2/sso/saml/metadata",
+    connect_metadata = {"url": "https://acme.okta.com/api/v1/apps/0oa2/sso/saml/metadata",
+                        "public_url": "https://acme.okta.com/app/exk2/sso/saml/metadata",
                         "entity_id": "http://www.okta.com/exk2", "sso_urls": [],
                         "signing_certificates": [CONNECT_CERT], "signing_certificate": CONNECT_CERT}
     return copy.deepcopy({
@@ -81,8 +85,9 @@ def compliant_resources() -> dict[str, Any]:
         "cognito.domain": {"Domain": DOMAIN, "UserPoolId": POOL, "Status": "ACTIVE"},
         "cognito.identity_provider": {
             "UserPoolId": POOL, "ProviderName": "Okta", "ProviderType": "SAML",
-            "ProviderDetails": {"MetadataURL": metadata["url"]}, "AttributeMapping": {"email": EMAIL_CLAIM}},
-        "cognito.idp_metadata": {**metadata, "source": "url"},
+            "ProviderDetails": {"MetadataURL": metadata["public_url"]}, "AttributeMapping": {"email": EMAIL_CLAIM}},
+        "cognito.idp_metadata": {**{k: v for k, v in metadata.items() if k != "public_url"},
+                                 "url": metadata["public_url"], "source": "url"},
         "cognito.app_client": {"ClientId": "c1", "ClientName": "app-client", "UserPoolId": POOL,
                                "SupportedIdentityProviders": ["COGNITO", "Okta"]},
         "organizations": {

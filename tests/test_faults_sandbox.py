@@ -34,15 +34,19 @@ pytestmark = pytest.mark.integration
 
 OKTA_TIMEOUT_S = 0.25
 OKTA_API_PATH = r"^/api/v1/apps/[^/]+/users$"  # the assignments list: narrowest blast radius
-METADATA_PATH = r"^/app/.+/sso/saml/metadata$"
+# The apps' metadata, read through the API (previewSAMLmetadataForApplication), and the public
+# form Cognito's MetadataURL names (fetched by the Cognito collector, without credentials).
+METADATA_PATH = r"^/api/v1/apps/[^/]+/sso/saml/metadata$"
+PUBLIC_METADATA_PATH = r"^/app/.+/sso/saml/metadata$"
 TOKEN_PATH = r"^/oauth2/v1/token$"
 
 # What each collector's loss costs (measured against the compliant seeded federation, then
 # reviewed: each control is there because it reads the lost resource).
 AFFECTED = {
     "okta-api": {"OKTA-ASSIGNMENTS"},
-    # Cognito's MetadataURL is the same Okta endpoint, so its check loses its data too.
+    # Both apps' metadata: the certificate, and the expected values of the IdP and IAM checks.
     "okta-metadata": {"OKTA-CERT-EXPIRY", "COGNITO-IDP-METADATA", "CONNECT-IAM-SAML-PROVIDER"},
+    "public-metadata": {"COGNITO-IDP-METADATA"},
     "cognito": {"COGNITO-IDP-SAML", "COGNITO-IDP-NAME", "COGNITO-IDP-METADATA", "COGNITO-IDP-EMAIL-MAPPING"},
     "organizations": {"SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"},
     "iam": {"SCP-PROTECTED-RESOURCES-EXIST", "CONNECT-ROLE-TRUST", "CONNECT-ROLE-FEDERATION"},
@@ -133,7 +137,7 @@ def test_okta_fault_matrix(sandbox: Sandbox, fed: SeededFederation, tmp_path: Pa
     path = OKTA_API_PATH if target == "okta-api" else METADATA_PATH
     if fault == "429-reset-headers":
         # A one-second window: X-Rate-Limit-Reset is at most ~2 s away, so the waits stay short.
-        sandbox.okta.set_rate_limit("/api/v1/apps/" if target == "okta-api" else "/app/", 10_000, window_s=1.0)
+        sandbox.okta.set_rate_limit("/api/v1/apps/", 10_000, window_s=1.0)  # both targets are API paths
     sandbox.okta.inject_fault(path, times=1000, **kwargs)
     start, began = len(sandbox.okta.requests), time.monotonic()
     # The short timeout only where the fault is a hang: elsewhere, on a loaded 2-core CI machine,
@@ -141,8 +145,7 @@ def test_okta_fault_matrix(sandbox: Sandbox, fed: SeededFederation, tmp_path: Pa
     out = _scan(sandbox, [fed], tmp_path, edit=_small_timeout if fault == "timeout" else None)
     findings = _assert_outcome(out, fed, AFFECTED[target], time.monotonic() - began)
     sent = _requests_to(sandbox, start, path)
-    # Two metadata documents (the two apps): Cognito's MetadataURL is the first app's, read once per scan.
-    calls = 1 if target == "okta-api" else 2
+    calls = 1 if target == "okta-api" else 2  # two metadata documents: the two apps
     if retried:
         # Three attempts per call (aiohttp itself re-sends a GET once on a dropped keep-alive).
         assert 3 * calls <= sent <= 6 * calls, sent
@@ -171,8 +174,27 @@ def test_a_retried_fault_that_clears_is_a_pass(sandbox: Sandbox, fed: SeededFede
     # Bug: 500 and 502 (and a dropped connection) were never retried by the SDK.
     sandbox.okta.inject_fault(OKTA_API_PATH, kind="status", status=502, times=2)
     sandbox.okta.inject_fault(METADATA_PATH, kind="status", status=500, times=2)
+    sandbox.okta.inject_fault(PUBLIC_METADATA_PATH, kind="status", status=503, times=2)
     out = _scan(sandbox, [fed], tmp_path, edit=_small_timeout)
     assert {f.status for f in by_control(out, fed.name).values()} == {Status.PASS}
+
+
+# Cognito's MetadataURL (Okta's public form), fetched once per scan with its own bounded retries.
+PUBLIC_FAULTS = [("503", {"kind": "status", "status": 503}, True), ("reset", {"kind": "reset"}, True),
+                 ("truncated", {"kind": "truncated"}, False)]
+
+
+@pytest.mark.parametrize(("fault", "kwargs", "retried"), PUBLIC_FAULTS, ids=[f[0] for f in PUBLIC_FAULTS])
+def test_public_metadata_faults(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path, fault: str,
+                                kwargs: dict[str, Any], retried: bool) -> None:
+    sandbox.okta.inject_fault(PUBLIC_METADATA_PATH, times=1000, **kwargs)
+    start, began = len(sandbox.okta.requests), time.monotonic()
+    out = _scan(sandbox, [fed], tmp_path)
+    findings = _assert_outcome(out, fed, AFFECTED["public-metadata"], time.monotonic() - began)
+    sent = _requests_to(sandbox, start, PUBLIC_METADATA_PATH)
+    assert 3 <= sent <= 6 if retried else sent == 1, sent
+    if retried:
+        assert "gave up after 3 attempts" in findings["COGNITO-IDP-METADATA"].message
 
 
 TOKEN_FAULTS = [("503", {"kind": "status", "status": 503}), ("non-json", {"kind": "garbage"})]
@@ -194,7 +216,7 @@ def test_oauth_token_endpoint_faults(sandbox: Sandbox, fed: SeededFederation, tm
     sandbox.okta.inject_fault(TOKEN_PATH, times=1000, **kwargs)
     began = time.monotonic()
     out = _scan(sandbox, [fed], tmp_path, edit=oauth)
-    # The metadata documents are public: only what needs the API is lost.
+    # Everything read through the API is lost (the metadata too); Cognito's public URL is not Okta's API.
     findings = _assert_outcome(out, fed, OKTA_ALL, time.monotonic() - began)
     assert "cannot authenticate" in findings["OKTA-APP-ACTIVE"].message
 

@@ -4,9 +4,11 @@ and a contract test of its responses against Okta's published OpenAPI descriptio
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import http.client
 import json
+import os
 import re
 import time
 import urllib.error
@@ -30,7 +32,9 @@ SSWS = f"SSWS {TOKEN}"
 ACS = "https://contact-center.auth.us-east-1.amazoncognito.com/saml2/idpresponse"
 AUDIENCE = "urn:amazon:cognito:sp:us-east-1_Example1"
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
-OPENAPI = Path(__file__).resolve().parents[2] / "shared/okta-openapi/management.yaml"
+# ../shared beside the checkout; AUDITOR_OKTA_OPENAPI names it elsewhere (a git worktree).
+OPENAPI = Path(os.environ.get("AUDITOR_OKTA_OPENAPI")
+               or Path(__file__).resolve().parents[2] / "shared/okta-openapi/management.yaml")
 ERROR_KEYS = {"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}
 
 
@@ -553,11 +557,11 @@ def test_metadata_served_publicly_and_parses(seeded: dict[str, Any]) -> None:
     sim, base, app = seeded["sim"], seeded["base"], seeded["app"]
     external_key = sim.app_external_key(app["id"])
     der = sim.app_signing_certificate(app["id"])
-    public = f"{base}/app/{app['id']}/sso/saml/metadata"
+    public = f"{base}/app/{external_key}/sso/saml/metadata"
     xml = fetch_metadata(public, allow_insecure_http=True)
-    by_key = call(base, "GET", f"/app/{external_key}/sso/saml/metadata", auth=None)
-    assert by_key.status == 200 and by_key.body == xml
-    assert by_key.headers["Content-Type"].startswith("application/xml")
+    by_name = call(base, "GET", f"/app/{app['name']}/{external_key}/sso/saml/metadata", auth=None)
+    assert by_name.status == 200 and by_name.body == xml
+    assert by_name.headers["Content-Type"].startswith("application/xml")
 
     parsed = parse_metadata(xml, url=public)
     assert parsed["entity_id"] == f"http://www.okta.com/{external_key}"
@@ -567,24 +571,69 @@ def test_metadata_served_publicly_and_parses(seeded: dict[str, Any]) -> None:
     assert {u["binding"].rsplit(":", 1)[1] for u in parsed["sso_urls"]} == {"HTTP-POST", "HTTP-Redirect"}
     assert b'WantAuthnRequestsSigned="false"' in xml
 
-    api = call(base, "GET", app["_links"]["metadata"]["href"])
+    api = call_xml(app["_links"]["metadata"]["href"])
     assert api.status == 200 and api.body == xml
+    assert api.headers["Content-Type"].startswith("text/xml")
     assert call(base, "GET", app["_links"]["metadata"]["href"], auth=None).status == 401
-    assert call(base, "GET", "/app/0oaUnknown/sso/saml/metadata", auth=None).status == 404
+    # Only the documented forms: never by the app's 0oa... id, never under another app's name.
+    assert call(base, "GET", f"/app/{app['id']}/sso/saml/metadata", auth=None).status == 404
+    assert call(base, "GET", f"/app/other_app_1/{external_key}/sso/saml/metadata", auth=None).status == 404
+    assert call(base, "GET", "/app/exkUnknown/sso/saml/metadata", auth=None).status == 404
+
+
+def call_xml(url: str, auth: str | None = SSWS) -> Resp:
+    """GET with the Accept Okta's metadata preview needs (text/xml, management.yaml)."""
+    headers = {"Accept": "text/xml"}
+    if auth is not None:
+        headers["Authorization"] = auth
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return Resp(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as exc:
+        return Resp(exc.code, exc.headers, exc.read())
+
+
+def metadata_of(sim: OktaSimulator, app: dict[str, Any]) -> dict[str, Any]:
+    """The app's metadata through the API (as the scanner reads it), parsed."""
+    resp = call_xml(f"{sim.url}/api/v1/apps/{app['id']}/sso/saml/metadata")
+    assert resp.status == 200, resp.body
+    return parse_metadata(resp.body)
+
+
+def test_api_metadata_refuses_a_json_only_accept(seeded: dict[str, Any]) -> None:
+    # Okta answers previewSAMLmetadataForApplication with E0000019 when Accept admits no XML
+    # (okta/okta-sdk-golang#446); the SDK's default Accept is application/json.
+    resp = call(seeded["base"], "GET", f"/api/v1/apps/{seeded['app']['id']}/sso/saml/metadata")
+    assert resp.status == 400 and resp.json()["errorCode"] == "E0000019"
+
+
+def test_signing_keys_are_listed_and_a_rollover_keeps_the_old_key(sim: OktaSimulator) -> None:
+    app = call(sim.url, "POST", "/api/v1/apps", saml_app_body()).json()
+    first = call(sim.url, "GET", f"/api/v1/apps/{app['id']}/credentials/keys").json()
+    assert [k["kid"] for k in first] == [app["credentials"]["signing"]["kid"]]
+    der = sim.app_signing_certificate(app["id"])
+    assert first[0]["x5c"] == [base64.b64encode(der).decode()]
+    assert first[0]["kty"] == "RSA" and first[0]["use"] == "sig"
+    sim.set_app_certificate_validity(app["id"], datetime(2026, 1, 1, tzinfo=UTC), datetime(2036, 1, 1, tzinfo=UTC))
+    keys = call(sim.url, "GET", f"/api/v1/apps/{app['id']}/credentials/keys").json()
+    kid = call(sim.url, "GET", f"/api/v1/apps/{app['id']}").json()["credentials"]["signing"]["kid"]
+    assert [k["kid"] for k in keys] == [first[0]["kid"], kid]
+    assert keys[1]["expiresAt"] == "2036-01-01T00:00:00.000Z"
+    one = call(sim.url, "GET", f"/api/v1/apps/{app['id']}/credentials/keys/{kid}")
+    assert one.status == 200 and one.json() == keys[1]
+    assert call(sim.url, "GET", f"/api/v1/apps/{app['id']}/credentials/keys/nope").status == 404
 
 
 def test_certificate_validity_knob(sim: OktaSimulator) -> None:
     app = call(sim.url, "POST", "/api/v1/apps", saml_app_body()).json()
-    ten_years = parse_metadata(call(sim.url, "GET", f"/app/{app['id']}/sso/saml/metadata", auth=None).body)
+    ten_years = metadata_of(sim, app)
     assert (
         ten_years["signing_certificate"]["not_after"] > (datetime.now(UTC) + timedelta(days=3600)).isoformat()
     )
     not_before = datetime(2026, 1, 1, tzinfo=UTC)
     not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
     sim.set_app_certificate_validity(app["id"], not_before, not_after)
-    cert = parse_metadata(call(sim.url, "GET", f"/app/{app['id']}/sso/saml/metadata", auth=None).body)[
-        "signing_certificate"
-    ]
+    cert = metadata_of(sim, app)["signing_certificate"]
     assert cert["not_before"] == "2026-01-01T00:00:00+00:00"
     assert cert["not_after"] == not_after.isoformat()
     assert cert["fingerprint_sha256"] != ten_years["signing_certificate"]["fingerprint_sha256"]
@@ -594,8 +643,7 @@ def test_certificate_validity_knob(sim: OktaSimulator) -> None:
 
 def test_custom_idp_issuer_changes_entity_id(sim: OktaSimulator) -> None:
     app = call(sim.url, "POST", "/api/v1/apps", saml_app_body(idpIssuer="http://www.okta.com/custom")).json()
-    xml = call(sim.url, "GET", f"/app/{app['id']}/sso/saml/metadata", auth=None).body
-    assert parse_metadata(xml)["entity_id"] == "http://www.okta.com/custom"
+    assert metadata_of(sim, app)["entity_id"] == "http://www.okta.com/custom"
 
 
 # -- contract: responses validate against Okta's OpenAPI description --------------------------------
@@ -649,6 +697,8 @@ def test_contract_apps_assignments_users_groups(seeded: dict[str, Any], okta_sch
     for user in call(base, "GET", "/api/v1/users").json():
         okta_schema("User", user)
     okta_schema("Group", call(base, "GET", f"/api/v1/groups/{seeded['group']['id']}").json())
+    for key in call(base, "GET", f"/api/v1/apps/{app_id}/credentials/keys").json():
+        okta_schema("JsonWebKey", key)
 
 
 def test_contract_errors(seeded: dict[str, Any], okta_schema: Any) -> None:
@@ -658,6 +708,7 @@ def test_contract_errors(seeded: dict[str, Any], okta_schema: Any) -> None:
         call(base, "POST", "/api/v1/apps", {"signOnMode": "SAML_2_0"}),
         call(base, "GET", "/api/v1/apps", auth=f"SSWS{TOKEN}"),
         call(base, "PATCH", "/api/v1/apps"),
+        call(base, "GET", f"/api/v1/apps/{seeded['app']['id']}/sso/saml/metadata"),  # JSON-only Accept
     ):
         assert resp.status >= 400
         okta_schema("Error", resp.json())

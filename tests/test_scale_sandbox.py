@@ -56,8 +56,9 @@ def test_fifty_federations_at_100_a_window_on_the_apps_bucket_have_no_rate_limit
     assert not [f for f in errors if any(m in f.message for m in RATE_LIMITED)], errors[:3]
     assert not errors, [f"{f.federation} {f.control_id}: {f.message}" for f in errors[:3]]
     apps_calls = [r for r in sandbox.okta.requests[start:] if r.path.startswith("/api/v1/apps")]
-    # One list of the apps, then the users and the groups of each federation's app.
-    assert len(apps_calls) <= 3 + 2 * len(names), len(apps_calls)
+    # One list of the apps, then the users and the groups of each federation's app, and the
+    # metadata and keys of each distinct app (two per chain) once.
+    assert len(apps_calls) <= 3 + 2 * len(names) + 4 * len(chains), len(apps_calls)
     # More than one window's share was needed, so the scan must have waited for a reset.
     assert len(apps_calls) > 50 and elapsed > 3.0
     assert elapsed < 30
@@ -88,9 +89,13 @@ def test_shared_data_is_fetched_once_per_scan(sandbox: Sandbox, chains: list[See
     # Apps found by label: one list instead of one `q=` search per app.
     assert not [r for r in okta if "q" in r.query]
     assert sum(1 for r in okta if r.path == "/api/v1/apps") == 1
-    # Each metadata URL once, though Okta's and Cognito's collectors both read the first app's.
-    metadata = [r.path for r in okta if r.path.endswith("/sso/saml/metadata")]
-    assert len(metadata) == len(set(metadata)) == 2 * len(chains)
+    # Each app's metadata and keys once through the API, and each Cognito MetadataURL (the
+    # public form) once.
+    for suffix in ("/sso/saml/metadata", "/credentials/keys"):
+        api = [r.path for r in okta if r.path.startswith("/api/v1/apps/") and r.path.endswith(suffix)]
+        assert len(api) == len(set(api)) == 2 * len(chains), suffix
+    public = [r.path for r in okta if r.path.startswith("/app/")]
+    assert len(public) == len(set(public)) == len(chains)
     # Group names come embedded (expand=group), not from a GET per group.
     assert not [r for r in okta if r.path.startswith("/api/v1/groups/")]
     # The organization: the root, the OU and each policy once, whatever the number of federations.
@@ -103,7 +108,8 @@ def test_okta_bucket_names_endpoint_templates() -> None:
     assert okta_bucket("https://x.okta.com/api/v1/apps?q=a&limit=200") == "/api/v1/apps"
     assert okta_bucket("/api/v1/apps/0oa1/users?limit=500") == "/api/v1/apps/{id}/users"
     assert okta_bucket("/api/v1/apps/0oa1") == "/api/v1/apps/{id}"
-    assert okta_bucket("http://127.0.0.1:1/app/0oa1/sso/saml/metadata") == "/app/{app}/sso/saml/metadata"
+    assert okta_bucket("http://127.0.0.1:1/api/v1/apps/0oa1/sso/saml/metadata") == "/api/v1/apps/{id}/sso/saml/metadata"
+    assert okta_bucket("/api/v1/apps/0oa1/credentials/keys") == "/api/v1/apps/{id}/credentials/keys"
 
 
 class _Headers(dict[str, str]):

@@ -36,9 +36,11 @@ def default_collectors(config: Config, okta_secret: str | None, progress: Progre
 
     options = options or collect_options(config)
     clients = AwsClients(config)
-    metadata = MetadataCache(config)  # Okta's metadata URL is also the Cognito IdP's MetadataURL
+    # Cognito IdPs' MetadataURLs (Okta's public form, fetched without credentials); the Okta
+    # collector reads the same metadata through the API instead.
+    metadata = MetadataCache(config)
     return [
-        OktaCollector(config, okta_secret, progress, options, metadata=metadata),
+        OktaCollector(config, okta_secret, progress, options),
         CognitoCollector(config, clients, progress, options, metadata=metadata),
         OrganizationsCollector(config, clients, progress, options),
         IamConnectCollector(config, clients, progress, options),

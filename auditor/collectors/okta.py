@@ -29,8 +29,8 @@ from xml.parsers.expat import ExpatError
 
 from auditor import __version__
 from auditor.collectors.base import CollectOptions, Collector, Sink
+from auditor.collectors.okta_metadata import read_okta_metadata
 from auditor.collectors.pacing import OktaPacer
-from auditor.collectors.saml_cache import MetadataCache
 from auditor.collectors.saml_metadata import MetadataError
 from auditor.config import Config, FederationConfig
 
@@ -38,6 +38,9 @@ _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 APP_USERS_PAGE = 500
 APP_GROUPS_PAGE = 200
 APPS_PAGE = 200
+# The Accept of previewSAMLmetadataForApplication (see OktaAPI.get_xml).
+XML_ACCEPT = "text/xml, application/json"
+MAX_XML_BYTES = 1_000_000
 
 # Retries are ours, not the SDK's (its `rateLimit.maxRetries` is set to 0), because the SDK
 # sleeps for whatever X-Rate-Limit-Reset says (an hour, if the header says so) before it checks
@@ -131,13 +134,37 @@ class OktaAPI:
         Bodies go out exactly as given (`keep_empty_params`): the SDK would otherwise drop empty
         lists and strings, and a PUT replaces the whole app, so a dropped field is a reset field.
         """
+        text, response = await self._request(method, url, body, None)
+        if not text:
+            return None, response
+        try:
+            return json.loads(text), response
+        except (TypeError, ValueError) as exc:
+            raise OktaError(f"{method} {_short(url)}: Okta returned a body that is not JSON") from exc
+
+    async def get_xml(self, url: str) -> tuple[bytes, Any]:
+        """GET an XML document (an app's SAML metadata, previewSAMLmetadataForApplication) through
+        the same auth, pacing and retries as every call; returns (body, aiohttp response).
+
+        management.yaml gives `text/xml` as the operation's only response type, and Okta refuses
+        the SDK's default `Accept: application/json` with E0000019 (okta-sdk-golang#446), so the
+        request asks for XML; JSON stays acceptable, for Okta's error bodies.
+        """
+        text, response = await self._request("GET", url, None, XML_ACCEPT)
+        body = (text or "").encode("utf-8")
+        if len(body) > MAX_XML_BYTES:
+            raise OktaError(f"GET {_short(url)}: the document is larger than the {MAX_XML_BYTES}-byte limit")
+        return body, response
+
+    async def _request(self, method: str, url: str, body: Any, accept: str | None) -> tuple[str, Any]:
+        """One call with bounded retries; returns (response text, aiohttp response)."""
         self.calls += 1
         what = f"{method} {_short(url)}"
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._send_once(method, url, body, what)
+                return await self._send_once(method, url, body, what, accept)
             except _Transient as exc:
                 # A write is retried only when Okta refused it before doing anything (429): after
                 # a timeout or a 5xx we cannot know whether it was applied.
@@ -150,9 +177,10 @@ class OktaAPI:
                                     f"{MAX_RATE_LIMIT_WAIT_S:.0f} s this scanner waits", exc.status) from None
                 await asyncio.sleep(delay)
 
-    async def _send_once(self, method: str, url: str, body: Any, what: str) -> tuple[Any, Any]:
+    async def _send_once(self, method: str, url: str, body: Any, what: str, accept: str | None) -> tuple[str, Any]:
+        headers = {"Accept": accept} if accept else {}
         try:
-            request, error = await self._executor.create_request(method, url, body, {}, keep_empty_params=True)
+            request, error = await self._executor.create_request(method, url, body, headers, keep_empty_params=True)
         except (ValueError, ExpatError) as exc:  # the SDK decodes the token endpoint's answer itself
             raise OktaError(f"{what}: cannot authenticate: the OAuth token endpoint's answer is unusable "
                             f"({type(exc).__name__})") from None
@@ -165,8 +193,9 @@ class OktaAPI:
             raise OktaError(message, status)
         try:
             response, text, error = await self._execute(request, url)
-        except (ValueError, ExpatError) as exc:  # the SDK decodes error bodies itself and raises on garbage
-            raise OktaError(f"{what}: Okta returned a body that is not JSON ({type(exc).__name__})") from None
+        except (ValueError, ExpatError) as exc:  # the SDK decodes bodies itself and raises on garbage
+            kind = "XML" if accept == XML_ACCEPT else "JSON"
+            raise OktaError(f"{what}: Okta returned a body that is not {kind} ({type(exc).__name__})") from None
         if error is not None:
             status = getattr(error, "status", None)
             message = f"{what}: {_describe(error)}"
@@ -176,12 +205,7 @@ class OktaAPI:
             if status is None and _is_transport_error(error):
                 raise _Transient(message, None, None)
             raise OktaError(message, status)
-        if not text:
-            return None, response
-        try:
-            return json.loads(text), response
-        except (TypeError, ValueError) as exc:
-            raise OktaError(f"{what}: Okta returned a body that is not JSON") from exc
+        return text or "", response
 
     async def _execute(self, request: Any, url: str) -> tuple[Any, Any, Any]:
         """The SDK's execute, inside the pacer's slot for the URL's bucket (which learns from the
@@ -303,22 +327,20 @@ class OktaCollector(Collector):
     _COGNITO_CHAIN = ("okta.app", "okta.assignments", "okta.metadata")
 
     def __init__(self, config: Config, secret: str | None, progress: Any = None,
-                 options: CollectOptions | None = None, *, metadata: MetadataCache | None = None) -> None:
+                 options: CollectOptions | None = None) -> None:
         super().__init__(config, progress, options)
         self._secret = secret
-        self._metadata_cache = metadata or MetadataCache(config)
         self.pacer = OktaPacer(self.options.okta_rate_limit_share)
         self._apps: AppDirectory | None = None
+        # Each app's metadata read once per scan, however many federations name the app.
+        self._metadata_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Run the async collection on a private event loop."""
         asyncio.run(self._collect_all(federations, sinks))
 
     async def _collect_all(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        # Metadata downloads are blocking (urllib): their own threads, as many as federations in flight.
-        self._threads = ThreadPoolExecutor(max_workers=self.options.concurrency, thread_name_prefix="okta-metadata")
+        self._metadata_reads = {}  # futures of the previous collect's loop are not awaitable on this one
         try:
             async with OktaAPI(self.config, self._secret, pacer=self.pacer) as api:
                 refs = [fed.data["okta_app"] for fed in federations]
@@ -339,8 +361,6 @@ class OktaCollector(Collector):
             for fed in federations:
                 for key in self.provides:
                     sinks[fed.name].fail(key, f"the Okta SDK rejected its configuration: {exc}".strip())
-        finally:
-            self._threads.shutdown(wait=True)
 
     async def _collect_one(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
         if fed.data.get("connect_sso"):  # the two apps' chains are independent: collect them together
@@ -367,7 +387,7 @@ class OktaCollector(Collector):
         except OktaError as exc:
             sink.fail("okta.assignments", f"Okta: {exc}")
         self.progress(fed.name, "okta: metadata")
-        await self._metadata(app["id"], "okta.metadata", sink)
+        await self._metadata(api, app, "okta.metadata", sink)
 
     async def _collect_connect_app(self, api: OktaAPI, fed: FederationConfig, sink: Sink) -> None:
         """The second app: Okta federated with AWS IAM, which agents use to open Amazon Connect."""
@@ -383,15 +403,21 @@ class OktaCollector(Collector):
             sink.put("okta.connect_metadata", None)
             return
         self.progress(fed.name, "okta: Amazon Connect app metadata")
-        await self._metadata(app["id"], "okta.connect_metadata", sink)
+        await self._metadata(api, app, "okta.connect_metadata", sink)
 
-    async def _metadata(self, app_id: str, key: str, sink: Sink) -> None:
-        url = f"{self.config.okta.org_url}/app/{quote(app_id)}/sso/saml/metadata"
+    async def _metadata(self, api: OktaAPI, app: dict[str, Any], key: str, sink: Sink) -> None:
+        """The app's metadata and signing keys, through the API (auditor.collectors.okta_metadata);
+        the first federation naming the app reads them, the others wait for that read (its failure too)."""
+        read = self._metadata_reads.get(str(app.get("id")))
+        if read is None:
+            read = asyncio.ensure_future(read_okta_metadata(api, self.config.okta.org_url, app))
+            self._metadata_reads[str(app.get("id"))] = read
         try:
-            loop = asyncio.get_running_loop()
-            sink.put(key, await loop.run_in_executor(self._threads, self._metadata_cache.get, url))
+            sink.put(key, await asyncio.shield(read))
+        except OktaError as exc:
+            sink.fail(key, f"Okta: {exc}")
         except MetadataError as exc:
-            sink.fail(key, f"SAML metadata at {url}: {exc}")
+            sink.fail(key, f"the SAML metadata of Okta app {app.get('id')}: {exc}")
 
     async def _find_app(self, api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
         if self._apps is not None:

@@ -31,8 +31,9 @@ from typing import Any
 
 # Okta's buckets are per endpoint *template*: the collection (`/api/v1/apps`), one item
 # (`/api/v1/apps/{id}`) and sub-resources (`/api/v1/apps/{id}/users`) are counted apart.
+# The app's metadata is read through the API (/api/v1/apps/{id}/sso/saml/metadata), an item
+# sub-resource like the others; the public /app/... forms are fetched by Cognito, not by us.
 _ID_SEGMENT = re.compile(r"^(/api/v1/(?:apps|users|groups))/[^/?]+")
-_METADATA = re.compile(r"^/app/.+/sso/saml/metadata$")
 # After a reset time passes, wait this much longer: the header has one-second resolution.
 RESET_MARGIN_S = 0.25
 # Never sleep longer than this for one window (Okta's windows are one minute).
@@ -42,8 +43,6 @@ MAX_WINDOW_WAIT_S = 65.0
 def okta_bucket(url: str) -> str:
     """The bucket key of a request: its path with ids replaced by `{id}`, without the query."""
     path = re.sub(r"^https?://[^/]+", "", url).split("?", 1)[0]
-    if _METADATA.match(path):
-        return "/app/{app}/sso/saml/metadata"
     return _ID_SEGMENT.sub(r"\1/{id}", path)
 
 

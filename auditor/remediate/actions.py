@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote
 
 from auditor.collectors.okta import OktaError
+from auditor.collectors.okta_metadata import metadata_api_url, same_public_metadata
+from auditor.collectors.saml_metadata import MetadataError, parse_metadata
 from auditor.evaluate.paths import parse_path
 from auditor.models import Finding
 from auditor.remediate.targets import Remote
@@ -188,16 +190,21 @@ async def _group_id(ctx: ActionContext, ref: str) -> str:
 
 
 @action("cognito.idp_metadata", "cognito.identity_provider",
-        "point the IdP's MetadataURL at this Okta app's metadata (sending the complete ProviderDetails)",
+        "point the IdP's MetadataURL at this Okta app's public metadata URL, as its Sign On tab shows it "
+        "(sending the complete ProviderDetails)",
         ("cognito-idp:UpdateIdentityProvider",))
 async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
     metadata = ctx.fed.resources.get("okta.metadata") or {}
-    url = metadata.get("url")
+    # The public form: Cognito fetches MetadataURL without credentials, so the API URL the
+    # scanner reads (`url`) would not serve it.
+    url = metadata.get("public_url")
     if not url:
-        raise CannotFix("the Okta app's metadata URL is unknown")
+        raise CannotFix("the Okta app's public metadata URL is unknown (its entity key is not in its metadata)")
     details = obj.setdefault("ProviderDetails", {})
-    if details.get("MetadataURL") == url and "MetadataFile" not in details:
-        raise CannotFix("the IdP already reads this URL; the metadata it serves does not match: check Okta")
+    current = details.get("MetadataURL")
+    if isinstance(current, str) and same_public_metadata(current, url) and "MetadataFile" not in details:
+        raise CannotFix("the IdP already reads this app's public metadata URL; the metadata it serves does not "
+                        "match: check Okta")
     details.pop("MetadataFile", None)
     details["MetadataURL"] = url
     return f"set ProviderDetails.MetadataURL = {url!r}"
@@ -254,17 +261,18 @@ async def _okta_connect_relay_state(obj: Any, ctx: ActionContext) -> str:
         "replace the IAM SAML provider's metadata document with the Okta app's current metadata",
         ("iam:UpdateSAMLProvider", "iam:GetSAMLProvider"))
 async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
-    from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
-
     metadata = ctx.fed.resources.get("okta.connect_metadata") or {}
-    url = metadata.get("url")
-    if not url:
-        raise CannotFix("the Okta Amazon Connect app's metadata URL is unknown")
-    allow_http = bool((ctx.settings.get("okta") or {}).get("allow_insecure_http", False))
+    app = ctx.fed.resources.get("okta.connect_app")
+    org = (ctx.settings.get("okta") or {}).get("org_url")
+    if not isinstance(app, dict) or not app.get("id") or not org:
+        raise CannotFix("the Okta Amazon Connect app is unknown")
+    # The document the scan read, through the API again (previewSAMLmetadataForApplication): the
+    # URL is rebuilt on the org, so the API credentials go nowhere else.
+    url = metadata_api_url(org, app)
     try:
-        xml = fetch_metadata(url, allow_insecure_http=allow_http)
+        xml, _ = await ctx.remote.okta.get_xml(url)
         fresh = parse_metadata(xml, url=url)
-    except MetadataError as exc:
+    except (OktaError, MetadataError) as exc:
         raise CannotFix(f"cannot read Okta's current metadata ({exc})") from exc
     if fresh.get("entity_id") != metadata.get("entity_id"):
         # The document changed since the scan in a way the scan did not see: do not guess.

@@ -5,8 +5,11 @@ It serves, on 127.0.0.1 and a free port, from an aiohttp app on a background thr
 - ``/api/v1/apps`` (custom SAML 2.0 apps: list/create/get/replace/delete, lifecycle),
   ``/api/v1/apps/{id}/users`` and ``/groups`` (assignments), ``/api/v1/users``,
   ``/api/v1/groups`` (enough to seed state through the API);
-- SAML IdP metadata, public at ``/app/{appId|externalKey}/sso/saml/metadata`` and
-  authenticated at ``/api/v1/apps/{id}/sso/saml/metadata``;
+- SAML IdP metadata at the forms Okta documents only: public at the app's "Metadata URL" of its
+  Sign On tab, ``/app/{externalKey}/sso/saml/metadata`` and ``/app/{name}/{externalKey}/sso/saml/metadata``,
+  and authenticated at ``/api/v1/apps/{id}/sso/saml/metadata`` (previewSAMLmetadataForApplication);
+  ``/app/{appId}/sso/saml/metadata`` (the ``0oa...`` id) is not one of them and is 404;
+- ``/api/v1/apps/{id}/credentials/keys`` and ``.../keys/{kid}``: the app's signing keys (JsonWebKey);
 - ``/oauth2/v1/token`` (client credentials with ``private_key_jwt``).
 
 Okta behaviour reproduced, with the source each rule follows:
@@ -32,7 +35,20 @@ Okta behaviour reproduced, with the source each rule follows:
 - Metadata: ``entityID`` is ``settings.signOn.idpIssuer`` with ``${org.externalKey}`` resolved
   (default ``http://www.okta.com/<externalKey>``), SSO endpoints at
   ``/app/<app name>/<externalKey>/sso/saml`` (the example of operation
-  previewSAMLmetadataForApplication in management.yaml).
+  previewSAMLmetadataForApplication in management.yaml). The authenticated form answers
+  ``text/xml`` (its only response type in management.yaml) and refuses a request whose ``Accept``
+  admits no XML with 400 E0000019, as Okta does (okta/okta-sdk-golang#446,
+  okta/okta-sdk-java#1635: "Accept and/or Content-Type headers likely do not match supported
+  values"). The public forms are the "Metadata URL" an admin copies from the app's Sign On tab
+  (https://developer.okta.com/docs/guides/build-sso-integration/saml2/main/, "Identity Provider
+  metadata" link; https://saml-doc.okta.com/SAML_Docs/How-to-Configure-SAML-2.0-Template-self.html,
+  "Sign on methods > SAML 2.0 > Metadata details > Metadata URL"), of the form
+  ``{org}/app/{externalKey}/sso/saml/metadata``; ``{org}/app/{name}/{externalKey}/...`` is the same
+  document beside the app's SSO URL ``/app/{name}/{externalKey}/sso/saml``.
+- Signing keys: an app keeps every key it had (a rollover adds one and points
+  ``credentials.signing.kid`` at it; Okta's "Rotate the SAML signing certificate" procedure), and
+  ``GET /api/v1/apps/{id}/credentials/keys`` lists them as JsonWebKey (``x5c``, ``expiresAt``,
+  ``x5t#S256``; listApplicationKeys in management.yaml).
 
 Knobs a real Okta does not have (latency, rate limits, injected faults, certificate validity)
 are Python methods; they run on the server's loop, which is the only place state is touched.
@@ -43,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import math
 import re
@@ -188,7 +205,12 @@ class _App:
     seq: int
     data: JSON
     external_key: str
-    key: _SigningKey
+    key: _SigningKey  # the active one (credentials.signing.kid)
+    keys: list[_SigningKey] = field(default_factory=list)  # every key the app has had, oldest first
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            self.keys.append(self.key)
 
 
 @dataclass
@@ -438,6 +460,7 @@ class OktaSimulator:
             if app is None:
                 raise KeyError(f"no app {app_id}")
             app.key = self._new_signing_key(not_before, not_after)
+            app.keys.append(app.key)  # the old key stays listed, as after an Okta rollover
             app.data.setdefault("credentials", {}).setdefault("signing", {})["kid"] = app.key.kid
             app.data["lastUpdated"] = okta_timestamp()
 
@@ -577,6 +600,9 @@ class OktaSimulator:
 
     @staticmethod
     def _required_scopes(request: web.Request) -> set[str]:
+        # Every GET is allowed with the resource's .read scope. management.yaml (5.1.0) lists only
+        # okta.apps.manage for previewSAMLmetadataForApplication; the simulator is more lenient
+        # there (README: "How the sandbox differs from Okta and AWS").
         match = re.match(r"^/api/v1/(apps|users|groups)(?:/|$)", request.path)
         if match is None:
             return set()
@@ -599,6 +625,8 @@ class OktaSimulator:
         r.add_post("/api/v1/apps/{appId}/lifecycle/activate", self._activate_app)
         r.add_post("/api/v1/apps/{appId}/lifecycle/deactivate", self._deactivate_app)
         r.add_get("/api/v1/apps/{appId}/sso/saml/metadata", self._api_metadata)
+        r.add_get("/api/v1/apps/{appId}/credentials/keys", self._list_keys)
+        r.add_get("/api/v1/apps/{appId}/credentials/keys/{keyId}", self._get_key)
         r.add_get("/api/v1/apps/{appId}/users", self._list_app_users)
         r.add_post("/api/v1/apps/{appId}/users", self._assign_user)
         r.add_get("/api/v1/apps/{appId}/users/{userId}", self._get_app_user)
@@ -617,6 +645,7 @@ class OktaSimulator:
         r.add_put("/api/v1/groups/{groupId}/users/{userId}", self._add_member)
         r.add_delete("/api/v1/groups/{groupId}/users/{userId}", self._remove_member)
         r.add_get("/app/{appKey}/sso/saml/metadata", self._public_metadata)
+        r.add_get("/app/{appName}/{appKey}/sso/saml/metadata", self._public_metadata)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -934,20 +963,70 @@ class OktaSimulator:
         ).encode()
 
     @staticmethod
-    def _xml_response(body: bytes) -> web.Response:
-        return web.Response(body=body, content_type="application/xml", charset="utf-8")
+    def _xml_response(body: bytes, content_type: str = "application/xml") -> web.Response:
+        return web.Response(body=body, content_type=content_type, charset="utf-8")
 
     async def _api_metadata(self, request: web.Request) -> web.Response:
-        return self._xml_response(self._metadata_xml(self._get_app(request.match_info["appId"])))
+        app = self._get_app(request.match_info["appId"])
+        # management.yaml: the only response type is text/xml; Okta answers an Accept that admits
+        # no XML (the SDKs' default application/json) with E0000019 (okta-sdk-golang#446).
+        accept = request.headers.get("Accept", "").lower()
+        if not any(t in accept for t in ("text/xml", "application/xml")):
+            raise OktaApiError(400, "E0000019",
+                               "Bad request.  Accept and/or Content-Type headers likely do not match supported values.")
+        return self._xml_response(self._metadata_xml(app), "text/xml")
 
     async def _public_metadata(self, request: web.Request) -> web.Response:
-        key = request.match_info["appKey"]
-        app = self._state.apps.get(key) or next(
-            (a for a in self._state.apps.values() if a.external_key == key), None
-        )
+        # Only the app's entity key (externalKey) names it here, never its 0oa... id; with the
+        # app name in front, the name must be the app's (the form of its SSO URL).
+        key, name = request.match_info["appKey"], request.match_info.get("appName")
+        app = next((a for a in self._state.apps.values()
+                    if a.external_key == key and name in (None, a.data["name"])), None)
         if app is None:
             raise _not_found(key, "AppInstance")
         return self._xml_response(self._metadata_xml(app))
+
+    def _key_json(self, app: _App, key: _SigningKey) -> JSON:
+        """One signing key as Okta's JsonWebKey (listApplicationKeys): the certificate in `x5c`,
+        its end in `expiresAt`, its SHA-256 thumbprint in `x5t#S256`."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+        cert = x509.load_der_x509_certificate(key.cert_der)
+        public = cert.public_key()
+        assert isinstance(public, RSAPublicKey)
+        numbers = public.public_numbers()
+
+        def b64url(value: bytes) -> str:
+            return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+
+        def uint(n: int) -> bytes:
+            return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+        return {
+            "created": key.created,
+            "lastUpdated": key.created,
+            "expiresAt": okta_timestamp(cert.not_valid_after_utc),
+            "x5c": [base64.b64encode(key.cert_der).decode("ascii")],
+            "e": b64url(uint(numbers.e)),
+            "n": b64url(uint(numbers.n)),
+            "kid": key.kid,
+            "kty": "RSA",
+            "use": "sig",
+            "x5t#S256": b64url(hashlib.sha256(key.cert_der).digest()),
+        }
+
+    async def _list_keys(self, request: web.Request) -> web.Response:
+        app = self._get_app(request.match_info["appId"])
+        return _json_response([self._key_json(app, k) for k in app.keys])
+
+    async def _get_key(self, request: web.Request) -> web.Response:
+        app = self._get_app(request.match_info["appId"])
+        kid = request.match_info["keyId"]
+        key = next((k for k in app.keys if k.kid == kid), None)
+        if key is None:
+            raise _not_found(kid, "JsonWebKey")
+        return _json_response(self._key_json(app, key))
 
     # -- users and groups -----------------------------------------------------------------------
 

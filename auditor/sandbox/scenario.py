@@ -179,6 +179,15 @@ class Sandbox:
         return str(policy)
 
 
+def public_metadata_url(sb: Sandbox, app_id: str) -> str:
+    """The app's "Metadata URL" as Okta's Sign On tab shows it: `{org}/app/{entityKey}/sso/saml/metadata`.
+
+    An admin copies it from the Admin Console; the API does not return the entity key, so the
+    simulator's seeding helper stands in for the console here.
+    """
+    return f"{sb.okta.url}/app/{sb.okta.app_external_key(app_id)}/sso/saml/metadata"
+
+
 @dataclass(frozen=True)
 class SeededFederation:
     """What seeding created for one federation, and its config block."""
@@ -247,14 +256,14 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     sb.admin.call("PUT", f"/api/v1/apps/{app_id}/groups/{group_id}", {})
     if "missing_group" not in drift:
         sb.admin.call("PUT", f"/api/v1/apps/{app_id}/groups/{supervisors}", {})
-    metadata_url = f"{sb.okta.url}/app/{app_id}/sso/saml/metadata"
+    metadata_url = public_metadata_url(sb, app_id)
 
     # Cognito's SAML IdP reads the app's metadata.
     idp_name = "Okta"
     if "metadata_other_app" in drift:
         other = sb.admin.call("POST", "/api/v1/apps", {"label": f"Old {name} app", "signOnMode": "SAML_2_0",
                                                        "settings": {"signOn": sign_on}})
-        metadata_url = f"{sb.okta.url}/app/{other['id']}/sso/saml/metadata"
+        metadata_url = public_metadata_url(sb, other["id"])
     mapping = {"email": EMAIL_CLAIM}
     if "idp_not_saml" in drift:
         cognito.create_identity_provider(
@@ -373,7 +382,7 @@ def _seed_connect_chain(sb: Sandbox, name: str, role_name: str, instance_id: str
         "label": f"Amazon Connect {name}", "signOnMode": "SAML_2_0", "visibility": {"autoSubmitToolbar": False},
         "settings": {"signOn": sign_on}})
     sb.admin.call("PUT", f"/api/v1/apps/{app['id']}/groups/{sb.group(f'{name} agents')}", {})
-    with urllib.request.urlopen(f"{sb.okta.url}/app/{app['id']}/sso/saml/metadata", timeout=30) as resp:
+    with urllib.request.urlopen(public_metadata_url(sb, app["id"]), timeout=30) as resp:
         metadata = resp.read().decode("utf-8")
     iam.create_saml_provider(Name=f"OktaConnect-{slug}", SAMLMetadataDocument=metadata)
 
