@@ -470,9 +470,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     from auditor.errors import InputProblem
+    from auditor.outputs import check_output_dir
     from auditor.scheduler import Scheduler, scan_job
 
     config, _ = _load(args)  # an unusable config stops here (exit 3), before any lock or run
+    # The lock, heartbeat and runs all go there: an unusable folder is exit 3 now, not a crash later.
+    check_output_dir(config.reports_dir, how_to_change=f"change reports.dir in {config.path}")
     if config.schedule is None and not args.once:
         raise UnusableInputError([InputProblem(str(config.path), None, None, "the config has no `schedule`",
                                                'add schedule: {daily_at: "02:30", timezone: Europe/Berlin} '

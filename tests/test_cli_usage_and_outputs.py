@@ -214,3 +214,12 @@ def test_verify_with_an_unreadable_key(run_dir: Path, tmp_path: Path, capsys: py
         line = _one_line(captured.err)
         assert f"cannot read the key {key}" in line
     assert main(["verify", str(run_dir)]) == 0  # the run itself is intact
+
+
+def test_schedule_reports_dir_is_a_file(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r").write_text("a file where reports.dir should be")
+    cfg = str(write_config(tmp_path / "config.yaml", config_document(sandbox, [fed], reports_dir=str(tmp_path / "r"))))
+    line = _scan_refused(sandbox, ["schedule", "--once", "-c", cfg], capsys)
+    assert str(tmp_path / "r") in line and "reports.dir" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "r"]
