@@ -10,18 +10,19 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from auditor import __version__
 from auditor.errors import UnusableInputError
 from auditor.models import EXIT_ERROR, EXIT_FAIL, EXIT_OK, EXIT_UNUSABLE
+from auditor.outputs import OutputLocationError
 
 EXIT_CODES_HELP = """\
 exit codes:
   0  compliant: every control passes, is waived or does not apply
   1  drift: at least one control FAILs
   2  unknown: some data could not be collected (an ERROR finding); wins over 1
-  3  unusable config or policy: nothing was scanned
+  3  unusable config, policy or output location, or a usage error: nothing was scanned
 """
 
 MAIN_EPILOG = f"""\
@@ -79,9 +80,18 @@ def _formats(value: str) -> tuple[str, ...]:
     return names
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 3 ("nothing was scanned"), not argparse's 2: to a nightly
+    job 2 means "compliance unknown". Subcommand parsers inherit the class (add_subparsers)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_UNUSABLE, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by tests and to generate the README's usage)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="auditor",
         description="Audit the Okta -> Cognito -> Amazon Connect sign-in chain for drift.",
         epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -204,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Recompute the SHA-256 of every artifact listed in RUN_DIR/manifest.json and "
                                    "check its Ed25519 signature; name each altered, missing or added file.",
                        epilog="exit codes: 0 intact, 1 something was altered or the signature is bad, "
-                              "3 not a run folder", formatter_class=argparse.RawDescriptionHelpFormatter)
+                              "3 not a run folder, or a --public-key that cannot be read",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("--public-key", type=Path, default=None, metavar="PEM",
                    help="the signer's Ed25519 public key; without it the key named in the manifest is used, "
@@ -248,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
         return handler(args)
+    except OutputLocationError as exc:  # one line: the path and the fix
+        print(f"auditor: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
     except UnusableInputError as exc:
         print(f"auditor: cannot use the input ({len(exc.problems)} problem"
               f"{'s' if len(exc.problems) != 1 else ''}):", file=sys.stderr)
@@ -348,11 +362,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool) -> int:
     """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
-    from auditor.runner import scan
+    from auditor.runner import check_reports_dir, scan
 
     config, policies = _load(args)
     try:
         options = _options(args, config.formats, "scan")
+        check_reports_dir(config, options)  # scan() checks too; here before the "scanning" line
         if announce:
             print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
                   f"with {len(policies.controls)} controls...", file=sys.stderr)
@@ -455,9 +470,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
     from auditor.errors import InputProblem
+    from auditor.outputs import check_output_dir
     from auditor.scheduler import Scheduler, scan_job
 
     config, _ = _load(args)  # an unusable config stops here (exit 3), before any lock or run
+    # The lock, heartbeat and runs all go there: an unusable folder is exit 3 now, not a crash later.
+    check_output_dir(config.reports_dir, how_to_change=f"change reports.dir in {config.path}")
     if config.schedule is None and not args.once:
         raise UnusableInputError([InputProblem(str(config.path), None, None, "the config has no `schedule`",
                                                'add schedule: {daily_at: "02:30", timezone: Europe/Berlin} '
@@ -614,11 +632,17 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from auditor.report.evidence import MANIFEST, verify_run
+    from auditor.report.evidence import MANIFEST, EvidenceError, load_public_key, verify_run
 
     if not (args.run_dir / MANIFEST).is_file():
         print(f"auditor: {args.run_dir} has no {MANIFEST}: not a run folder written by auditor", file=sys.stderr)
         return EXIT_UNUSABLE
+    if args.public_key is not None:
+        try:  # an unreadable key is a usage problem, not evidence that the run was altered
+            load_public_key(args.public_key)
+        except EvidenceError as exc:
+            print(f"auditor: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
     result = verify_run(args.run_dir, args.public_key)
     for problem in result.problems:
         print(f"ALTERED {problem}")

@@ -26,6 +26,7 @@ from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
 from auditor.models import Finding, RunResult, Status
+from auditor.outputs import check_output_dir
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
@@ -89,6 +90,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     """
     from auditor.collectors import collect, collect_options, default_collectors
 
+    check_reports_dir(config, options)
     started = datetime.now(UTC)
     policies = policies or load_policies(list(config.policies))
     feds = select_federations(config, options.federations)
@@ -144,6 +146,19 @@ def _s3_client(config: Config) -> object:
                           config=BotoConfig(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}))
 
 
+def check_reports_dir(config: Config, options: ScanOptions) -> None:
+    """Raise OutputLocationError (exit 3) when the run's report folder cannot be written: checked
+    before any API call, since writing it would otherwise fail only after the whole collection."""
+    check_output_dir(options.output_dir or config.reports_dir, how_to_change=_reports_dir_fix(options, config.path))
+
+
+def _reports_dir_fix(options: ScanOptions, config_path: Path | None) -> str:
+    """How the user points the reports elsewhere: -o, or the config's reports.dir it came from."""
+    if options.output_dir is None and config_path is not None:
+        return f"change reports.dir in {config_path} or pass -o a folder you can write to"
+    return "pass -o a folder you can write to"
+
+
 def load_waiver_set(path: Path | None) -> WaiverSet:
     """Read and validate the waivers file; an unreadable file is a problem, not a crash."""
     if path is None:
@@ -168,6 +183,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     collected it, with the work it did ahead (findings checked against the report schema,
     history states packed, snapshot texts made); not with `snapshot_after`.
     """
+    check_output_dir(output_dir, how_to_change=_reports_dir_fix(options, config_path))
     settings = settings or ReportSettings()
     now = options.now or datetime.now(UTC)
     if snapshot_after is not None:

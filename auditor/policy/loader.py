@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.resources
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,25 @@ from auditor.policy.templates import (
 from auditor.validation import schema_problems
 from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
 
-BUILTIN_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+
+def _builtin_policy_dir() -> Path:
+    """The built-in policy pack: the package `auditor.policies` (pyproject.toml maps the checkout's
+    top-level policies/ folder to it), read through importlib.resources.
+
+    Run from a source checkout (an editable install, or the checkout on PYTHONPATH, where
+    `auditor.policies` is not importable or an editable install's mapping names another tree), the
+    checkout's own policies/ folder is the pack.
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "policies").is_dir():
+        return checkout / "policies"
+    pack = importlib.resources.files("auditor.policies")
+    if not isinstance(pack, Path):  # e.g. imported from a zip: the YAML files have no path to name
+        raise RuntimeError(f"auditor must be installed unpacked; the built-in policies are at {pack}")
+    return pack
+
+
+BUILTIN_POLICY_DIR = _builtin_policy_dir()
 
 
 @dataclass(frozen=True)

@@ -174,15 +174,29 @@ class Verification:
 
 def _public_key(raw_b64: str | None, pem: Path | None) -> Any:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     if pem is not None:
-        key = load_pem_public_key(pem.read_bytes())
-        if not isinstance(key, Ed25519PublicKey):
-            raise EvidenceError(f"{pem} is not an Ed25519 public key")
-        return key
+        return load_public_key(pem)
     assert raw_b64 is not None
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(raw_b64))
+
+
+def load_public_key(pem: Path) -> Any:
+    """The Ed25519 public key in a PEM file; EvidenceError "cannot read the key …" otherwise (a
+    key that cannot be read says nothing about the run, so it must not be reported as tampering)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem.read_bytes())
+    except OSError as exc:
+        raise EvidenceError(f"cannot read the key {pem}: {exc.strerror or exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise EvidenceError(f"cannot read the key {pem}: not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise EvidenceError(f"cannot read the key {pem}: not an Ed25519 public key "
+                            f"({type(key).__name__.removeprefix('_')})")
+    return key
 
 
 def verify_run(run_dir: Path, public_key: Path | None = None) -> Verification:
@@ -245,10 +259,18 @@ def bundle_run(run_dir: Path, target: Path | None = None) -> Path:
     not followed (a link to ~/.aws/credentials planted in the folder stays out of the zip)."""
     if not (run_dir / MANIFEST).exists() and not any(run_dir.glob("report.*")):
         raise EvidenceError(f"{run_dir} is not a run folder (no manifest.json or report)")
+    from auditor.outputs import check_output_file
+
     target = target or run_dir.parent / f"{run_dir.name}.zip"
+    example = target / f"{run_dir.name}.zip" if target.is_dir() else Path(f"{run_dir.name}.zip")
+    check_output_file(target, how_to_change=f"name a zip file in a folder you can write to, e.g. -o {example}")
     tmp = target.parent / (target.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for path in _walk(run_dir)[0]:  # symlinks are left out: a bundle holds only the run's own files
-            zf.write(path, f"{run_dir.name}/{path.relative_to(run_dir).as_posix()}")
-    tmp.replace(target)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for path in _walk(run_dir)[0]:  # symlinks are left out: a bundle holds only the run's own files
+                zf.write(path, f"{run_dir.name}/{path.relative_to(run_dir).as_posix()}")
+        tmp.replace(target)
+    except OSError as exc:  # e.g. the disk filled up: no half-written zip stays behind
+        tmp.unlink(missing_ok=True)
+        raise EvidenceError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target

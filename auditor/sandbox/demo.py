@@ -17,10 +17,13 @@ def run_demo(*, output: Path, verbose: bool = False, quiet: bool = False) -> int
     found (the seeded drift makes it 1).
     """
     from auditor.config import load_config
+    from auditor.outputs import check_output_dir
     from auditor.report.json_report import EXIT_MEANINGS
     from auditor.report.terminal import print_summary
     from auditor.runner import ScanOptions, scan
     from auditor.sandbox.scenario import Sandbox, apply_environment, config_document, seed_demo, write_config
+
+    check_output_dir(output, how_to_change="pass -o a folder you can write to")  # before the sandbox starts
 
     def say(text: str) -> None:
         if not quiet:
