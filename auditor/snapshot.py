@@ -25,8 +25,11 @@ cognito.identity_provider   DescribeIdentityProvider's IdentityProvider
 cognito.idp_metadata        as okta.metadata, parsed from the IdP's MetadataURL or MetadataFile,
                             plus {source: "url"|"file"}
 cognito.app_client          DescribeUserPoolClient's UserPoolClient, without ClientSecret
-organizations               {account_id, policy_type_enabled, path: [{id, type, name}],
+organizations               {account_id, management_account_id, policy_type_enabled,
+                            path: [{id, type, name}],
                             policies: [{id, name, arn, aws_managed, content, targets}]}
+                            where management_account_id is DescribeOrganization's
+                            MasterAccountId (SCPs never affect that account)
 okta.connect_app            the Amazon Connect sign-in app (federation's `connect_sso.okta_app`), raw
                             JSON as okta.app
 okta.connect_metadata       that app's SAML metadata, shaped as okta.metadata

@@ -231,6 +231,11 @@ async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     if not ctx.allow_scp_changes:
         raise CannotFix("SCP changes need the explicit --allow-scp-changes flag")
     scp = ctx.fed.config.get("scp") or {}
+    org = ctx.fed.resources.get("organizations") or {}
+    if org.get("management_account_id") and org.get("management_account_id") == scp.get("account_id"):
+        # SCPs do not affect the management account: an SCP attached there would protect nothing.
+        raise CannotFix(f"account {scp.get('account_id')} is the organization's management account, which SCPs "
+                        "do not affect: move the role and instance to a member account")
     wanted = {"SCP-DENY-ROLE-DELETION": ("iam:DeleteRole", scp.get("connect_role_arn")),
               "SCP-DENY-INSTANCE-DELETION": ("connect:DeleteInstance", scp.get("connect_instance_arn"))}
     act, resource = wanted[ctx.finding.control_id]

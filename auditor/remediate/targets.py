@@ -50,7 +50,11 @@ class Remote:
         return Remote(self.okta, self.aws, feds.get(name))
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this federation's account (or the default credentials)."""
+        """A boto3 client for this federation's account (or the default credentials); for
+        Organizations, the `organizations.profile` account the scan read the organization with
+        (policies are managed from the management account, not from a member)."""
+        if service == "organizations":
+            return self.aws.client(service, profile=self.aws.config.aws.organizations_profile)
         return self.aws.client(service, federation=self.federation)
 
     def aws_call(self, service: str, action: str, **kwargs: Any) -> Any:
