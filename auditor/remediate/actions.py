@@ -204,7 +204,7 @@ async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
 
 
 @action("cognito.attribute_mapping", "cognito.identity_provider",
-        "map email from the emailaddress claim (sending the complete AttributeMapping)",
+        "map email from the emailaddress claim (sending the complete AttributeMapping, not ProviderDetails)",
         ("cognito-idp:UpdateIdentityProvider",))
 async def _cognito_mapping(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx, "cognito.identity_provider", ("AttributeMapping.",))

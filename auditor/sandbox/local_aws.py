@@ -276,7 +276,7 @@ class _Middleware:
         if call is None:  # moto's own /moto-api endpoints, health checks, non-AWS requests
             return self.app(environ, start_response)
 
-        self.owner._record(call.service, call.operation)
+        self.owner._record(call.service, call.operation, call.params)
         latency = self.owner._latency_s()
         if latency > 0:
             time.sleep(latency)
@@ -819,12 +819,16 @@ class LocalAWS:
         endpoint_url: ``http://127.0.0.1:<port>`` once started, ``""`` before.
         calls: ``(service, operation)`` of every AWS call received, in arrival order, faulted
             calls included (``("cognito-idp", "DescribeUserPool")``); cleared by :meth:`reset`.
+        requests: the same calls with the parameters each was sent with, as the service's wire
+            protocol carries them (the JSON body, the query form or the REST body), so a test can
+            see what a request *wrote*: ``("cognito-idp", "UpdateIdentityProvider", {...})``.
     """
 
     def __init__(self, *, region: str = "us-east-1", latency_ms: float = 0.0) -> None:
         self.region = region
         self.endpoint_url = ""
         self.calls: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._initial_latency_ms = float(latency_ms)
         self._latency_ms = float(latency_ms)
         self._faults: dict[str, list[_Fault]] = {}
@@ -927,6 +931,7 @@ class LocalAWS:
             self._account_keys.clear()
             self._faults.clear()
             self.calls.clear()
+            self.requests.clear()
             self._latency_ms = self._initial_latency_ms
 
     # --- clients ---------------------------------------------------------------------------
@@ -1033,9 +1038,10 @@ class LocalAWS:
                 return fault
         return None
 
-    def _record(self, service: str, operation: str) -> None:
+    def _record(self, service: str, operation: str, params: dict[str, Any]) -> None:
         with self._state_lock:
             self.calls.append((service, operation))
+            self.requests.append((service, operation, params))
 
     def _latency_s(self) -> float:
         with self._state_lock:
