@@ -36,8 +36,11 @@ cognito.idp_metadata        the IdP's MetadataURL or MetadataFile document, pars
                             (certificates as in okta.metadata, without kid: those the
                             document carries), plus {source: "url"|"file"}
 cognito.app_client          DescribeUserPoolClient's UserPoolClient, without ClientSecret
-organizations               {account_id, policy_type_enabled, path: [{id, type, name}],
+organizations               {account_id, management_account_id, policy_type_enabled,
+                            path: [{id, type, name}],
                             policies: [{id, name, arn, aws_managed, content, targets}]}
+                            where management_account_id is DescribeOrganization's
+                            MasterAccountId (SCPs never affect that account)
 okta.connect_app            the Amazon Connect sign-in app (federation's `connect_sso.okta_app`), raw
                             JSON as okta.app
 okta.connect_metadata       that app's SAML metadata and keys, shaped and read as okta.metadata

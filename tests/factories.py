@@ -91,7 +91,7 @@ def compliant_resources() -> dict[str, Any]:
         "cognito.app_client": {"ClientId": "c1", "ClientName": "app-client", "UserPoolId": POOL,
                                "SupportedIdentityProviders": ["COGNITO", "Okta"]},
         "organizations": {
-            "account_id": "123456789012", "policy_type_enabled": True,
+            "account_id": "123456789012", "management_account_id": "111122223333", "policy_type_enabled": True,
             "path": [{"id": "123456789012", "type": "ACCOUNT", "name": None},
                      {"id": "r-root", "type": "ROOT", "name": "Root"}],
             "policies": [{"id": "p-1", "name": "protect-connect", "arn": "arn", "aws_managed": False,

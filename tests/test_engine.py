@@ -216,6 +216,21 @@ def test_scp_type_disabled_fails_both_scp_controls() -> None:
         assert "not enabled" in findings[control].message
 
 
+def test_scp_controls_fail_in_the_management_account_and_error_when_it_is_unknown() -> None:
+    resources = f.compliant_resources()
+    resources["organizations"]["management_account_id"] = resources["organizations"]["account_id"]
+    findings = judge(resources)
+    for control in ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"):
+        assert findings[control].status is Status.FAIL
+        assert "management account" in findings[control].message
+    # A snapshot that does not say which account manages the organization cannot be judged.
+    del resources["organizations"]["management_account_id"]
+    findings = judge(resources)
+    for control in ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"):
+        assert findings[control].status is Status.ERROR
+        assert "management account" in findings[control].message
+
+
 def test_missing_field_message_says_what_was_expected() -> None:
     resources = f.compliant_resources()
     del resources["cognito.app_client"]["SupportedIdentityProviders"]  # AWS omits an emptied list

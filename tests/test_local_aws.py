@@ -417,6 +417,59 @@ def test_organizations_scp_guarding_an_ou(aws: LocalAWS) -> None:
     assert org.list_roots()["Roots"][0]["PolicyTypes"] == []
 
 
+MANAGEMENT = "111122223333"
+MEMBER = "123456789012"  # the default account: what unknown access keys sign as
+
+
+def test_an_existing_account_joins_by_invitation_and_describes_the_organization(aws: LocalAWS) -> None:
+    # InviteAccountToOrganization / AcceptHandshake, and DescribeOrganization "from any account in
+    # the organization" naming the management account as MasterAccountId (API reference).
+    management = aws.client("organizations", config=NO_RETRY, **aws.account_credentials(MANAGEMENT))
+    member = aws.client("organizations", config=NO_RETRY)
+    created = management.create_organization(FeatureSet="ALL")["Organization"]
+    root_id = management.list_roots()["Roots"][0]["Id"]
+    with pytest.raises(ClientError) as exc:
+        member.describe_organization()
+    assert error_code(exc) == "AWSOrganizationsNotInUseException"
+
+    handshake = management.invite_account_to_organization(Target={"Type": "ACCOUNT", "Id": MEMBER})["Handshake"]
+    assert (handshake["Action"], handshake["State"]) == ("INVITE", "OPEN")
+    assert {"Id": MEMBER, "Type": "ACCOUNT"} in handshake["Parties"]
+    with pytest.raises(ClientError) as exc:  # only the invited account accepts
+        management.accept_handshake(HandshakeId=handshake["Id"])
+    assert error_code(exc) == "HandshakeNotFoundException"
+    assert member.accept_handshake(HandshakeId=handshake["Id"])["Handshake"]["State"] == "ACCEPTED"
+
+    for client in (management, member):
+        described = client.describe_organization()["Organization"]
+        assert described["MasterAccountId"] == MANAGEMENT
+        assert described["Id"] == created["Id"]
+        assert set(described) >= {"Arn", "FeatureSet", "Id", "MasterAccountArn", "MasterAccountEmail",
+                                  "MasterAccountId"}
+    assert management.list_parents(ChildId=MEMBER)["Parents"] == [{"Id": root_id, "Type": "ROOT"}]
+    joined = management.describe_account(AccountId=MEMBER)["Account"]
+    assert joined["JoinedMethod"] == "INVITED"
+    attached = management.list_policies_for_target(TargetId=MEMBER, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    assert [p["Name"] for p in attached] == ["FullAWSAccess"]
+    with pytest.raises(ClientError) as exc:  # one organization per account
+        management.invite_account_to_organization(Target={"Type": "ACCOUNT", "Id": MEMBER})
+    assert error_code(exc) == "HandshakeConstraintViolationException"
+    with pytest.raises(ClientError) as exc:  # a member cannot invite
+        member.invite_account_to_organization(Target={"Type": "ACCOUNT", "Id": "444455556666"})
+    assert error_code(exc) == "AccessDeniedException"
+
+
+def test_reset_forgets_organization_membership(aws: LocalAWS) -> None:
+    management = aws.client("organizations", config=NO_RETRY, **aws.account_credentials(MANAGEMENT))
+    management.create_organization(FeatureSet="ALL")
+    handshake = management.invite_account_to_organization(Target={"Type": "ACCOUNT", "Id": MEMBER})["Handshake"]
+    aws.client("organizations").accept_handshake(HandshakeId=handshake["Id"])
+    aws.reset()
+    with pytest.raises(ClientError) as exc:
+        aws.client("organizations", config=NO_RETRY).describe_organization()
+    assert error_code(exc) == "AWSOrganizationsNotInUseException"
+
+
 def test_iam_role_and_cloudformation_outputs(aws: LocalAWS) -> None:
     trust = {
         "Version": "2012-10-17",

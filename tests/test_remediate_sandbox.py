@@ -134,6 +134,29 @@ def test_fix_verifies_and_changes_only_planned_fields_then_second_fix_writes_not
     assert writes(sandbox, okta_from, aws_from) == []
 
 
+def test_idp_fix_sends_only_the_maps_that_change(sandbox: Sandbox, tmp_path: Path) -> None:
+    """An AttributeMapping fix must not write ProviderDetails (a ProviderDetails write makes Cognito
+    fetch the metadata again); a metadata fix sends the complete writable ProviderDetails."""
+    email = seed_federation(sandbox, "idp-email", ["email_mapping", *NO_SCP])
+    metadata = seed_federation(sandbox, "idp-metadata", ["metadata_other_app", *NO_SCP])
+    cognito = sandbox.aws.client("cognito-idp")
+    old_url = cognito.describe_identity_provider(UserPoolId=metadata.pool_id, ProviderName="Okta")[
+        "IdentityProvider"]["ProviderDetails"]["MetadataURL"]
+    cognito.update_identity_provider(UserPoolId=metadata.pool_id, ProviderName="Okta",
+                                     ProviderDetails={"MetadataURL": old_url, "IDPSignout": "true"})
+    start = len(sandbox.aws.requests)
+    out = scan_sandbox(sandbox, [email, metadata], tmp_path, remediation=FIX)
+    sent = {params["UserPoolId"]: params for service, op, params in sandbox.aws.requests[start:]
+            if (service, op) == ("cognito-idp", "UpdateIdentityProvider")}
+    assert set(sent) == {email.pool_id, metadata.pool_id}
+    assert set(sent[email.pool_id]) == {"UserPoolId", "ProviderName", "AttributeMapping"}, sent[email.pool_id]
+    new_details = sent[metadata.pool_id]["ProviderDetails"]
+    assert set(sent[metadata.pool_id]) == {"UserPoolId", "ProviderName", "ProviderDetails"}
+    assert new_details["IDPSignout"] == "true" and new_details["MetadataURL"] != old_url
+    assert by_control(out, email.name)["COGNITO-IDP-EMAIL-MAPPING"].status is Status.PASS
+    assert by_control(out, metadata.name)["COGNITO-IDP-METADATA"].status is Status.PASS
+
+
 def test_outside_edit_between_plan_and_apply_is_skipped(sandbox: Sandbox, tmp_path: Path) -> None:
     fed = drifted(sandbox, "fix-race", ["email_mapping", "audience"])
     cognito = sandbox.aws.client("cognito-idp")

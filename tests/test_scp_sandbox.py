@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from auditor.models import Status
-from auditor.sandbox.scenario import ACCOUNT_ID, Sandbox, SeededFederation, seed_federation
+from auditor.sandbox.scenario import ACCOUNT_ID, MANAGEMENT_ACCOUNT_ID, Sandbox, SeededFederation, seed_federation
 from tests.conftest import by_control, scan_sandbox
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def unguarded(sandbox: Sandbox) -> Iterator[SeededFederation]:
 
 @pytest.fixture
 def attach(sandbox: Sandbox) -> Iterator[Any]:
-    org = sandbox.aws.client("organizations")
+    org = sandbox.management_client("organizations")
     made: list[tuple[str, str | None]] = []
 
     def create(statements: list[dict[str, Any]], target: str | None) -> str:
@@ -97,7 +97,7 @@ def test_scp_semantics_and_attachment(sandbox: Sandbox, unguarded: SeededFederat
 
 def test_scp_policy_type_disabled(sandbox: Sandbox, unguarded: SeededFederation, attach: Any, tmp_path: Path) -> None:
     attach([deny(unguarded)], "ou")
-    org = sandbox.aws.client("organizations")
+    org = sandbox.management_client("organizations")
     root = sandbox.organization()["root"]
     org.disable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
     try:
@@ -113,3 +113,45 @@ def test_deny_split_over_two_levels(sandbox: Sandbox, unguarded: SeededFederatio
     attach([deny(unguarded, Action="connect:DeleteInstance")], "ou")
     role, inst, message = judge(sandbox, unguarded, tmp_path)
     assert (role, inst) == (Status.PASS, Status.PASS), message
+
+
+def test_scps_do_not_protect_the_management_account(sandbox: Sandbox, unguarded: SeededFederation, attach: Any,
+                                                    tmp_path: Path) -> None:
+    """AWS: "SCPs don't affect users or roles in the management account. They affect only the member
+    accounts in your organization." (Organizations user guide, Service control policies.) A root SCP
+    denying every deletion protects the member account's federation, not the management account's."""
+    from auditor.remediate import RemediationOptions
+
+    attach([{"Effect": "Deny", "Action": ["iam:DeleteRole", "connect:DeleteInstance"], "Resource": "*"}], "root")
+    # The contact center of the management account: its role and instance live there, and the
+    # scanner reads them through a read-only role in that account.
+    iam = sandbox.management_client("iam")
+    scanner = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}
+    iam.create_role(RoleName="AuditorReadOnly", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": scanner, "Action": "sts:AssumeRole"}]}))
+    role_arn = iam.create_role(RoleName="AmazonConnectUserRole-mgmt", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "connect.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    instance_arn = sandbox.management_client("connect").create_instance(
+        IdentityManagementType="SAML", InstanceAlias="cc-mgmt", InboundCallsEnabled=True,
+        OutboundCallsEnabled=True)["Arn"]
+
+    def add_management_federation(doc: dict[str, Any]) -> None:
+        member = doc["federations"][0]
+        mgmt = {k: v for k, v in member.items() if k != "connect_sso"}
+        mgmt.update(name="mgmt", aws={"role_arn": f"arn:aws:iam::{MANAGEMENT_ACCOUNT_ID}:role/AuditorReadOnly"},
+                    scp={"account_id": MANAGEMENT_ACCOUNT_ID, "connect_role_arn": role_arn,
+                         "connect_instance_arn": instance_arn})
+        doc["federations"].append(mgmt)
+
+    out = scan_sandbox(sandbox, [unguarded], tmp_path, edit=add_management_federation,
+                       remediation=RemediationOptions(apply=False, allow_scp_changes=True))
+    member, mgmt = by_control(out, unguarded.name), by_control(out, "mgmt")
+    assert mgmt["SCP-PROTECTED-RESOURCES-EXIST"].status is Status.PASS, mgmt["SCP-PROTECTED-RESOURCES-EXIST"].message
+    for control in ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION"):
+        assert member[control].status is Status.PASS, member[control].message
+        assert mgmt[control].status is Status.FAIL
+        assert "management account" in mgmt[control].message and MANAGEMENT_ACCOUNT_ID in mgmt[control].message
+    # --fix would attach an SCP that protects nothing there: it says so instead.
+    reasons = {(u["federation"], u["control_id"]): u["reason"] for u in out.result.remediation["plan"]["unfixable"]}
+    assert "management account" in reasons[("mgmt", "SCP-DENY-ROLE-DELETION")]

@@ -305,8 +305,8 @@ class CognitoCollector(Collector):
 
 
 class OrganizationsCollector(Collector):
-    """organizations (the account's path to the root and the SCPs in effect) for federations with
-    an `scp` block."""
+    """organizations (the organization's management account, the account's path to the root and
+    the SCPs in effect) for federations with an `scp` block."""
 
     name = "organizations"
     provides = ("organizations",)
@@ -344,6 +344,16 @@ class OrganizationsCollector(Collector):
 
     def _organization(self, account_id: str) -> dict[str, Any]:
         org = self.clients.client("organizations", profile=self.config.aws.organizations_profile)
+        # The management account, which SCPs do not affect ("SCPs don't affect users or roles in
+        # the management account. They affect only the member accounts in your organization."):
+        # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html
+        # DescribeOrganization works from any account of the organization and names it as
+        # MasterAccountId: https://docs.aws.amazon.com/organizations/latest/APIReference/API_DescribeOrganization.html
+        described = (self._cached(("organization",), "organizations:DescribeOrganization",
+                                  org.describe_organization) or {}).get("Organization") or {}
+        management = described.get("MasterAccountId")
+        if not management:
+            raise _AwsFailure("organizations:DescribeOrganization: the answer names no MasterAccountId")
         roots = (self._cached(("roots",), "organizations:ListRoots", org.list_roots) or {}).get("Roots", [])
         if not roots:
             raise _AwsFailure("organizations:ListRoots: the organization has no root")
@@ -384,8 +394,8 @@ class OrganizationsCollector(Collector):
                              "aws_managed": summary.get("AwsManaged", False), "content": content, "targets": []}
                     policies[summary["Id"]] = entry
                 entry["targets"].append(target["id"])
-        return {"account_id": account_id, "policy_type_enabled": enabled, "path": path,
-                "policies": list(policies.values())}
+        return {"account_id": account_id, "management_account_id": str(management),
+                "policy_type_enabled": enabled, "path": path, "policies": list(policies.values())}
 
     @staticmethod
     def _policies_for(org: Any, target_id: str) -> list[dict[str, Any]]:

@@ -236,13 +236,28 @@ def _days_until(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
 
 @operator("denies", {"type": "object", "additionalProperties": False, "required": ["action", "resource"],
                      "properties": {"action": {"type": "string"}, "resource": {"type": "string"}}},
-          "the service control policies in effect deny the action on the resource unconditionally")
+          "the service control policies in effect deny the action on the resource unconditionally "
+          "(never in the organization's management account, which SCPs do not affect)")
 def _denies(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     from auditor.evaluate.iam import PolicyDocumentError, evaluate_deny
 
     if not isinstance(actual, dict) or "policies" not in actual:
         raise OperatorError("denies needs the organizations resource (policy_type_enabled, policies)")
     expected = {"denied": True, "action": arg["action"], "resource": arg["resource"]}
+    # "SCPs don't affect users or roles in the management account. They affect only the member
+    # accounts in your organization." Whatever the policies say, nothing is denied there.
+    # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html
+    account, management = actual.get("account_id"), actual.get("management_account_id")
+    if not management:
+        raise OperatorError("the organizations data does not name the organization's management account "
+                            "(a snapshot from an older auditor?), so whether SCPs apply to the account is unknown")
+    if account == management:
+        return Outcome(False, expected,
+                       f"account {account} is the organization's management account, and SCPs do not affect "
+                       "users or roles in the management account: no SCP can deny this there (move the "
+                       "resources to a member account)",
+                       {"denied": False, "action": arg["action"], "resource": arg["resource"],
+                        "account_id": account, "management_account_id": management})
     if not actual.get("policy_type_enabled", False):
         return Outcome(False, expected,
                        "the SERVICE_CONTROL_POLICY type is not enabled on the root: no SCP is in effect")

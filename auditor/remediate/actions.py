@@ -211,7 +211,7 @@ async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
 
 
 @action("cognito.attribute_mapping", "cognito.identity_provider",
-        "map email from the emailaddress claim (sending the complete AttributeMapping)",
+        "map email from the emailaddress claim (sending the complete AttributeMapping, not ProviderDetails)",
         ("cognito-idp:UpdateIdentityProvider",))
 async def _cognito_mapping(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx, "cognito.identity_provider", ("AttributeMapping.",))
@@ -238,6 +238,11 @@ async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     if not ctx.allow_scp_changes:
         raise CannotFix("SCP changes need the explicit --allow-scp-changes flag")
     scp = ctx.fed.config.get("scp") or {}
+    org = ctx.fed.resources.get("organizations") or {}
+    if org.get("management_account_id") and org.get("management_account_id") == scp.get("account_id"):
+        # SCPs do not affect the management account: an SCP attached there would protect nothing.
+        raise CannotFix(f"account {scp.get('account_id')} is the organization's management account, which SCPs "
+                        "do not affect: move the role and instance to a member account")
     wanted = {"SCP-DENY-ROLE-DELETION": ("iam:DeleteRole", scp.get("connect_role_arn")),
               "SCP-DENY-INSTANCE-DELETION": ("connect:DeleteInstance", scp.get("connect_instance_arn"))}
     act, resource = wanted[ctx.finding.control_id]

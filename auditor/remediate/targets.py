@@ -1,8 +1,8 @@
 """The objects remediation may write, one kind each: how to read, compare and write them.
 
 Every write is a read-modify-write of the whole object where the API replaces it (Okta's PUT
-/api/v1/apps/{id}, Cognito's UpdateUserPoolClient and UpdateIdentityProvider maps), so every
-field the plan does not name comes back unchanged.
+/api/v1/apps/{id}, Cognito's UpdateUserPoolClient, each UpdateIdentityProvider map that is
+sent), so every field the plan does not name comes back unchanged.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class Remote:
         return Remote(self.okta, self.aws, feds.get(name))
 
     def client(self, service: str) -> Any:
-        """A boto3 client for this federation's account (or the default credentials)."""
+        """A boto3 client for this federation's account (or the default credentials); for
+        Organizations, the `organizations.profile` account the scan read the organization with
+        (policies are managed from the management account, not from a member)."""
+        if service == "organizations":
+            return self.aws.client(service, profile=self.aws.config.aws.organizations_profile)
         return self.aws.client(service, federation=self.federation)
 
     def aws_call(self, service: str, action: str, **kwargs: Any) -> Any:
@@ -208,26 +212,48 @@ class OktaAssignments(TargetKind):
 
 
 class CognitoIdentityProvider(TargetKind):
-    """A user pool's IdP: UpdateIdentityProvider with the complete maps."""
+    """A user pool's IdP: UpdateIdentityProvider with only the maps that change, each complete.
+
+    ProviderDetails, AttributeMapping and IdpIdentifiers are each optional in the request
+    ("Required: No"), and the API reference documents a complete ProviderDetails as the "create
+    or update request", never a merge of keys, so a map that is sent is sent whole (its writable
+    keys) and a map that does not change is not sent at all: writing ProviderDetails makes
+    Cognito fetch the metadata again and re-derive the IdP's keys, a failure point that an
+    AttributeMapping fix must not carry.
+    https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_UpdateIdentityProvider.html
+    """
 
     name = "cognito.identity_provider"
     volatile = ("LastModifiedDate",)
 
     def api_call(self, target: dict[str, str]) -> str:
-        return "cognito-idp:UpdateIdentityProvider (complete ProviderDetails and AttributeMapping)"
+        return "cognito-idp:UpdateIdentityProvider (only the maps that change, each complete)"
 
     async def read(self, remote: Remote, target: dict[str, str]) -> Any:
         resp = remote.aws_read("cognito-idp", "DescribeIdentityProvider", UserPoolId=target["user_pool_id"],
                                ProviderName=target["provider_name"])
         return None if resp is None else plain(resp["IdentityProvider"])
 
+    @staticmethod
+    def _writable_details(provider: Any) -> dict[str, Any]:
+        details = (provider or {}).get("ProviderDetails") or {}
+        return {k: v for k, v in details.items() if k in SAML_PROVIDER_DETAIL_KEYS}
+
     async def write(self, remote: Remote, target: dict[str, str], before: Any, after: Any) -> None:
-        details = {k: v for k, v in (after.get("ProviderDetails") or {}).items() if k in SAML_PROVIDER_DETAIL_KEYS}
-        kwargs: dict[str, Any] = {"UserPoolId": target["user_pool_id"], "ProviderName": target["provider_name"],
-                                  "ProviderDetails": details, "AttributeMapping": after.get("AttributeMapping") or {}}
-        if after.get("IdpIdentifiers"):
-            kwargs["IdpIdentifiers"] = after["IdpIdentifiers"]
-        remote.aws_call("cognito-idp", "UpdateIdentityProvider", **kwargs)
+        kwargs: dict[str, Any] = {}
+        details = self._writable_details(after)
+        if details != self._writable_details(before):
+            kwargs["ProviderDetails"] = details
+        mapping = after.get("AttributeMapping") or {}
+        if mapping != ((before or {}).get("AttributeMapping") or {}):
+            kwargs["AttributeMapping"] = mapping
+        identifiers = after.get("IdpIdentifiers") or []
+        if identifiers != ((before or {}).get("IdpIdentifiers") or []):
+            kwargs["IdpIdentifiers"] = identifiers
+        if not kwargs:
+            return  # nothing this kind writes differs
+        remote.aws_call("cognito-idp", "UpdateIdentityProvider", UserPoolId=target["user_pool_id"],
+                        ProviderName=target["provider_name"], **kwargs)
 
 
 class CognitoAppClient(TargetKind):

@@ -276,7 +276,7 @@ class _Middleware:
         if call is None:  # moto's own /moto-api endpoints, health checks, non-AWS requests
             return self.app(environ, start_response)
 
-        self.owner._record(call.service, call.operation)
+        self.owner._record(call.service, call.operation, call.params)
         latency = self.owner._latency_s()
         if latency > 0:
             time.sleep(latency)
@@ -506,6 +506,12 @@ class _Middleware:
             with self.rules_lock:
                 self._check_scp_attachment_count(call, environ)
                 return self._forward(environ, body)
+        if key == ("organizations", "InviteAccountToOrganization"):
+            with self.rules_lock:
+                return self._invite_account(call)
+        if key == ("organizations", "AcceptHandshake"):
+            with self.rules_lock:
+                return self._accept_handshake(call)
         return self._forward(environ, body)
 
     def _provider_names(self, call: _Call, environ: dict[str, Any]) -> set[str] | None:
@@ -638,6 +644,90 @@ class _Middleware:
                 Reason="POLICY_NUMBER_LIMIT_EXCEEDED",
             )
 
+    # --- joining an existing account to an organization ------------------------------------
+    # moto only creates member accounts (CreateAccount, with a random id). AWS also documents
+    # inviting an existing account: the management account calls InviteAccountToOrganization,
+    # which creates an OPEN handshake of action INVITE; the invited account calls
+    # AcceptHandshake, and it joins the organization under the root, with FullAWSAccess attached
+    # as to every account once SCPs are enabled. Only a management account can invite, only the
+    # invited account can accept, and an account can belong to one organization.
+    # https://docs.aws.amazon.com/organizations/latest/APIReference/API_InviteAccountToOrganization.html
+    # https://docs.aws.amazon.com/organizations/latest/APIReference/API_AcceptHandshake.html
+    # https://docs.aws.amazon.com/organizations/latest/APIReference/API_Handshake.html
+    # Only a Target of Type ACCOUNT is supported here (AWS also takes EMAIL).
+
+    def _reply_json(self, doc: dict[str, Any]) -> _Reply:
+        body = json.dumps(doc).encode()
+        return _Reply("200 OK", [("Content-Type", "application/x-amz-json-1.1"),
+                                 ("x-amzn-RequestId", str(uuid.uuid4())),
+                                 ("Content-Length", str(len(body)))], body)
+
+    def _invite_account(self, call: _Call) -> _Reply:
+        from moto.organizations.models import organizations_backends
+
+        org = organizations_backends[call.account]["aws"].org
+        if org is None:
+            if call.account in organizations_backends.master_accounts:
+                raise _RuleError("AccessDeniedException",
+                                 "You don't have permissions to perform the requested operation.")
+            raise _RuleError("AWSOrganizationsNotInUseException",
+                             "Your account is not a member of an organization.")
+        target = call.params.get("Target") or {}
+        account = str(target.get("Id", ""))
+        if target.get("Type") != "ACCOUNT" or not re.fullmatch(r"\d{12}", account):
+            raise _RuleError("InvalidInputException", "The sandbox invites by Target {Type: ACCOUNT, Id: <12 digits>}.")
+        joined = account in organizations_backends.master_accounts or account == call.account or (
+            organizations_backends[account]["aws"].org is not None)
+        if joined:
+            raise _RuleError("HandshakeConstraintViolationException",
+                             "The account is already a member of an organization.", Reason="ALREADY_IN_AN_ORGANIZATION")
+        if any(h["Parties"][1]["Id"] == account and h["State"] == "OPEN" for h in self.owner._handshakes.values()):
+            raise _RuleError("DuplicateHandshakeException",
+                             "A handshake with the same action and target already exists.")
+        handshake_id = "h-" + uuid.uuid4().hex[:10]
+        now = time.time()
+        handshake = {
+            "Id": handshake_id,
+            "Arn": f"arn:aws:organizations::{call.account}:handshake/{org.id}/invite/{handshake_id}",
+            "Parties": [{"Id": org.id, "Type": "ORGANIZATION"}, {"Id": account, "Type": "ACCOUNT"}],
+            "State": "OPEN",
+            "RequestedTimestamp": now,
+            "ExpirationTimestamp": now + 15 * 86400,  # "an invitation expires after 15 days"
+            "Action": "INVITE",
+            "Resources": [
+                {"Value": org.id, "Type": "ORGANIZATION", "Resources": [
+                    {"Value": org.master_account_email, "Type": "MASTER_EMAIL"},
+                    {"Value": "master", "Type": "MASTER_NAME"},
+                    {"Value": org.feature_set, "Type": "ORGANIZATION_FEATURE_SET"}]},
+                {"Value": account, "Type": "ACCOUNT"}],
+        }
+        self.owner._handshakes[handshake_id] = handshake
+        return self._reply_json({"Handshake": handshake})
+
+    def _accept_handshake(self, call: _Call) -> _Reply:
+        from moto.organizations import utils as org_utils
+        from moto.organizations.models import FakeAccount, organizations_backends
+
+        handshake = self.owner._handshakes.get(str(call.params.get("HandshakeId", "")))
+        if handshake is None or handshake["Parties"][1]["Id"] != call.account:
+            raise _RuleError("HandshakeNotFoundException", _NO_HANDSHAKE)
+        if handshake["State"] != "OPEN":
+            raise _RuleError("InvalidHandshakeTransitionException",
+                             f"You can't perform the operation on the handshake in its state {handshake['State']}.")
+        management = handshake["Arn"].split(":")[4]
+        backend = organizations_backends[management]["aws"]
+        if backend.org is None or backend.org.id != handshake["Parties"][0]["Id"]:  # the organization was deleted
+            raise _RuleError("HandshakeNotFoundException", _NO_HANDSHAKE)
+        member = FakeAccount(backend.org, AccountName=f"account-{call.account}", Email=f"{call.account}@example.com")
+        member.id = call.account
+        member.joined_method = "INVITED"
+        backend.accounts.append(member)
+        for policy_id in (org_utils.DEFAULT_SCP_POLICY_ID, org_utils.DEFAULT_RCP_POLICY_ID):
+            backend.attach_policy(PolicyId=policy_id, TargetId=member.id)
+        organizations_backends.master_accounts[member.id] = (management, "aws")
+        handshake["State"] = "ACCEPTED"
+        return self._reply_json({"Handshake": handshake})
+
 
 def _sign_only_the_body_sent() -> None:
     """Fix moto's IAM signature check for body-less REST calls (Connect's DescribeInstance is
@@ -714,6 +804,7 @@ def _memoize_moto_lookups() -> None:
     setattr(backends, "_auditor_memoized", True)  # noqa: B010 (a marker mypy cannot see)
 
 
+_NO_HANDSHAKE = "We can't find a handshake with the HandshakeId that you specified."
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
 
 
@@ -728,16 +819,24 @@ class LocalAWS:
         endpoint_url: ``http://127.0.0.1:<port>`` once started, ``""`` before.
         calls: ``(service, operation)`` of every AWS call received, in arrival order, faulted
             calls included (``("cognito-idp", "DescribeUserPool")``); cleared by :meth:`reset`.
+        requests: the same calls with the parameters each was sent with, as the service's wire
+            protocol carries them (the JSON body, the query form or the REST body), so a test can
+            see what a request *wrote*: ``("cognito-idp", "UpdateIdentityProvider", {...})``.
     """
 
     def __init__(self, *, region: str = "us-east-1", latency_ms: float = 0.0) -> None:
         self.region = region
         self.endpoint_url = ""
         self.calls: list[tuple[str, str]] = []
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self._initial_latency_ms = float(latency_ms)
         self._latency_ms = float(latency_ms)
         self._faults: dict[str, list[_Fault]] = {}
         self._state_lock = threading.Lock()
+        # Organizations invitations (see _Middleware._invite_account), by handshake id.
+        self._handshakes: dict[str, dict[str, Any]] = {}
+        # Access keys of one IAM user per account other than the default (account_credentials).
+        self._account_keys: dict[str, dict[str, str]] = {}
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -821,9 +920,18 @@ class LocalAWS:
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", data=b"", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
+        # moto's reset keeps its map of member accounts to their organization's management
+        # account (a module global beside the backends): an account would still "belong" to an
+        # organization that no longer exists.
+        from moto.organizations.models import organizations_backends
+
+        organizations_backends.master_accounts.clear()
         with self._state_lock:
+            self._handshakes.clear()
+            self._account_keys.clear()
             self._faults.clear()
             self.calls.clear()
+            self.requests.clear()
             self._latency_ms = self._initial_latency_ms
 
     # --- clients ---------------------------------------------------------------------------
@@ -852,6 +960,32 @@ class LocalAWS:
         with _client_lock:
             session = boto3.session.Session(botocore_session=share_loader(botocore.session.Session()))
             return session.client(service, **options)
+
+    def account_credentials(self, account_id: str) -> dict[str, str]:
+        """Access keys of an IAM user ``sandbox-admin`` in ``account_id`` (created once per reset).
+
+        moto signs every request with the account its access key belongs to, and keys it does
+        not know belong to the default account (123456789012). The user is created through
+        moto's documented multi-account header, ``x-moto-account-id``; its keys then act in that
+        account like any AWS credentials (for ``boto3`` or a credentials-file profile).
+        Returns ``aws_access_key_id`` and ``aws_secret_access_key``.
+        """
+        with self._state_lock:
+            cached = self._account_keys.get(account_id)
+        if cached is not None:
+            return dict(cached)
+        iam = self.client("iam")
+
+        def in_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
+
+        iam.meta.events.register("before-send", in_account)
+        iam.create_user(UserName="sandbox-admin")
+        key = iam.create_access_key(UserName="sandbox-admin")["AccessKey"]
+        keys = {"aws_access_key_id": str(key["AccessKeyId"]), "aws_secret_access_key": str(key["SecretAccessKey"])}
+        with self._state_lock:
+            self._account_keys[account_id] = keys
+        return dict(keys)
 
     # --- knobs -----------------------------------------------------------------------------
 
@@ -904,9 +1038,10 @@ class LocalAWS:
                 return fault
         return None
 
-    def _record(self, service: str, operation: str) -> None:
+    def _record(self, service: str, operation: str, params: dict[str, Any]) -> None:
         with self._state_lock:
             self.calls.append((service, operation))
+            self.requests.append((service, operation, params))
 
     def _latency_s(self) -> float:
         with self._state_lock:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +28,14 @@ import yaml
 from auditor.sandbox.local_aws import LocalAWS
 from auditor.sandbox.okta_sim import OktaSimulator
 
-ACCOUNT_ID = "123456789012"
+ACCOUNT_ID = "123456789012"  # the contact center's account: a member of the organization
+# The organization's management account, where nothing of the contact center lives: AWS
+# recommends keeping workloads out of it, and SCPs do not affect it at all ("SCPs don't affect
+# users or roles in the management account"),
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html
+# The scanner reads the organization there through the `organizations.profile` profile.
+MANAGEMENT_ACCOUNT_ID = "111122223333"
+MANAGEMENT_PROFILE = "sandbox-management"
 REGION = "us-east-1"
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 SANDBOX_TOKEN = "sandbox-api-token-0123456789"
@@ -101,9 +110,13 @@ class Sandbox:
     _org: dict[str, str] = field(default_factory=dict)
     _users: dict[str, str] = field(default_factory=dict)
     _groups: dict[str, str] = field(default_factory=dict)
+    # Holds the AWS shared credentials file with the management account's profile.
+    _home: Path | None = None
 
     def start(self) -> Sandbox:
         """Start both servers (and point boto3's default credential chain at dummy keys)."""
+        self._home = Path(tempfile.mkdtemp(prefix="auditor-sandbox-"))
+        self.credentials_file.write_text("", encoding="utf-8")
         self.okta.start()
         self.aws.start()
         return self
@@ -112,6 +125,16 @@ class Sandbox:
         """Stop both servers."""
         self.okta.stop()
         self.aws.stop()
+        if self._home is not None:
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
+
+    @property
+    def credentials_file(self) -> Path:
+        """The AWS shared credentials file holding the `MANAGEMENT_PROFILE` profile."""
+        if self._home is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._home / "credentials"
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -123,6 +146,7 @@ class Sandbox:
         """Forget all AWS state (the Okta simulator keeps its apps; seed new names instead)."""
         self.aws.reset()
         self._org.clear()
+        self.credentials_file.write_text("", encoding="utf-8")  # its keys died with the reset
 
     @property
     def admin(self) -> OktaAdmin:
@@ -132,7 +156,8 @@ class Sandbox:
     def environment(self) -> dict[str, str]:
         """Environment variables a scan of the sandbox needs (token and dummy AWS keys)."""
         return {TOKEN_ENV: SANDBOX_TOKEN, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}
+                "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
+                "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_file)}
 
     # --- Okta ------------------------------------------------------------------------------
 
@@ -156,21 +181,33 @@ class Sandbox:
 
     # --- AWS organization ------------------------------------------------------------------
 
+    def management_client(self, service: str) -> Any:
+        """A boto3 client acting in the organization's management account."""
+        return self.aws.client(service, **self.aws.account_credentials(MANAGEMENT_ACCOUNT_ID))
+
     def organization(self) -> dict[str, str]:
-        """Create (once) the organization: root with SCPs enabled, OU 'contact-center' holding the account."""
+        """Create (once) the organization, as an administrator would: from the management account,
+        with SCPs enabled on the root; the contact center's account joins by invitation and is
+        moved into the OU 'contact-center'. Writes the management account's profile."""
         if not self._org:
-            org = self.aws.client("organizations")
+            org = self.management_client("organizations")
             org.create_organization(FeatureSet="ALL")
             root = org.list_roots()["Roots"][0]["Id"]
             org.enable_policy_type(RootId=root, PolicyType="SERVICE_CONTROL_POLICY")
+            invite = org.invite_account_to_organization(Target={"Type": "ACCOUNT", "Id": ACCOUNT_ID})
+            self.aws.client("organizations").accept_handshake(HandshakeId=invite["Handshake"]["Id"])
             ou = org.create_organizational_unit(ParentId=root, Name="contact-center")["OrganizationalUnit"]["Id"]
             org.move_account(AccountId=ACCOUNT_ID, SourceParentId=root, DestinationParentId=ou)
+            keys = self.aws.account_credentials(MANAGEMENT_ACCOUNT_ID)
+            self.credentials_file.write_text(
+                f"[{MANAGEMENT_PROFILE}]\naws_access_key_id = {keys['aws_access_key_id']}\n"
+                f"aws_secret_access_key = {keys['aws_secret_access_key']}\n", encoding="utf-8")
             self._org.update(root=root, ou=ou)
         return self._org
 
     def attach_scp(self, name: str, statements: list[dict[str, Any]], target: str) -> str:
         """Create an SCP and attach it to a target ('root', 'ou', 'account' or an id); return its id."""
-        org = self.aws.client("organizations")
+        org = self.management_client("organizations")
         ids = {"root": self.organization()["root"], "ou": self.organization()["ou"], "account": ACCOUNT_ID}
         content = json.dumps({"Version": "2012-10-17", "Statement": statements})
         policy = org.create_policy(Name=name, Description=name, Type="SERVICE_CONTROL_POLICY",
@@ -419,6 +456,8 @@ def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *,
         "okta": {"org_url": sb.okta.url, "auth": {"token_env": TOKEN_ENV}, "allow_insecure_http": True,
                  "timeout_seconds": 10},
         "aws": {"region": REGION, "endpoint_url": sb.aws.endpoint_url},
+        # Organizations is read where AWS lets it be read: in the management account.
+        "organizations": {"profile": MANAGEMENT_PROFILE},
         "federations": [f.config for f in federations],
     }
 
