@@ -16,9 +16,14 @@ okta.app                    the app as Okta's API returns it (raw JSON of /api/v
 okta.assignments            {users: [{id, login, email, status, scope}], groups: [{id, name}],
                             user_refs: [ids and logins], group_refs: [ids and names]}
 okta.metadata               {url, entity_id, sso_urls: [{binding, location}],
-                            signing_certificates: [cert], signing_certificate: cert|None}
+                            signing_certificates: [cert], signing_certificate: cert|None,
+                            signing_certificate_problem: str|None, warnings: [str]}
                             where cert = {subject, issuer, serial, not_before, not_after,
-                            fingerprint_sha256}
+                            fingerprint_sha256}; signing_certificate_problem is None when
+                            there is a certificate, else why there is none ("the metadata
+                            carries no signing certificate (...)"); warnings: what the parser
+                            ignored (see auditor.collectors.saml_metadata). Snapshots written
+                            before both keys existed lack them.
 cognito.user_pool           DescribeUserPool's UserPool
 cognito.domain              DescribeUserPoolDomain's DomainDescription (None: no domain)
 cognito.identity_provider   DescribeIdentityProvider's IdentityProvider
