@@ -16,7 +16,8 @@ okta.app                    the app as Okta's API returns it (raw JSON of /api/v
 okta.assignments            {users: [{id, login, email, status, scope}], groups: [{id, name}],
                             user_refs: [ids and logins], group_refs: [ids and names]}
 okta.metadata               {url, public_url, entity_id, sso_urls: [{binding, location}],
-                            signing_certificates: [cert], signing_certificate: cert|None}
+                            signing_certificates: [cert], signing_certificate: cert|None,
+                            signing_certificate_problem: str|None, warnings: [str]}
                             where cert = {subject, issuer, serial, not_before, not_after,
                             fingerprint_sha256, kid}. Read where Okta documents it
                             (auditor.collectors.okta_metadata): `url` is the authenticated
@@ -27,7 +28,12 @@ okta.metadata               {url, public_url, entity_id, sso_urls: [{binding, lo
                             names no entity key); entity_id and sso_urls come from the
                             document; signing_certificates are the app's keys
                             (GET /api/v1/apps/{id}/credentials/keys, x5c) in Okta's order and
-                            signing_certificate the active one (credentials.signing.kid)
+                            signing_certificate the active one (credentials.signing.kid);
+                            signing_certificate_problem is None when there is a certificate,
+                            else why there is none ("the metadata carries no signing
+                            certificate (...)"); warnings: what the parser ignored (see
+                            auditor.collectors.saml_metadata). Snapshots written before these
+                            keys existed lack them.
 cognito.user_pool           DescribeUserPool's UserPool
 cognito.domain              DescribeUserPoolDomain's DomainDescription (None: no domain)
 cognito.identity_provider   DescribeIdentityProvider's IdentityProvider

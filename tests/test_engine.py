@@ -237,3 +237,47 @@ def test_missing_field_message_says_what_was_expected() -> None:
     finding = judge(resources)["COGNITO-CLIENT-IDP-ENABLED"]
     assert finding.status is Status.FAIL
     assert "is missing (expected {'contains': 'Okta'})" in finding.message
+
+
+# Metadata with no usable signing certificate (issue 18): the parser states why in
+# `signing_certificate_problem`; every control that needs the certificate FAILs saying so.
+NO_CERTIFICATE = "the metadata carries no signing certificate (the IDPSSODescriptor has no KeyDescriptor)"
+
+
+def _without_certificate(resources: dict[str, Any], where: str, *, stated: bool) -> None:
+    metadata = resources["iam.saml_provider"]["metadata"] if where == "iam.saml_provider" else resources[where]
+    metadata.update(signing_certificates=[], signing_certificate=None)
+    if stated:  # False: a snapshot written before the parser stated the problem
+        metadata["signing_certificate_problem"] = NO_CERTIFICATE
+
+
+@pytest.mark.parametrize("stated", [True, False], ids=["stated", "older-snapshot"])
+@pytest.mark.parametrize(("control", "where"), [
+    ("OKTA-CERT-EXPIRY", "okta.metadata"),
+    ("COGNITO-IDP-METADATA", "okta.metadata"),
+    ("COGNITO-IDP-METADATA", "cognito.idp_metadata"),
+    ("CONNECT-IAM-SAML-PROVIDER", "okta.connect_metadata"),
+    ("CONNECT-IAM-SAML-PROVIDER", "iam.saml_provider"),
+])
+def test_metadata_without_signing_certificate_fails_saying_so(control: str, where: str, stated: bool) -> None:
+    resources = f.compliant_resources()
+    _without_certificate(resources, where, stated=stated)
+    findings = judge(resources)
+    finding = findings[control]
+    assert finding.status is Status.FAIL, finding.message
+    assert "the metadata carries no signing certificate" in finding.message
+    assert ("has no KeyDescriptor" in finding.message) is stated
+    assert "cannot compute" not in finding.message
+    # Only the controls that need that certificate are disturbed by it.
+    needs = {"okta.metadata": {"OKTA-CERT-EXPIRY", "COGNITO-IDP-METADATA"}}.get(where, {control})
+    assert {k for k, v in findings.items() if v.status is not Status.PASS} == needs
+
+
+def test_expected_value_of_a_missing_object_fails_instead_of_raising() -> None:
+    # A lone `{{ okta.connect_metadata.entity_id }}` with no such app rendered to jinja's
+    # Undefined object, which raised UndefinedError out of the `equals` operator.
+    resources = f.compliant_resources()
+    resources["okta.connect_metadata"] = None
+    finding = judge(resources)["CONNECT-IAM-SAML-PROVIDER"]
+    assert finding.status is Status.FAIL
+    assert "cannot compute the expected value: 'None' has no attribute 'entity_id'" in finding.message

@@ -70,6 +70,7 @@ def test_parse_good_metadata(cert_der: bytes) -> None:
     ]
     cert = result["signing_certificate"]
     assert result["signing_certificates"] == [cert]
+    assert result["signing_certificate_problem"] is None and result["warnings"] == []
     assert set(cert) == {"subject", "issuer", "serial", "not_before", "not_after", "fingerprint_sha256"}
     assert cert["not_before"] == "2024-12-08T10:00:00+00:00"
     assert cert["not_after"] == "2026-12-08T10:00:00+00:00"
@@ -83,6 +84,8 @@ def test_keydescriptor_without_use_is_signing_and_encryption_is_not(cert_der: by
     only_encryption = parse_metadata(metadata(cert_der, use="encryption"))
     assert only_encryption["signing_certificates"] == []
     assert only_encryption["signing_certificate"] is None
+    assert only_encryption["signing_certificate_problem"] == (
+        "the metadata carries no signing certificate (the IDPSSODescriptor has KeyDescriptors only for encryption)")
 
 
 @pytest.mark.parametrize(
@@ -116,7 +119,10 @@ def test_rejects_non_xml(payload: bytes) -> None:
 def test_rejects_wrong_root_and_names_it() -> None:
     with pytest.raises(MetadataError, match=r"found html \(no namespace\)"):
         parse_metadata(b"<html><body>Sign in</body></html>")
-    with pytest.raises(MetadataError, match="found EntitiesDescriptor"):
+    with pytest.raises(MetadataError, match="found EntityDescriptor"):
+        parse_metadata(b'<md:EntityDescriptor xmlns:md="urn:example:not-saml" entityID="x"/>')
+    with pytest.raises(MetadataError, match=r"the EntitiesDescriptor holds no SAML 2\.0 identity provider: "
+                                            r"it holds no EntityDescriptor"):
         parse_metadata(b'<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"/>')
 
 
@@ -240,3 +246,172 @@ def test_timeout_when_server_never_answers() -> None:
         with pytest.raises(MetadataError, match="timed out"):
             fetch_metadata(f"http://127.0.0.1:{port}/m", allow_insecure_http=True, timeout=0.5)
         assert time.monotonic() - started < 3
+
+
+# -- metadata as real identity providers publish it (issue 18) ---------------------------------
+# Small hand-written documents, each shaped after a section of the SAML 2.0 metadata
+# specification (OASIS saml-metadata-2.0-os, "§" below).
+
+SAML2 = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML11 = "urn:oasis:names:tc:SAML:1.1:protocol"
+SHIB1 = "urn:mace:shibboleth:1.0"
+MD = 'xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+DS = 'xmlns:ds="http://www.w3.org/2000/09/xmldsig#"'
+POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+
+
+def _b64(der: bytes) -> str:
+    return base64.b64encode(der).decode()
+
+
+def key_descriptor(der: bytes, *, use: str | None = "signing", cert_ns: str = "ds") -> str:
+    """§2.4.1.1 KeyDescriptor: a ds:KeyInfo (XML-DSig §4.4) holding one X509Certificate."""
+    use_attr = f' use="{use}"' if use else ""
+    if cert_ns == "ds":
+        cert = f"<ds:X509Certificate>{_b64(der)}</ds:X509Certificate>"
+    elif cert_ns == "md":  # the default namespace leaks in: <X509Certificate> under md:
+        cert = f"<md:X509Certificate>{_b64(der)}</md:X509Certificate>"
+    else:  # no namespace at all
+        cert = f'<X509Certificate xmlns="">{_b64(der)}</X509Certificate>'
+    return (f"<md:KeyDescriptor{use_attr}><ds:KeyInfo {DS}><ds:X509Data>{cert}</ds:X509Data></ds:KeyInfo>"
+            "</md:KeyDescriptor>")
+
+
+def idp_role(protocols: str, location: str, keys: str = "", binding: str = POST) -> str:
+    """§2.4.3 IDPSSODescriptor (a §2.4.1 RoleDescriptor: protocolSupportEnumeration is required)."""
+    return (f'<md:IDPSSODescriptor protocolSupportEnumeration="{protocols}">{keys}'
+            f'<md:SingleSignOnService Binding="{binding}" Location="{location}"/></md:IDPSSODescriptor>')
+
+
+def entity(entity_id: str, *roles: str, xmlns: bool = True) -> str:
+    """§2.3.2 EntityDescriptor: entityID and one or more role descriptors."""
+    return f'<md:EntityDescriptor {MD if xmlns else ""} entityID="{entity_id}">{"".join(roles)}</md:EntityDescriptor>'
+
+
+def doc(body: str, *, encoding: str = "UTF-8") -> bytes:
+    return f'<?xml version="1.0" encoding="{encoding}"?>\n{body}'.encode()
+
+
+def malformed_name_certificate() -> bytes:
+    """A certificate whose DER decodes but whose subject carries a commonName typed BIT STRING
+    (RFC 5280 §4.1.2.4 / X.520 type it DirectoryString; only x500UniqueIdentifier is a BIT STRING).
+
+    Built with cryptography with the subject CN=zq (UTF8String, DER ``0c 02 7a 71``), then that
+    value is rewritten in place to the BIT STRING ``03 02 00 01`` (same length, so every
+    enclosing length still holds): the certificate decodes, its name does not."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "zq")])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(7).not_valid_before(NOT_BEFORE).not_valid_after(NOT_AFTER).sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    cn_utf8, cn_bitstring = b"\x06\x03\x55\x04\x03\x0c\x02zq", b"\x06\x03\x55\x04\x03\x03\x02\x00\x01"
+    assert der.count(cn_utf8) == 2  # subject and issuer
+    return der.replace(cn_utf8, cn_bitstring)
+
+
+@pytest.mark.parametrize("encoding", ["UF-8", "UCS-2", "utf8mb4", "x-user-defined", "shift_jis", "idna", "hex"])
+def test_unreadable_xml_encoding_is_a_metadata_error_naming_it(cert_der: bytes, encoding: str) -> None:
+    # XML 1.0 §4.3.3: the declaration names the encoding; one the parser cannot read is the
+    # document's fault, and the message must say which name it was.
+    body = entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", key_descriptor(cert_der)))
+    with pytest.raises(MetadataError, match=f"encoding {encoding!r}"):
+        parse_metadata(doc(body, encoding=encoding))
+
+
+def test_certificate_with_malformed_name_attribute_is_a_metadata_error(cert_der: bytes) -> None:
+    # §2.4.1.1: the second signing key's certificate decodes as DER but its subject does not.
+    keys = key_descriptor(cert_der) + key_descriptor(malformed_name_certificate())
+    body = entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", keys))
+    with pytest.raises(MetadataError, match=r"signing certificate 2 \(KeyDescriptor 2 of the IDPSSODescriptor\) "
+                                            r"does not parse: .*X500_UNIQUE_IDENTIFIER"):
+        parse_metadata(doc(body))
+
+
+def test_the_saml2_role_is_read_when_a_saml11_role_comes_first(cert_der: bytes) -> None:
+    # §2.4.1: protocolSupportEnumeration lists the protocols a role supports. Federation
+    # aggregates publish a Shibboleth 1.x role (SAML 1.1, no keys) before the SAML 2.0 one.
+    shib = idp_role(f"{SAML11} {SHIB1}", "https://idp.example.edu/profile/Shibboleth/SSO",
+                    binding="urn:mace:shibboleth:1.0:profiles:AuthnRequest")
+    saml2 = idp_role(f"{SAML11}  {SAML2}\n", "https://idp.example.edu/profile/SAML2/POST/SSO",
+                     key_descriptor(cert_der))
+    result = parse_metadata(doc(entity("https://idp.example.edu/idp", shib, saml2)))
+    assert result["sso_urls"] == [{"binding": POST, "location": "https://idp.example.edu/profile/SAML2/POST/SSO"}]
+    assert result["signing_certificate"]["fingerprint_sha256"] == hashlib.sha256(cert_der).hexdigest()
+    assert result["signing_certificate_problem"] is None
+
+
+def test_an_idp_without_a_saml2_role_is_refused_saying_so(cert_der: bytes) -> None:
+    shib = idp_role(f"{SAML11} {SHIB1}", "https://idp.example.edu/profile/Shibboleth/SSO", key_descriptor(cert_der))
+    with pytest.raises(MetadataError, match=rf"no IDPSSODescriptor for SAML 2\.0.*{SAML11} {SHIB1}"):
+        parse_metadata(doc(entity("https://idp.example.edu/idp", shib)))
+
+
+@pytest.mark.parametrize("cert_ns", ["md", "none"])
+def test_a_certificate_outside_the_xmldsig_namespace_is_reported(cert_der: bytes, cert_ns: str) -> None:
+    # §2.4.1.1 KeyDescriptor holds a ds:KeyInfo; X509Certificate is XML-DSig's element (§4.4.4
+    # of xmldsig-core): in another namespace no SAML consumer reads it.
+    body = entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", key_descriptor(cert_der, cert_ns=cert_ns)))
+    result = parse_metadata(doc(body))
+    assert result["signing_certificate"] is None and result["signing_certificates"] == []
+    problem = result["signing_certificate_problem"]
+    assert problem.startswith("the metadata carries no signing certificate")
+    assert "KeyDescriptor 1" in problem and "not in the XML-DSig namespace" in problem
+
+
+def test_a_misplaced_certificate_beside_a_good_one_is_a_warning(cert_der: bytes) -> None:
+    keys = key_descriptor(cert_der) + key_descriptor(cert_der, cert_ns="md")
+    result = parse_metadata(doc(entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", keys))))
+    assert result["signing_certificate_problem"] is None and len(result["signing_certificates"]) == 1
+    assert any("KeyDescriptor 2" in w and "XML-DSig" in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("keys", "reason"),
+    [("", "has no KeyDescriptor"),
+     ("encryption", "only for encryption"),
+     ("keyname", "no ds:X509Certificate")],
+)
+def test_no_signing_certificate_is_a_stated_fact(cert_der: bytes, keys: str, reason: str) -> None:
+    key = {"": "", "encryption": key_descriptor(cert_der, use="encryption"),
+           "keyname": f'<md:KeyDescriptor use="signing"><ds:KeyInfo {DS}><ds:KeyName>k1</ds:KeyName></ds:KeyInfo>'
+                      "</md:KeyDescriptor>"}[keys]
+    result = parse_metadata(doc(entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", key))))
+    assert result["signing_certificate"] is None
+    assert result["signing_certificate_problem"].startswith("the metadata carries no signing certificate")
+    assert reason in result["signing_certificate_problem"]
+
+
+def test_an_entities_descriptor_holding_one_idp_is_read(cert_der: bytes) -> None:
+    # §2.3.1 EntitiesDescriptor: a group of EntityDescriptor and nested EntitiesDescriptor
+    # elements. One IdP among service providers, nested one level down, is that IdP's metadata.
+    sp = ('<md:EntityDescriptor entityID="https://sp.example.com/sp"><md:SPSSODescriptor '
+          f'protocolSupportEnumeration="{SAML2}"/></md:EntityDescriptor>')
+    idp = entity("https://idp.example.com/idp", idp_role(SAML2, "https://idp.example.com/sso",
+                                                         key_descriptor(cert_der)), xmlns=False)
+    body = (f'<md:EntitiesDescriptor {MD} Name="urn:federation">{sp}'
+            f'<md:EntitiesDescriptor Name="urn:federation:idps">{idp}</md:EntitiesDescriptor></md:EntitiesDescriptor>')
+    result = parse_metadata(doc(body))
+    assert result["entity_id"] == "https://idp.example.com/idp"
+    assert result["sso_urls"] == [{"binding": POST, "location": "https://idp.example.com/sso"}]
+    assert result["signing_certificate"]["fingerprint_sha256"] == hashlib.sha256(cert_der).hexdigest()
+
+
+def test_an_entities_descriptor_holding_several_idps_is_refused_naming_them(cert_der: bytes) -> None:
+    idps = "".join(entity(f"https://idp{i}.example.com/idp", idp_role(SAML2, f"https://idp{i}.example.com/sso",
+                                                                       key_descriptor(cert_der)), xmlns=False)
+                   for i in (1, 2))
+    with pytest.raises(MetadataError, match=r"2 identity providers.*https://idp1\.example\.com/idp, "
+                                            r"https://idp2\.example\.com/idp"):
+        parse_metadata(doc(f"<md:EntitiesDescriptor {MD}>{idps}</md:EntitiesDescriptor>"))
+
+
+def test_an_entities_descriptor_without_an_idp_is_refused() -> None:
+    sp = ('<md:EntityDescriptor entityID="https://sp.example.com/sp"><md:SPSSODescriptor '
+          f'protocolSupportEnumeration="{SAML2}"/></md:EntityDescriptor>')
+    with pytest.raises(MetadataError, match=r"holds no SAML 2\.0 identity provider"):
+        parse_metadata(doc(f"<md:EntitiesDescriptor {MD}>{sp}</md:EntitiesDescriptor>"))

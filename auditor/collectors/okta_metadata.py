@@ -120,6 +120,10 @@ def okta_metadata(org_url: str, app: dict[str, Any], xml: bytes, keys: Any) -> d
         "sso_urls": document["sso_urls"],
         "signing_certificates": certificates,
         "signing_certificate": active,
+        # Why there is no active certificate (the parser's reason when the document carries none).
+        "signing_certificate_problem": None if active else (
+            document.get("signing_certificate_problem") or "the metadata carries no signing certificate"),
+        "warnings": list(document.get("warnings") or []),
     }
 
 

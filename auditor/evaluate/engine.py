@@ -167,8 +167,12 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
     label = f"{resource_key}.{a.path}" if a.path else resource_key
     if root is None:
         return _Check(False, label, "exists", None, f"{resource_key} does not exist")
-    if a.when is not None and not _holds(a.when, root, template_ctx, ctx):
-        return None
+    if a.when is not None:
+        # A guard may read another resource (`when: {resource: okta.metadata, ...}`): the
+        # schema allows it and the loader counts it among the control's needs.
+        guard_root = fed.resources.get(a.when.resource) if a.when.resource else root
+        if not _holds(a.when, guard_root, template_ctx, ctx):
+            return None
     ok, expected, actual, message = _apply(a, root, template_ctx, ctx)
     return _Check(ok, label, expected, actual, _message(a.message, template_ctx) or message)
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, nodes
+from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -108,7 +108,15 @@ def compiled_expression(source: str) -> Any:
 def render(value: Any, context: dict[str, Any]) -> Any:
     """Render every template string inside `value` (recursively through lists and dicts)."""
     if isinstance(value, str):
-        return _compiled(value).render(context) if is_template(value) else value
+        if not is_template(value):
+            return value
+        out = _compiled(value).render(context)
+        if isinstance(out, Undefined):
+            # A lone `{{ x.missing }}` renders natively to the Undefined object itself, which
+            # StrictUndefined only objects to when it is *used* (compared, iterated): inside an
+            # operator, outside the engine's UndefinedError handling. Fail here, as text does.
+            out._fail_with_undefined_error()
+        return out
     if isinstance(value, list):
         return [render(v, context) for v in value]
     if isinstance(value, dict):
