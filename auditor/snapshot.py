@@ -4,63 +4,19 @@ It is written to disk with every run (`snapshot.json`): it is the evidence, and
 `auditor evaluate --snapshot FILE` re-judges it offline. It never holds secrets: collectors
 drop secret fields (an app client's `ClientSecret`, Okta credentials) before storing.
 
-Resource keys and what each holds (plain JSON, never SDK objects). A key that is *absent*
-means the data could not be collected (there is an entry in `errors` with that key as its
-`source`); a key whose value is ``None`` means the collector looked and the object does not
-exist.
+Resource keys: what each holds is described, with the JSON Schema of its shape, in one place,
+`auditor/resources.py` (`auditor validate` checks template references against those shapes).
+Values are plain JSON, never SDK objects. A key that is *absent* means the data could not be
+collected (there is an entry in `errors` with that key as its `source`); a key whose value is
+``None`` means the collector looked and the object does not exist.
 
-==========================  ================================================================
-key                         value
-==========================  ================================================================
-okta.app                    the app as Okta's API returns it (raw JSON of /api/v1/apps/{id})
-okta.assignments            {users: [{id, login, email, status, scope}], groups: [{id, name}],
-                            user_refs: [ids and logins], group_refs: [ids and names]}
-okta.metadata               {url, public_url, entity_id, sso_urls: [{binding, location}],
-                            signing_certificates: [cert], signing_certificate: cert|None,
-                            signing_certificate_problem: str|None, warnings: [str]}
-                            where cert = {subject, issuer, serial, not_before, not_after,
-                            fingerprint_sha256, kid}. Read where Okta documents it
-                            (auditor.collectors.okta_metadata): `url` is the authenticated
-                            API form the document was read from (the app's
-                            _links.metadata.href, GET /api/v1/apps/{id}/sso/saml/metadata);
-                            `public_url` the Sign On tab's "Metadata URL",
-                            {org}/app/{entityKey}/sso/saml/metadata (None when the metadata
-                            names no entity key); entity_id and sso_urls come from the
-                            document; signing_certificates are the app's keys
-                            (GET /api/v1/apps/{id}/credentials/keys, x5c) in Okta's order and
-                            signing_certificate the active one (credentials.signing.kid);
-                            signing_certificate_problem is None when there is a certificate,
-                            else why there is none ("the metadata carries no signing
-                            certificate (...)"); warnings: what the parser ignored (see
-                            auditor.collectors.saml_metadata). Snapshots written before these
-                            keys existed lack them.
-cognito.user_pool           DescribeUserPool's UserPool
-cognito.domain              DescribeUserPoolDomain's DomainDescription (None: no domain)
-cognito.identity_provider   DescribeIdentityProvider's IdentityProvider
-cognito.idp_metadata        the IdP's MetadataURL or MetadataFile document, parsed: {url,
-                            entity_id, sso_urls, signing_certificates, signing_certificate}
-                            (certificates as in okta.metadata, without kid: those the
-                            document carries), plus {source: "url"|"file"}
-cognito.app_client          DescribeUserPoolClient's UserPoolClient, without ClientSecret
-organizations               {account_id, management_account_id, policy_type_enabled,
-                            path: [{id, type, name}],
-                            policies: [{id, name, arn, aws_managed, content, targets}]}
-                            where management_account_id is DescribeOrganization's
-                            MasterAccountId (SCPs never affect that account)
-okta.connect_app            the Amazon Connect sign-in app (federation's `connect_sso.okta_app`), raw
-                            JSON as okta.app
-okta.connect_metadata       that app's SAML metadata and keys, shaped and read as okta.metadata
-iam.connect_role            GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role
-                            is scp.connect_role_arn, else connect_sso.role_arn
-iam.connect_role_policies   the role's permission policies, shaped for the IAM evaluator:
-                            [{id, name, type: "inline"|"managed", content}] where content is
-                            the policy document (a managed policy's default version)
-iam.saml_provider           GetSAMLProvider for connect_sso.saml_provider_arn: {Arn,
-                            CreateDate, ValidUntil, Tags, metadata} where metadata is the
-                            SAMLMetadataDocument parsed as cognito.idp_metadata (no source)
-connect.instance            DescribeInstance's Instance (scp.connect_instance_arn's instance,
-                            else connect_sso.instance_id; the config makes them agree)
-==========================  ================================================================
+Why an object does not exist, when the collector can say more than "it does not exist", is
+recorded beside its ``None`` in the federation's ``absent`` map (written only when non-empty):
+``{resource key: {"reason": str, "similar": [str]}}``, e.g. ``{"okta.app": {"reason": "no app with
+label 'Contact Centre prod' in Okta", "similar": ["'Contact Center prod' (0oa1b2c3)"]}}``:
+`reason` is a sentence, `similar` the near matches the collector saw (at most a few, each
+naming the object's label and id). The evaluator uses it in the message of every finding about
+that object, and collectors stay the only ones that look things up.
 """
 
 from __future__ import annotations
@@ -97,6 +53,8 @@ class FederationSnapshot:
     config: dict[str, Any]
     resources: dict[str, Any] = field(default_factory=dict)
     errors: tuple[CollectionError, ...] = ()
+    # Why a resource whose value is None does not exist: {key: {reason, similar}} (see above).
+    absent: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def has(self, key: str) -> bool:
         """True when the resource was collected (its value may still be None: 'does not exist')."""
@@ -107,13 +65,16 @@ class FederationSnapshot:
         return [e for e in self.errors if e.source == key]
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON form."""
-        return {
+        """Plain JSON form (`absent` only when there is something in it)."""
+        data = {
             "name": self.name,
             "config": self.config,
             "resources": self.resources,
             "errors": [e.to_json() for e in self.errors],
         }
+        if self.absent:
+            data["absent"] = self.absent
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FederationSnapshot:
@@ -123,6 +84,7 @@ class FederationSnapshot:
             config=data.get("config", {}),
             resources=dict(data.get("resources", {})),
             errors=tuple(CollectionError(e["source"], e["message"]) for e in data.get("errors", [])),
+            absent=dict(data.get("absent") or {}),
         )
 
 

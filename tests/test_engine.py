@@ -281,3 +281,58 @@ def test_expected_value_of_a_missing_object_fails_instead_of_raising() -> None:
     finding = judge(resources)["CONNECT-IAM-SAML-PROVIDER"]
     assert finding.status is Status.FAIL
     assert "cannot compute the expected value: 'None' has no attribute 'entity_id'" in finding.message
+def _custom(tmp_path: Any, controls: str) -> Any:
+    path = tmp_path / "custom.yaml"
+    path.write_text("version: 1\ncontrols:\n" + controls)
+    return load_policies([path], include_builtin=False)
+
+
+def test_expected_value_read_from_an_object_that_does_not_exist_is_fail_naming_it() -> None:
+    resources = f.compliant_resources()
+    resources["okta.metadata"] = None  # `equals: "{{ okta.metadata.entity_id }}"`: one native expression
+    finding = judge(resources)["COGNITO-IDP-METADATA"]
+    assert finding.status is Status.FAIL
+    assert "cannot compute the expected value: okta.metadata does not exist" in finding.message
+
+
+def test_undefined_or_failing_templates_are_errors_naming_the_template(tmp_path: Any) -> None:
+    policies = _custom(tmp_path, """\
+  - id: X-LIST
+    title: a list holding an undefined field
+    severity: low
+    resource: okta.app
+    assert:
+      - path: status
+        in: "{{ [okta.app.nonexistent, 'ACTIVE'] }}"
+  - id: X-TYPE
+    title: an expression that raises on live data
+    severity: low
+    resource: cognito.user_pool
+    assert:
+      - path: Id
+        equals: "{{ cognito.user_pool.Id + 1 }}"
+  - id: X-WHEN
+    title: a condition reading an undefined field
+    severity: low
+    resource: okta.app
+    when: okta.app.nonexistent == 'x'
+    assert:
+      - path: status
+        equals: ACTIVE
+  - id: X-MESSAGE
+    title: a custom message reading an undefined field falls back to the generated one
+    severity: low
+    resource: okta.app
+    assert:
+      - path: status
+        equals: INACTIVE
+        message: "{{ okta.app.nonexistent }}"
+""")
+    found = {x.control_id: x for x in evaluate(f.snapshot(), policies, now=NOW)}
+    assert found["X-LIST"].status is Status.ERROR
+    assert "okta.app.nonexistent is undefined" in found["X-LIST"].message
+    assert "custom.yaml:8" in found["X-LIST"].message
+    assert found["X-TYPE"].status is Status.ERROR and "TypeError" in found["X-TYPE"].message
+    assert "{{ cognito.user_pool.Id + 1 }}" in found["X-TYPE"].message
+    assert found["X-WHEN"].status is Status.ERROR and "okta.app.nonexistent" in found["X-WHEN"].message
+    assert found["X-MESSAGE"].status is Status.FAIL and "expected 'INACTIVE'" in found["X-MESSAGE"].message

@@ -73,7 +73,7 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
         # A copy of the top level: a buggy collector may still fail keys of an announced
         # federation from its thread while the receiver reads it (and then announces it again).
         return FederationSnapshot(name=fed.name, config=fed.data, resources=dict(sink.resources),
-                                  errors=tuple(sink.errors))
+                                  errors=tuple(sink.errors), absent=dict(sink.absent))
 
     by_name = {f.name: f for f in federations}
 

@@ -21,6 +21,8 @@ class Sink:
     federation: str
     resources: dict[str, Any] = field(default_factory=dict)
     errors: list[CollectionError] = field(default_factory=list)
+    # Why an object that does not exist does not, when there is more to say (snapshot `absent`).
+    absent: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Bumped by every put and fail: `collect()` re-announces a federation whose sink changed after
     # it was announced complete (a crashing collector may still mark keys as failed).
     version: int = 0
@@ -28,11 +30,20 @@ class Sink:
     def put(self, key: str, value: Any) -> None:
         """Store plain JSON for `key` (None: looked, and it does not exist)."""
         self.resources[key] = plain(value)
+        self.absent.pop(key, None)
+        self.version += 1
+
+    def put_absent(self, key: str, reason: str, similar: Sequence[str] = ()) -> None:
+        """Store that `key` does not exist, with why (`reason`, a sentence) and the near matches
+        seen instead (`similar`); the findings about that object say so."""
+        self.put(key, None)
+        self.absent[key] = {"reason": reason, "similar": list(similar)}
         self.version += 1
 
     def fail(self, key: str, message: str) -> None:
         """Record that `key` could not be collected; the controls needing it become ERROR."""
         self.resources.pop(key, None)
+        self.absent.pop(key, None)
         self.errors.append(CollectionError(key, message))
         self.version += 1
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import json
 import logging
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,11 @@ APPS_PAGE = 200
 # The Accept of previewSAMLmetadataForApplication (see OktaAPI.get_xml).
 XML_ACCEPT = "text/xml, application/json"
 MAX_XML_BYTES = 1_000_000
+# When a configured app is missing, the app list is read on to this many pages (once per scan,
+# shared by every missing app) to name the apps whose label or id is close: a renamed label or
+# a one-character id typo is then one glance away. Costs nothing while every app is found.
+SIMILAR_MAX_PAGES = 5
+SIMILAR_MAX = 3
 
 # Retries are ours, not the SDK's (its `rateLimit.maxRetries` is set to 0), because the SDK
 # sleeps for whatever X-Rate-Limit-Reset says (an hour, if the header says so) before it checks
@@ -376,11 +382,12 @@ class OktaCollector(Collector):
             for key in self._COGNITO_CHAIN:
                 sink.fail(key, f"Okta: {exc}")
             return
-        sink.put("okta.app", app)
         if app is None:
-            sink.put("okta.assignments", None)
-            sink.put("okta.metadata", None)
+            reason = await self._missing_app(fed.data["okta_app"], "okta.app", sink)
+            sink.put_absent("okta.assignments", f"the Okta app does not exist: {reason}")
+            sink.put_absent("okta.metadata", f"the Okta app does not exist: {reason}")
             return
+        sink.put("okta.app", app)
         self.progress(fed.name, "okta: assignments")
         try:
             sink.put("okta.assignments", await self._assignments(api, app["id"]))
@@ -398,10 +405,11 @@ class OktaCollector(Collector):
             for key in ("okta.connect_app", "okta.connect_metadata"):
                 sink.fail(key, f"Okta: {exc}")
             return
-        sink.put("okta.connect_app", app)
         if app is None:
-            sink.put("okta.connect_metadata", None)
+            reason = await self._missing_app(fed.data["connect_sso"]["okta_app"], "okta.connect_app", sink)
+            sink.put_absent("okta.connect_metadata", f"the Okta Amazon Connect app does not exist: {reason}")
             return
+        sink.put("okta.connect_app", app)
         self.progress(fed.name, "okta: Amazon Connect app metadata")
         await self._metadata(api, app, "okta.connect_metadata", sink)
 
@@ -418,6 +426,15 @@ class OktaCollector(Collector):
             sink.fail(key, f"Okta: {exc}")
         except MetadataError as exc:
             sink.fail(key, f"the SAML metadata of Okta app {app.get('id')}: {exc}")
+
+    async def _missing_app(self, ref: dict[str, str], key: str, sink: Sink) -> str:
+        """Record `key` as not existing, naming what was looked for and the apps close to it;
+        returns the reason."""
+        how, value = ("id", ref["id"]) if "id" in ref else ("label", ref["label"])
+        reason = f"no app with {how} {value!r} in Okta"
+        similar = await self._apps.similar(ref) if self._apps is not None else []
+        sink.put_absent(key, reason, [f"{str(a.get('label'))!r} ({a.get('id')})" for a in similar])
+        return reason
 
     async def _find_app(self, api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
         if self._apps is not None:
@@ -478,7 +495,8 @@ class AppDirectory:
     every reference is answered from it; a huge org stops early (wasting at most half the
     calls it would have saved), and the references not settled fall back to one-by-one lookups.
     An id found in a partial list is settled; a label only when the whole list was read (two
-    apps may share a label, and that is an error the config must fix).
+    apps may share a label, and that is an error the config must fix). When an app turns out
+    missing, `similar` reads on to SIMILAR_MAX_PAGES to name the apps close to it.
     """
 
     def __init__(self, api: OktaAPI, refs: Sequence[dict[str, str]]) -> None:
@@ -487,6 +505,9 @@ class AppDirectory:
         self._labels = {r["label"] for r in refs if "label" in r}
         self._budget = (len(self._ids) + len(self._labels)) // 2
         self._loaded: asyncio.Task[None] | None = None
+        self._read_on: asyncio.Task[None] | None = None
+        self._next_url: str | None = f"/api/v1/apps?limit={APPS_PAGE}"
+        self._reading = asyncio.Lock()
         self._by_id: dict[str, dict[str, Any]] = {}
         self._by_label: dict[str, list[dict[str, Any]]] = {}
         self.complete = False
@@ -517,19 +538,66 @@ class AppDirectory:
                             "name the app by id in the config")
         return True, (matches[0] if matches else None)
 
+    async def similar(self, ref: dict[str, str]) -> list[dict[str, Any]]:
+        """The apps whose label or id is close to `ref`'s (a missing app), best first.
+
+        From the pages already read, read on (once, shared) to SIMILAR_MAX_PAGES; a failure to
+        read them only means fewer suggestions.
+        """
+        if self._read_on is None:
+            self._read_on = asyncio.ensure_future(self._read_more())
+        with contextlib.suppress(OktaError):
+            await asyncio.shield(self._read_on)
+        return near_matches(ref, self._by_id.values())
+
+    async def _read_more(self) -> None:
+        if self._loaded is not None:  # never two readers of the one list position
+            with contextlib.suppress(OktaError):
+                await asyncio.shield(self._loaded)
+        while self._next_url and self.pages < SIMILAR_MAX_PAGES:
+            await self._read_page()
+
     async def _load(self) -> None:
-        next_url: str | None = f"/api/v1/apps?limit={APPS_PAGE}"
-        while next_url and self.pages < self._budget:
-            page, response = await self._api.get(next_url)
-            if not isinstance(page, list):
-                raise OktaError(f"GET {_short(next_url)}: expected a JSON list")
-            self.pages += 1
-            for app in page:
-                if isinstance(app, dict):
-                    self._by_id[str(app.get("id"))] = app
-                    self._by_label.setdefault(str(app.get("label")), []).append(app)
-            next_url = next_link(response.headers.getall("Link", []))
-            if not next_url:
-                self.complete = True
-            elif not self._labels and self._ids <= self._by_id.keys():
+        while self._next_url and self.pages < self._budget:
+            await self._read_page()
+            if self._next_url and not self._labels and self._ids <= self._by_id.keys():
                 return  # every id found: the rest of the list is not needed
+
+    async def _read_page(self) -> None:
+        async with self._reading:  # one reader of the list position at a time
+            url = self._next_url
+            if url is None:
+                return
+            page, response = await self._api.get(url)
+            if not isinstance(page, list):
+                raise OktaError(f"GET {_short(url)}: expected a JSON list")
+            self._take(page, next_link(response.headers.getall("Link", [])))
+
+    def _take(self, page: list[Any], next_url: str | None) -> None:
+        self.pages += 1
+        for app in page:
+            if isinstance(app, dict):
+                self._by_id[str(app.get("id"))] = app
+                self._by_label.setdefault(str(app.get("label")), []).append(app)
+        self._next_url = next_url
+        if not next_url:
+            self.complete = True
+
+
+def near_matches(ref: dict[str, str], apps: Iterable[dict[str, Any]], limit: int = SIMILAR_MAX) -> list[dict[str, Any]]:
+    """Up to `limit` apps whose label (case-insensitive) or id is close to the reference's value
+    (difflib's ratio of at least 0.6), best first; a label is compared with labels and an id
+    with ids and labels (an id field holding a label is a common slip)."""
+    wanted = (ref.get("id") or ref.get("label") or "").strip()
+    if not wanted:
+        return []
+    scored = []
+    for app in apps:
+        label, app_id = str(app.get("label") or ""), str(app.get("id") or "")
+        score = difflib.SequenceMatcher(None, wanted.lower(), label.lower()).ratio()
+        if "id" in ref:
+            score = max(score, difflib.SequenceMatcher(None, wanted, app_id).ratio())
+        if score >= 0.6:
+            scored.append((-score, label, app_id, app))
+    scored.sort(key=lambda item: item[:3])
+    return [app for *_, app in scored[:limit]]

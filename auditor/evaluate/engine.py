@@ -16,7 +16,7 @@ from auditor.evaluate.paths import MISSING, resolve
 from auditor.models import Finding, Status, finding_uid
 from auditor.policy.loader import PolicySet
 from auditor.policy.model import Assertion, Control
-from auditor.policy.templates import compiled_expression, render
+from auditor.policy.templates import TemplateFailure, UndefinedValue, holds, render, undefined_reads
 from auditor.snapshot import FederationSnapshot, Snapshot
 
 
@@ -37,6 +37,15 @@ class _Unknown(Exception):
 
 class _CannotExpect(Exception):
     """An expected value cannot be computed because an object it depends on does not exist."""
+
+
+class _TemplateProblem(Exception):
+    """A template of `assertion` could not be rendered; `_judge` decides what that means."""
+
+    def __init__(self, error: UndefinedValue | TemplateFailure, assertion: Assertion) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.assertion = assertion
 
 
 def evaluate(snapshot: Snapshot, policies: PolicySet, *, now: datetime | None = None) -> list[Finding]:
@@ -124,9 +133,10 @@ def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, An
 
     if control.when is not None:
         try:
-            applies = compiled_expression(control.when)(**template_ctx)
-        except jinja2.UndefinedError as exc:
-            return finding(Status.ERROR, f"cannot decide whether the control applies: {exc.message}")
+            applies = holds(control.when, template_ctx)
+        except jinja2.TemplateError as exc:
+            return finding(Status.ERROR, f"cannot decide whether the control applies (when: {control.when} "
+                                         f"at {control.source}): {exc.message}")
         if not applies:
             return finding(Status.SKIPPED, control.skip_reason)
 
@@ -138,7 +148,8 @@ def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, An
         return finding(Status.ERROR, f"could not collect {', '.join(not_collected)} ({detail})")
 
     if fed.resources.get(control.resource) is None:
-        return finding(Status.FAIL, f"{control.resource} does not exist", expected="exists", actual=None)
+        return finding(Status.FAIL, _does_not_exist(fed, control.resource, alone=True), expected="exists",
+                       actual=None)
 
     checks: list[_Check] = []
     try:
@@ -150,6 +161,9 @@ def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, An
         return finding(Status.ERROR, str(exc))
     except _CannotExpect as exc:
         return finding(Status.FAIL, str(exc))
+    except _TemplateProblem as exc:
+        status, message = _template_problem(exc, control, fed)
+        return finding(status, message)
 
     failed = [c for c in checks if not c.ok]
     chosen = failed or checks
@@ -166,7 +180,7 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
     root = fed.resources.get(resource_key)
     label = f"{resource_key}.{a.path}" if a.path else resource_key
     if root is None:
-        return _Check(False, label, "exists", None, f"{resource_key} does not exist")
+        return _Check(False, label, "exists", None, _does_not_exist(fed, resource_key))
     if a.when is not None:
         # A guard may read another resource (`when: {resource: okta.metadata, ...}`): the
         # schema allows it and the loader counts it among the control's needs.
@@ -209,9 +223,8 @@ def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
     op = OPERATORS[a.op]
     try:
         arg = render(a.arg, template_ctx)
-    except jinja2.UndefinedError as exc:
-        raise _CannotExpect(f"cannot compute the expected value: {exc.message} "
-                            "(an object it depends on does not exist)") from exc
+    except (UndefinedValue, TemplateFailure) as exc:
+        raise _TemplateProblem(exc, a) from exc
     except jinja2.TemplateError as exc:
         raise _Unknown(f"template error: {exc}") from exc
     if value is MISSING and not op.accepts_missing:
@@ -223,6 +236,41 @@ def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
         raise _Unknown(str(exc)) from exc
     actual = outcome.actual_summary if outcome.actual_summary is not None else _plain(value)
     return outcome.ok, outcome.expected, actual, outcome.message
+
+
+def _does_not_exist(fed: FederationSnapshot, key: str, *, alone: bool = False) -> str:
+    """Why `key` is None: the collector's note when it left one (snapshot `absent`), e.g. "no app
+    with label 'X' in Okta; similar: ...", else "KEY does not exist". `alone`: the note stands
+    by itself (the finding is about that very object)."""
+    note = fed.absent.get(key) or {}
+    reason = note.get("reason")
+    if not reason:
+        return f"{key} does not exist"
+    similar = note.get("similar") or []
+    text = f"{reason}; similar: {', '.join(map(str, similar))}" if similar else reason
+    return text if alone else f"{key} does not exist ({text})"
+
+
+def _template_problem(exc: _TemplateProblem, control: Control, fed: FederationSnapshot) -> tuple[Status, str]:
+    """A template that could not be rendered at evaluation time.
+
+    Read from an object that does not exist (`okta.metadata.entity_id`, no metadata): FAIL by the
+    dependency rule, naming the object. Any other undefined name or field, or an expression that
+    raised: ERROR (compliance unknown), naming the template, where it is written and what it read.
+    """
+    error = exc.error
+    template = error.template or ""
+    where = f"{control.source.rsplit(':', 1)[0]}:{exc.assertion.line}" if exc.assertion.line else control.source
+    if isinstance(error, UndefinedValue):
+        read = undefined_reads(template, error.name) if template else []
+        if error.of_none:
+            missing = [_does_not_exist(fed, owner) for owner in sorted({owner for _, owner in read})]
+            detail = "; ".join(missing) or f"{error.message} (an object it depends on does not exist)"
+            return Status.FAIL, f"cannot compute the expected value: {detail}"
+        names = ", ".join(chain for chain, _ in read)
+        what = f"{names} is undefined ({error.message})" if names else str(error.message)
+        return Status.ERROR, f"template {template!r} at {where}: {what}"
+    return Status.ERROR, f"template {template!r} at {where} failed: {error.message}"
 
 
 def _expected_of(op: str, arg: Any) -> Any:

@@ -23,11 +23,15 @@ from auditor.policy.model import Assertion, Control
 from auditor.policy.schema import ASSERTION_KEYS, COMPOSITES, policy_schema
 from auditor.policy.templates import (
     ALLOWED_ROOTS,
+    RESOURCE_ROOTS,
+    dotted,
     environment,
     is_template,
+    reads,
     referenced_names,
     referenced_resources,
 )
+from auditor.resources import read_problem
 from auditor.validation import schema_problems
 from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
 
@@ -210,6 +214,15 @@ def _check_template(doc: Located, source: str, path: tuple[str | int, ...],
         close = difflib.get_close_matches(name, ALLOWED_ROOTS, n=1)
         hint = (f"did you mean {close[0]!r}? " if close else "") + "names available: " + ", ".join(ALLOWED_ROOTS)
         problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: unknown template name {name!r}", hint))
+    # A read the resource's shape rules out can never have a value (auditor/resources.py); one
+    # problem per cause, named by the longest read that has it.
+    seen: set[str] = set()
+    for root, fields in reads(source):
+        found = read_problem(root, fields) if root in RESOURCE_ROOTS else None
+        if found is not None and found[0] not in seen:
+            seen.add(found[0])
+            problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: {dotted(root, fields)} can "
+                                         f"never have a value: {found[0]}", found[1]))
 
 
 def _assertion_needs(a: Assertion) -> set[str]:

@@ -6,25 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.models import Severity
+from auditor.resources import RESOURCES
 
-# Resource keys a control may name (see auditor/snapshot.py for what each holds).
-RESOURCE_KEYS = (
-    "okta.app",
-    "okta.assignments",
-    "okta.metadata",
-    "cognito.user_pool",
-    "cognito.domain",
-    "cognito.identity_provider",
-    "cognito.idp_metadata",
-    "cognito.app_client",
-    "organizations",
-    "iam.connect_role",
-    "connect.instance",
-    "okta.connect_app",
-    "okta.connect_metadata",
-    "iam.connect_role_policies",
-    "iam.saml_provider",
-)
+# Resource keys a control may name (auditor/resources.py describes each and its shape).
+RESOURCE_KEYS = tuple(RESOURCES)
 
 
 @dataclass(frozen=True)

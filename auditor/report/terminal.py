@@ -41,6 +41,7 @@ def summary_text(result: RunResult, *, colour: bool = False, show_pass: bool = F
 
 
 def print_summary(result: RunResult, stream: TextIO | None = None, *, show_pass: bool = False) -> None:
-    """Print summary_text to the stream (default: sys.stdout as it is now, not as it was at import)."""
-    stream = stream or sys.stdout
+    """Print summary_text to the stream (default: sys.stdout as it is at the call, not at import:
+    a caller that redirects stdout, as tests and embedding programs do, gets the summary too)."""
+    stream = stream if stream is not None else sys.stdout
     print(summary_text(result, colour=use_colour(stream), show_pass=show_pass), file=stream)

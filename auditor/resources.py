@@ -1,0 +1,171 @@
+"""The resources a snapshot holds: per resource key, what it is and the JSON Schema of its shape.
+
+The one description of each resource (auditor/snapshot.py says how keys, errors and `absent`
+work; `policy/model.py`'s RESOURCE_KEYS is this catalogue's keys). A shape describes the value
+when the object exists (a value of None always means "looked, and it does not exist").
+
+Shapes are *closed* (`additionalProperties: false`) where this project builds the value itself
+(parsed SAML metadata, assignments, the SCPs in effect, the role's policies, the IAM SAML
+provider's envelope): a template that reads a field outside them can never get a value, and
+`auditor validate` rejects it with the valid names. Raw API objects (an Okta app, Cognito's and
+IAM's answers) are *open*: Okta and AWS add fields over time, so any field may exist.
+
+`tests/test_resources.py` checks that the values the collectors write into a sandbox snapshot
+match these shapes, so a collector that adds a field must add it here too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Any JSON value (policy documents may be malformed text: the evaluator reports them).
+_ANY: dict[str, Any] = {}
+_STR = {"type": "string"}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_OPEN_OBJECT = {"type": "object"}
+
+
+def _closed(required: Sequence[str] = (), **properties: Any) -> dict[str, Any]:
+    """An object with exactly these fields (each of them always present unless not `required`)."""
+    return {"type": "object", "additionalProperties": False, "properties": properties,
+            "required": list(required) or list(properties)}
+
+
+def _list(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
+_CERT_FIELDS = ("subject", "issuer", "serial", "not_before", "not_after", "fingerprint_sha256")
+# A certificate as the parser reads it from a metadata document.
+CERTIFICATE = _closed(**dict.fromkeys(_CERT_FIELDS, _STR))
+# An Okta app's signing key (GET /api/v1/apps/{id}/credentials/keys): the certificate plus its key id.
+KEY_CERTIFICATE = _closed(_CERT_FIELDS, **dict.fromkeys(_CERT_FIELDS, _STR), kid=_STR_OR_NULL)
+# `signing_certificate_problem` and `warnings` are absent from snapshots written before the parser
+# stated them, hence optional.
+SAML_METADATA_FIELDS: dict[str, Any] = {
+    "url": _STR_OR_NULL,
+    "entity_id": _STR_OR_NULL,
+    "sso_urls": _list(_closed(binding=_STR_OR_NULL, location=_STR_OR_NULL)),
+    "signing_certificates": _list(CERTIFICATE),
+    "signing_certificate": {**CERTIFICATE, "type": ["object", "null"]},
+    "signing_certificate_problem": _STR_OR_NULL,
+    "warnings": _list(_STR),
+}
+_SAML_REQUIRED = ("url", "entity_id", "sso_urls", "signing_certificates", "signing_certificate")
+SAML_METADATA = _closed(_SAML_REQUIRED, **SAML_METADATA_FIELDS)
+# Okta's own metadata is read through the API, with the certificates from the app's keys and the
+# public "Metadata URL" of the Sign On tab beside it (auditor.collectors.okta_metadata).
+OKTA_METADATA = _closed(_SAML_REQUIRED, **{
+    **SAML_METADATA_FIELDS,
+    "public_url": _STR_OR_NULL,
+    "signing_certificates": _list(KEY_CERTIFICATE),
+    "signing_certificate": {**KEY_CERTIFICATE, "type": ["object", "null"]},
+})
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource key of the snapshot: what it holds, and the JSON Schema of that value."""
+
+    key: str
+    description: str
+    shape: dict[str, Any]
+
+
+RESOURCES: dict[str, Resource] = {r.key: r for r in (
+    Resource("okta.app", "the app as Okta's API returns it (raw JSON of GET /api/v1/apps/{id})", _OPEN_OBJECT),
+    Resource("okta.assignments", "the people assigned to the app, directly or through a group; "
+             "`user_refs`/`group_refs` hold every id, login, e-mail and group name, for `contains_all`",
+             _closed(users=_list(_closed(id=_STR, login=_STR_OR_NULL, email=_STR_OR_NULL, status=_STR_OR_NULL,
+                                         scope=_STR_OR_NULL)),
+                     groups=_list(_closed(id=_STR, name=_STR_OR_NULL)),
+                     user_refs=_list(_STR), group_refs=_list(_STR))),
+    Resource("okta.metadata", "the app's SAML metadata, read where Okta documents it "
+             "(auditor.collectors.okta_metadata): `url` is the authenticated API form it was read from "
+             "(the app's _links.metadata.href, GET /api/v1/apps/{id}/sso/saml/metadata); `public_url` the "
+             "Sign On tab's Metadata URL, {org}/app/{entityKey}/sso/saml/metadata (None when the metadata "
+             "names no entity key); `signing_certificates` the app's keys (GET /api/v1/apps/{id}/"
+             "credentials/keys, x5c) and `signing_certificate` the active one (credentials.signing.kid); "
+             "`signing_certificate_problem` says why there is none; `warnings` what the parser ignored",
+             OKTA_METADATA),
+    Resource("cognito.user_pool", "DescribeUserPool's UserPool", _OPEN_OBJECT),
+    Resource("cognito.domain", "DescribeUserPoolDomain's DomainDescription (None: the pool has no domain)",
+             _OPEN_OBJECT),
+    Resource("cognito.identity_provider", "DescribeIdentityProvider's IdentityProvider", _OPEN_OBJECT),
+    Resource("cognito.idp_metadata", "the metadata the IdP reads (its MetadataURL or MetadataFile), parsed "
+             "(certificates: those the document carries), plus where it came from",
+             _closed((*_SAML_REQUIRED, "source"), **SAML_METADATA_FIELDS, source={"enum": ["url", "file"]})),
+    Resource("cognito.app_client", "DescribeUserPoolClient's UserPoolClient, without ClientSecret", _OPEN_OBJECT),
+    Resource("organizations", "the SCPs in effect for `scp.account_id`: the path from the account up to the "
+             "root, and every SCP attached along it (`content` is the policy document; `targets` where "
+             "it is attached)"
+             "; `management_account_id` is DescribeOrganization's MasterAccountId (SCPs never affect "
+             "that account; absent from older snapshots)",
+             _closed(("account_id", "policy_type_enabled", "path", "policies"),
+                     account_id=_STR, management_account_id=_STR_OR_NULL, policy_type_enabled={"type": "boolean"},
+                     path=_list(_closed(id=_STR, type=_STR, name=_STR_OR_NULL)),
+                     policies=_list(_closed(id=_STR, name=_STR_OR_NULL, arn=_STR_OR_NULL,
+                                            aws_managed={"type": "boolean"}, content=_ANY,
+                                            targets=_list(_STR))))),
+    Resource("iam.connect_role", "GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role is "
+             "scp.connect_role_arn, else connect_sso.role_arn", _OPEN_OBJECT),
+    Resource("connect.instance", "DescribeInstance's Instance (scp.connect_instance_arn's instance, else "
+             "connect_sso.instance_id; the config makes them agree)", _OPEN_OBJECT),
+    Resource("okta.connect_app", "the Amazon Connect sign-in app (`connect_sso.okta_app`), raw JSON as okta.app",
+             _OPEN_OBJECT),
+    Resource("okta.connect_metadata", "that app's SAML metadata and keys, read and shaped as okta.metadata",
+             OKTA_METADATA),
+    Resource("iam.connect_role_policies", "the role's permission policies, shaped for the IAM evaluator: "
+             "`content` is the policy document (a managed policy's default version)",
+             _list(_closed(id=_STR, name=_STR_OR_NULL, type={"enum": ["inline", "managed"]}, content=_ANY))),
+    Resource("iam.saml_provider", "GetSAMLProvider for connect_sso.saml_provider_arn; `metadata` is its "
+             "SAMLMetadataDocument parsed as cognito.idp_metadata (without `source`)",
+             _closed(Arn=_STR, CreateDate=_STR_OR_NULL, ValidUntil=_STR_OR_NULL, Tags=_list(_OPEN_OBJECT),
+                     metadata=SAML_METADATA)),
+)}
+
+
+def read_problem(root: str, fields: Sequence[str | int]) -> tuple[str, str] | None:
+    """Why the template read `root.fields...` can never have a value, as (problem, hint naming
+    the valid names); None when it may (an open shape, or a field the shape has).
+
+    `root` is a resource root (`okta`, `organizations`...); the first field picks the resource
+    except under `organizations`, which is a resource by itself.
+    """
+    if root in RESOURCES:
+        key, rest = root, list(fields)
+    else:
+        if not fields:
+            return None
+        key, rest = f"{root}.{fields[0]}", list(fields[1:])
+        if key not in RESOURCES:
+            under = [k for k in RESOURCES if k.startswith(root + ".")]
+            return f"{key} is not a resource", _choices(str(fields[0]), under, "resources", key)
+    schema = RESOURCES[key].shape
+    here = key
+    for f in rest:
+        types = schema.get("type")
+        types = types if isinstance(types, list) else [types]
+        if "array" in types and isinstance(f, int):
+            schema = schema.get("items", _ANY)
+        elif "object" in types and schema.get("additionalProperties") is False and isinstance(f, str):
+            props = schema.get("properties", {})
+            if f not in props:
+                if hasattr(dict, f):  # a dict's own method (`items`), as Jinja resolves it
+                    return None
+                return f"{here} has no field {f!r}", _choices(f, list(props), f"fields of {here}", f)
+            schema = props[f]
+        elif "array" in types and isinstance(f, str) and not hasattr(list, f):
+            return f"{here} is a list: it has no field {f!r}", f"read an item with {here}[0].{f}"
+        else:
+            return None  # open, scalar or untyped: anything may be read from it
+        here += f"[{f}]" if isinstance(f, int) else f".{f}"
+    return None
+
+
+def _choices(wrong: str, valid: list[str], what: str, full: str) -> str:
+    close = difflib.get_close_matches(full, valid, n=1) or difflib.get_close_matches(wrong, valid, n=1)
+    return (f"did you mean {close[0]!r}? " if close else "") + f"{what}: {', '.join(valid)}"
