@@ -20,6 +20,7 @@ INSTANCE_ID = INSTANCE_ARN.rsplit("/", 1)[-1]
 PROVIDER_ARN = "arn:aws:iam::123456789012:saml-provider/OktaConnect"
 AWS_SIGNIN = "https://signin.aws.amazon.com/saml"
 ROLE_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/Role"
+ROLE_SESSION_ATTRIBUTE = "https://aws.amazon.com/SAML/Attributes/RoleSessionName"
 CONNECT_CERT = {**CERT, "serial": "2", "fingerprint_sha256": "cd" * 32}
 TRUST = {
     "Version": "2012-10-17",
@@ -103,12 +104,15 @@ def compliant_resources() -> dict[str, Any]:
         "okta.connect_app": {
             "id": "0oa2", "label": "Amazon Connect", "status": "ACTIVE", "signOnMode": "SAML_2_0",
             "settings": {"signOn": {
-                "ssoAcsUrl": AWS_SIGNIN, "audience": "urn:amazon:webservices",
+                "ssoAcsUrl": AWS_SIGNIN, "recipient": AWS_SIGNIN, "destination": AWS_SIGNIN,
+                "audience": "urn:amazon:webservices",
                 "defaultRelayState": f"https://{REGION}.console.aws.amazon.com/connect/federate/{INSTANCE_ID}",
                 "attributeStatements": [
                     {"type": "EXPRESSION", "name": ROLE_ATTRIBUTE,
                      "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
-                     "values": [f"{ROLE_ARN},{PROVIDER_ARN}"]}],
+                     "values": [f"{ROLE_ARN},{PROVIDER_ARN}"]},
+                    {"type": "EXPRESSION", "name": ROLE_SESSION_ATTRIBUTE,
+                     "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.login"]}],
             }},
         },
         "okta.connect_metadata": connect_metadata,

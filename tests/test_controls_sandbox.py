@@ -94,7 +94,7 @@ def test_connect_chain_messages_name_the_drift(sandbox: Sandbox, seeded: list[Se
     assert "https://eu-west-2.console.aws.amazon.com/connect/federate/" in relay
     assert "expected 'https://us-east-1.console.aws.amazon.com/connect/federate/" in relay
     c = results["drift-c"]
-    assert "without the condition SAML:aud StringEquals https://signin.aws.amazon.com/saml" in \
+    assert "no SAML:aud condition (e.g. StringEquals SAML:aud https://signin.aws.amazon.com/saml)" in \
         c["CONNECT-ROLE-TRUST"].message
     assert "not allowed" in c["CONNECT-ROLE-FEDERATION"].message
     assert c["CONNECT-ROLE-FEDERATION"].actual["iam.connect_role_policies"]["allowed"] is False

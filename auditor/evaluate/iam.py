@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from auditor.evaluate.aws_signin import audience_condition_problems
+
 __all__ = [
     "PolicyDocumentError",
     "StatementRef",
@@ -632,6 +634,51 @@ def _check_request(action: str, resource: str) -> None:
         raise ValueError("resource must be a non-empty ARN (or '*')")
 
 
+# String condition operators evaluated against a known request context (the rest stay unknown).
+# "...IfExists" and the set operators on a present, single-valued key test like the plain
+# operator.  [DOC_CONDITION]
+_STRING_TESTS = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+                 "StringLike", "StringNotLike")
+
+
+def _string_test(base: str, wanted: Sequence[str], actual: str) -> bool:
+    negate = "Not" in base
+    base = base.replace("Not", "", 1)
+    if base == "StringEquals":
+        ok = actual in wanted
+    elif base == "StringEqualsIgnoreCase":
+        ok = actual.lower() in (w.lower() for w in wanted)
+    else:  # StringLike: '*' and '?' wildcards, case-sensitive
+        ok = any(re.fullmatch(_glob_to_regex(w), actual, re.DOTALL) for w in wanted)
+    return ok != negate
+
+
+def _condition_holds(condition: Mapping[str, Any], context: Mapping[str, str]) -> bool | None:
+    """Whether a Condition block holds for a request whose context keys are ``context``.
+
+    Every operator and key must hold (AND); several values of one key are alternatives (OR)
+    [DOC_CONDITION]. True/False when every test reads a known key with a string operator;
+    None when any test cannot be decided (unknown key or operator) and no test is known False.
+    Key names are not case-sensitive [DOC_CONDITION].
+    """
+    if not _has_conditions(condition):
+        return True
+    known = {k.lower(): v for k, v in context.items()}
+    result: bool | None = True
+    for operator, block in condition.items():
+        _, _, base = str(operator).rpartition(":")
+        base = base[: -len("IfExists")] if base.endswith("IfExists") else base
+        for key, value in block.items():
+            actual = known.get(str(key).lower())
+            wanted = [_format_value(v) for v in (value if isinstance(value, list) else [value])]
+            if actual is None or base not in _STRING_TESTS or any("${" in w for w in wanted):
+                result = None
+                continue
+            if not _string_test(base, wanted, actual):
+                return False
+    return result
+
+
 @dataclass(frozen=True)
 class _Hit:
     ref: StatementRef
@@ -648,7 +695,7 @@ class _Scan:
 
 def _scan(
     policies: Iterable[Mapping[str, Any]], action: str, resource: str, *, require_resource: bool,
-    values: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None, context: Mapping[str, str] | None = None,
 ) -> _Scan:
     """Match every statement of every policy; raise PolicyDocumentError naming a bad policy."""
     _check_request(action, resource)
@@ -686,8 +733,14 @@ def _scan(
                 index=index,
                 notes=notes,
             )
-            if match.applies:
-                scan.hits.append(_Hit(ref, conditional=ref.is_conditional))
+            holds = _condition_holds(stmt["Condition"], context) if context else None
+            if match.applies and holds is False:
+                scan.near_misses[effect].append((ref, f"the action and the resource, but its condition "
+                                            f"({describe_conditions(ref.conditions)}) does not hold"))
+            elif match.applies:
+                # A Condition that holds for the known request context is no condition at all.
+                conditional = bool(ref.notes) if holds else ref.is_conditional
+                scan.hits.append(_Hit(ref, conditional=conditional))
             elif match.action:
                 scan.near_misses[effect].append((ref, "the action but not the resource"))
             elif match.resource is not _Match.NO:
@@ -767,7 +820,8 @@ def evaluate_deny(policies: Iterable[Mapping[str, Any]], action: str, resource: 
 
 
 def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource: str, *,
-                   variables: Mapping[str, str] | None = None) -> Verdict:
+                   variables: Mapping[str, str] | None = None,
+                   context: Mapping[str, str] | None = None) -> Verdict:
     """Whether the given identity policies allow ``action`` on ``resource``.
 
     Same input and structure as ``evaluate_deny``. ``allowed`` is True iff some Allow statement
@@ -781,8 +835,13 @@ def evaluate_allow(policies: Iterable[Mapping[str, Any]], action: str, resource:
     ``variables`` gives request-time values of policy variables (``{"aws:userid": "..."}``): a
     resource pattern using one of them is resolved with that value and matches for certain,
     where an unresolved variable would only make the statement conditional [DOC_VARIABLES].
+
+    ``context`` gives request context keys whose value is known (``{"connect:InstanceId":
+    "..."}``): a statement whose Condition tests only such keys with string operators is decided
+    (it applies unconditionally, or not at all) instead of being reported as conditional
+    [DOC_CONDITION].
     """
-    scan = _scan(policies, action, resource, require_resource=True, values=variables)
+    scan = _scan(policies, action, resource, require_resource=True, values=variables, context=context)
     denying = tuple(h.ref for h in scan.hits if h.ref.effect == DENY and not h.conditional)
     allowing = tuple(h.ref for h in scan.hits if h.ref.effect == ALLOW and not h.conditional)
     conditional = tuple(h.ref for h in scan.hits if h.conditional)
@@ -891,8 +950,14 @@ def _condition_values(condition: Mapping[str, Any], operator: str, key: str) -> 
     return None
 
 
+def _aud_values(condition: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    return [(op, [_format_value(v) for v in (vals if isinstance(vals, list) else [vals])])
+            for op, block in condition.items() if isinstance(block, Mapping)
+            for key, vals in block.items() if str(key).lower() == "saml:aud" and "Not" not in op]
+
+
 def evaluate_trust(document: str | Mapping[str, Any], principal_type: str, principal: str, action: str,
-                   condition: Mapping[str, Any] | None = None) -> TrustVerdict:
+                   condition: Mapping[str, Any] | None = None, *, aws_signin_audience: bool = False) -> TrustVerdict:
     """Whether a role's trust policy lets *exactly* ``principal`` assume the role.
 
     Holds when (1) some Allow statement lets the principal call ``action`` (wildcards and
@@ -903,6 +968,10 @@ def evaluate_trust(document: str | Mapping[str, Any], principal_type: str, princ
     other principal may assume the role by any of ``ASSUME_ACTIONS``: each one is named, with
     its statement and conditions. An Allow with NotPrincipal trusts everyone not listed
     [DOC_NOTPRINCIPAL], so it counts as another principal.
+
+    With ``aws_signin_audience``, every grant of (2) must also restrict ``SAML:aud`` to AWS
+    sign-in SAML endpoints in one of the documented forms (see
+    ``aws_signin.audience_condition_problems``).
 
     Raises ``PolicyDocumentError`` for a document that is not a policy.
     """
@@ -970,6 +1039,9 @@ def evaluate_trust(document: str | Mapping[str, Any], principal_type: str, princ
                 elif have != wanted:
                     problems.append(f"{g.label} checks {key} {op} {' or '.join(sorted(have))}, "
                                     f"expected {' or '.join(sorted(wanted))}")
+        if aws_signin_audience:
+            problems += [f"{g.label} (letting {principal} assume the role): {p}"
+                         for p in audience_condition_problems(g.conditions)]
     problems += denials
     if others:
         problems.append("other principals may assume the role: " + "; ".join(g.describe() for g in others))
@@ -977,5 +1049,8 @@ def evaluate_trust(document: str | Mapping[str, Any], principal_type: str, princ
         explanation = "; ".join(problems)
     else:
         when = f" when {describe_conditions(condition)}" if condition else ""
+        if aws_signin_audience:
+            audiences = sorted({v for g in expected for _, vs in _aud_values(g.conditions) for v in vs})
+            when += f"{' and' if when else ' when'} SAML:aud is {' or '.join(audiences)}"
         explanation = f"only {principal_type} {principal} may assume the role ({action}{when})"
     return TrustVerdict(not problems, tuple(grants), tuple(problems), explanation)

@@ -286,15 +286,20 @@ _VARIABLE_IN_REQUEST = re.compile(r"\$\{([^}*?$]+)\}")
 
 
 @operator("allows", {"type": "object", "additionalProperties": False, "required": ["action", "resource"],
-                     "properties": {"action": {"type": "string"}, "resource": {"type": "string"}}},
+                     "properties": {"action": {"type": "string"}, "resource": {"type": "string"},
+                                    "context": {"type": "object", "additionalProperties": {"type": "string"}}}},
           "identity policies (a list of {id, name, content}) allow the action on the resource unconditionally; "
-          "a ${variable} in the resource stands for the caller's own value")
+          "a ${variable} in the resource stands for the caller's own value; {context} gives request context "
+          "keys whose value is known, so conditions on them are decided")
 def _allows(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     """Allow side of the IAM evaluator, explicit denies included.
 
     A policy variable in the requested resource (`.../user/${aws:userid}`) means "for every
     caller, its own value": the variable gets an opaque value that a policy matches only through
-    a wildcard or through the same variable, never through one fixed user's ARN.
+    a wildcard or through the same variable, never through one fixed user's ARN. `context`
+    (`{"connect:InstanceId": "<id>"}`) lets a statement conditioned on those keys count as an
+    unconditional allow (or deny) when its condition holds for them, and not count when it does
+    not: the Connect guide's `Resource: "*"` + `connect:InstanceId` policy.
     """
     from auditor.evaluate.iam import PolicyDocumentError, evaluate_allow
 
@@ -305,7 +310,8 @@ def _allows(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     resource = _VARIABLE_IN_REQUEST.sub(lambda m: values[m.group(1)], arg["resource"])
     expected = {"allowed": True, "action": arg["action"], "resource": arg["resource"]}
     try:
-        verdict = evaluate_allow(actual, arg["action"], resource, variables=values)
+        context = {str(k): str(v) for k, v in (arg.get("context") or {}).items()}
+        verdict = evaluate_allow(actual, arg["action"], resource, variables=values, context=context)
     except PolicyDocumentError as exc:
         raise OperatorError(str(exc)) from exc
     except ValueError as exc:  # not a concrete action
@@ -331,18 +337,107 @@ _PRINCIPAL = {"type": "object", "minProperties": 1, "maxProperties": 1, "additio
 
 @operator("trusts_only", {"type": "object", "additionalProperties": False, "required": ["principal", "action"],
                           "properties": {"principal": _PRINCIPAL, "action": {"type": "string"},
-                                         "condition": {"type": "object"}}},
+                                         "condition": {"type": "object"},
+                                         "aws_signin_audience": {"type": "boolean"}}},
           "a role's trust policy lets exactly {principal} assume the role with {action}, every such grant "
-          "carrying {condition}; any other principal that may assume it is named")
+          "carrying {condition} (and, with aws_signin_audience, restricting SAML:aud to AWS sign-in endpoints "
+          "in a documented form); any other principal that may assume it is named")
 def _trusts_only(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     """For a role's AssumeRolePolicyDocument (a JSON object or text)."""
     from auditor.evaluate.iam import PolicyDocumentError, evaluate_trust
 
     ((kind, principal),) = arg["principal"].items()
     try:
-        verdict = evaluate_trust(actual, kind, principal, arg["action"], arg.get("condition"))
+        verdict = evaluate_trust(actual, kind, principal, arg["action"], arg.get("condition"),
+                                 aws_signin_audience=bool(arg.get("aws_signin_audience", False)))
     except PolicyDocumentError as exc:
         raise OperatorError(str(exc)) from exc
-    expected = {"only": {kind: principal}, "action": arg["action"], "condition": arg.get("condition", {})}
+    expected: dict[str, Any] = {"only": {kind: principal}, "action": arg["action"],
+                                "condition": arg.get("condition", {})}
+    if arg.get("aws_signin_audience"):
+        expected["SAML:aud"] = "AWS sign-in SAML endpoints only"
     summary = {"may_assume": [g.to_json() for g in verdict.grants]}
     return Outcome(verdict.ok, expected, verdict.explanation, summary)
+
+
+# --- The Amazon Connect sign-in chain, by what AWS documents (auditor/evaluate/aws_signin.py) ---
+
+_SIGNIN_FORMS = ["https://signin.aws.amazon.com/saml", "https://<region>.signin.aws.amazon.com/saml",
+                 "either with /acs/<IdP-ID>", "https://signin.aws.amazon.com/static/saml"]
+
+
+@operator("aws_signin_endpoint", {"type": "object", "additionalProperties": False,
+                                  "dependentRequired": {"accepted_by": ["principal"]},
+                                  "properties": {"accepted_by": {}, "principal": {"type": "string"}}},
+          "the URL is an AWS sign-in SAML endpoint in a documented form (global or regional); with "
+          "{accepted_by: <trust policy>, principal}, a SAML:aud condition of the principal's grant admits it")
+def _aws_signin_endpoint(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    """For the ACS URL / Recipient an IdP posts to: AWS maps the Recipient to SAML:aud, so a
+    trust policy whose SAML:aud does not admit it refuses the sign-in."""
+    from auditor.evaluate.aws_signin import audience_admits, signin_endpoint_problem
+    from auditor.evaluate.iam import PolicyDocumentError, evaluate_trust
+
+    expected: dict[str, Any] = {"one of": _SIGNIN_FORMS}
+    problem = signin_endpoint_problem(actual)
+    if problem:
+        return Outcome(False, expected, problem)
+    if "accepted_by" not in arg:
+        return Outcome(True, expected, f"{actual} is an AWS sign-in SAML endpoint")
+    expected["admitted by"] = f"SAML:aud of {arg['principal']}'s grant"
+    try:
+        verdict = evaluate_trust(arg["accepted_by"], "Federated", arg["principal"], "sts:AssumeRoleWithSAML")
+    except PolicyDocumentError as exc:
+        raise OperatorError(f"the trust policy: {exc}") from exc
+    grants = [g for g in verdict.grants if (g.principal_type, g.principal) == ("Federated", arg["principal"])
+              and "sts:AssumeRoleWithSAML" in g.actions]
+    if not grants:
+        return Outcome(False, expected, f"the trust policy does not let {arg['principal']} assume the role")
+    verdicts = [audience_admits(g.conditions, actual) for g in grants]
+    if any(v is True for v in verdicts):
+        return Outcome(True, expected, f"{actual} is an AWS sign-in SAML endpoint the trust policy admits")
+    if any(v is None for v in verdicts):
+        raise OperatorError(f"the trust policy tests SAML:aud with an operator that cannot be judged "
+                            f"for {actual}")
+    from auditor.evaluate.iam import describe_conditions
+
+    admitted = "; ".join(describe_conditions(g.conditions) or "no condition" for g in grants)
+    return Outcome(False, expected, f"AWS sign-in refuses {actual}: the role's trust policy admits only "
+                                    f"{admitted} (SAML:aud is the assertion's Recipient)")
+
+
+@operator("connect_relay_state", {"type": "object", "additionalProperties": False, "required": ["instance_arn"],
+                                  "properties": {"instance_arn": {"type": "string"}}},
+          "the relay state opens the Amazon Connect instance: https://<instance region>.console.aws.amazon.com"
+          "/connect/federate/<instance id>, optionally with a URL-encoded ?destination=")
+def _connect_relay_state(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    """Expected is the value to write (the documented base, the valid query kept): the
+    okta.connect_relay_state remediation sets it."""
+    from auditor.evaluate.aws_signin import relay_state_problems
+
+    try:
+        problems, fixed = relay_state_problems(actual, arg["instance_arn"])
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from exc
+    if problems:
+        return Outcome(False, fixed, f"is {show(actual)}, expected {show(fixed)}: " + "; ".join(problems))
+    return Outcome(True, fixed, f"{actual} opens the instance")
+
+
+@operator("aws_saml_attributes", {"type": "object", "additionalProperties": False,
+                                  "required": ["role_arn", "provider_arn"],
+                                  "properties": {"role_arn": {"type": "string"}, "provider_arn": {"type": "string"}}},
+          "SAML attribute statements AWS sign-in accepts: a Role attribute pairing {role_arn} and {provider_arn} "
+          "(either order, other pairs allowed), a RoleSessionName, and SessionDuration 900-43200 if present")
+def _aws_saml_attributes(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
+    from auditor.evaluate.aws_signin import (
+        ROLE_ATTRIBUTE,
+        ROLE_SESSION_NAME_ATTRIBUTE,
+        SESSION_DURATION_ATTRIBUTE,
+        saml_attribute_problems,
+    )
+
+    expected = {ROLE_ATTRIBUTE: f"{arg['role_arn']},{arg['provider_arn']} (either order)",
+                ROLE_SESSION_NAME_ATTRIBUTE: "present, one value",
+                SESSION_DURATION_ATTRIBUTE: "absent, or 900-43200"}
+    problems = saml_attribute_problems(actual, arg["role_arn"], arg["provider_arn"])
+    return Outcome(not problems, expected, "; ".join(problems) or "AWS sign-in accepts the attributes")
