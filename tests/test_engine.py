@@ -280,7 +280,7 @@ def test_expected_value_of_a_missing_object_fails_instead_of_raising() -> None:
     resources["okta.connect_metadata"] = None
     finding = judge(resources)["CONNECT-IAM-SAML-PROVIDER"]
     assert finding.status is Status.FAIL
-    assert "cannot compute the expected value: 'None' has no attribute 'entity_id'" in finding.message
+    assert "cannot compute the expected value: okta.connect_metadata does not exist" in finding.message
 def _custom(tmp_path: Any, controls: str) -> Any:
     path = tmp_path / "custom.yaml"
     path.write_text("version: 1\ncontrols:\n" + controls)
