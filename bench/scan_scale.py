@@ -7,8 +7,8 @@ the rate limits allow.
 What it does:
 1. Starts the sandbox (Okta simulator, local AWS) with `--latency-ms` on every call and Okta rate
    limits per endpoint template and window: the app list `/api/v1/apps` (`--okta-apps-limit`),
-   `/api/v1/apps/{id}` (`--okta-app-limit`), and the app's `/users` and `/groups` (same limit as
-   the item).
+   `/api/v1/apps/{id}` (`--okta-app-limit`), and the app's `/users`, `/groups`, `/sso/saml/metadata`
+   and `/credentials/keys` (same limit as the item).
 2. Seeds N federations through the public APIs (concurrent seeding threads): each one a Cognito
    user pool with domain, SAML IdP and app client, an Amazon Connect instance, the Connect user
    role with its federation policy and an IAM SAML provider, in one of `--accounts` AWS accounts
@@ -57,6 +57,7 @@ from auditor.sandbox.scenario import (
     Sandbox,
     apply_environment,
     config_document,
+    public_metadata_url,
     write_config,
 )
 
@@ -143,7 +144,7 @@ def seed(sb: Sandbox, n: int, accounts: int, threads: int) -> tuple[list[Seeded]
         admin.call("PUT", f"/api/v1/apps/{app['id']}/groups/{group['id']}", {})
         cognito.create_identity_provider(
             UserPoolId=pool_id, ProviderName="Okta", ProviderType="SAML",
-            ProviderDetails={"MetadataURL": f"{sb.okta.url}/app/{app['id']}/sso/saml/metadata"},
+            ProviderDetails={"MetadataURL": public_metadata_url(sb, app["id"])},
             AttributeMapping={"email": EMAIL_CLAIM})
         cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="app-client",
                                         SupportedIdentityProviders=["COGNITO", "Okta"],
@@ -163,7 +164,7 @@ def seed(sb: Sandbox, n: int, accounts: int, threads: int) -> tuple[list[Seeded]
                     "type": "EXPRESSION", "name": ROLE_ATTRIBUTE,
                     "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
                     "values": [f"{role_arn},{provider_arn}"]}]}}})
-        with urllib.request.urlopen(f"{sb.okta.url}/app/{connect_app['id']}/sso/saml/metadata", timeout=30) as r:
+        with urllib.request.urlopen(public_metadata_url(sb, connect_app["id"]), timeout=30) as r:
             iam.create_saml_provider(Name=f"OktaConnect-{name}", SAMLMetadataDocument=r.read().decode())
         trust = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithSAML",
@@ -259,7 +260,7 @@ def run_scan(config_path: Path, concurrency: int) -> dict[str, Any]:
 def okta_endpoint(path: str) -> str:
     """The endpoint template of a request path (ids replaced)."""
     path = re.sub(r"^(/api/v1/(?:apps|users|groups))/[^/]+", r"\1/{id}", path)
-    return re.sub(r"^/app/.+/sso/saml/metadata$", "/app/{id}/sso/saml/metadata", path)
+    return re.sub(r"^/app/.+/sso/saml/metadata$", "/app/{entityKey}/sso/saml/metadata", path)
 
 
 def calls_since(sb: Sandbox, okta_from: int, aws_from: int) -> Counter[str]:
@@ -275,14 +276,17 @@ def calls_since(sb: Sandbox, okta_from: int, aws_from: int) -> Counter[str]:
 def minimum_calls(n: int, accounts: int, apps_in_org: int) -> Counter[str]:
     """What any scanner must call for these federations, given what it checks:
     the app list once (a label lookup must see every app, to catch two apps with one label),
-    per federation the Cognito app's users and groups (groups embedded), both apps' metadata
-    (Cognito's MetadataURL is the first), 5 Cognito and 6 IAM/Connect reads; per account one
+    per federation the Cognito app's users and groups (groups embedded), both apps' metadata and
+    keys through the API, Cognito's MetadataURL (the public form), 5 Cognito and 6 IAM/Connect
+    reads; per account one
     AssumeRole and its parent and SCPs; the OU, the root and the two SCPs once."""
     m: Counter[str] = Counter()
     m["okta GET /api/v1/apps"] = math.ceil(apps_in_org / APPS_PAGE)
     m["okta GET /api/v1/apps/{id}/users"] = n
     m["okta GET /api/v1/apps/{id}/groups"] = n
-    m["okta GET /app/{id}/sso/saml/metadata"] = 2 * n
+    m["okta GET /api/v1/apps/{id}/sso/saml/metadata"] = 2 * n
+    m["okta GET /api/v1/apps/{id}/credentials/keys"] = 2 * n
+    m["okta GET /app/{entityKey}/sso/saml/metadata"] = n
     for op in COGNITO_CALLS:
         m[f"aws cognito-idp:{op}"] = n
     for op in IAM_CALLS:
@@ -313,7 +317,7 @@ def lower_bound(counts: Counter[str], n: int, accounts: int,
         "okta /api/v1/apps window": window_bound(counts["okta GET /api/v1/apps"], args.okta_apps_limit,
                                                  args.share, args.okta_window_s),
     }
-    for sub in ("users", "groups"):
+    for sub in ("users", "groups", "sso/saml/metadata", "credentials/keys"):
         parts[f"okta /api/v1/apps/{{id}}/{sub} window"] = window_bound(
             counts[f"okta GET /api/v1/apps/{{id}}/{sub}"], args.okta_app_limit, args.share, args.okta_window_s)
     cognito = sum(v for k, v in counts.items() if k.startswith("aws cognito-idp:"))
@@ -324,9 +328,11 @@ def lower_bound(counts: Counter[str], n: int, accounts: int,
 
 
 def set_okta_limits(sb: Sandbox, apps_limit: int, app_limit: int, window_s: float) -> None:
-    """Okta's per-template limits: the app list, and one app with (each) its /users and /groups."""
+    """Okta's per-template limits: the app list, and one app with (each) its /users, /groups,
+    metadata and keys (sub-resources are counted apart, as Okta's buckets are per endpoint)."""
     sb.okta.set_template_rate_limit("/api/v1/apps", apps_limit, window_s)
-    for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups"):
+    for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups",
+                     "/api/v1/apps/{id}/sso/saml/metadata", "/api/v1/apps/{id}/credentials/keys"):
         sb.okta.set_template_rate_limit(template, app_limit, window_s)
 
 
@@ -379,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({apps_in_org} apps) in {seed_s:.1f} s")
         print(f"limits: Okta {args.okta_apps_limit}/{args.okta_window_s:g}s on /api/v1/apps, "
               f"{args.okta_app_limit}/{args.okta_window_s:g}s on /api/v1/apps/{{id}} (and on each of its /users, "
-              f"/groups), share {args.share}; Cognito {args.cognito_pool_rps:g} rps per pool, "
+              f"/groups, metadata, keys), share {args.share}; Cognito {args.cognito_pool_rps:g} rps per pool, "
               f"{args.cognito_account_rps:g} rps per account; latency {args.latency_ms:g} ms per call\n")
 
         marks = (len(sb.okta.requests), len(sb.aws.calls))

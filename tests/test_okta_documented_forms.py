@@ -189,3 +189,93 @@ def test_the_contract_check_knows_the_undocumented_form() -> None:
     bad = [R("GET", "/app/0oa1/sso/saml/metadata"), R("GET", "/api/v1/apps/0oa1/metadata"),
            R("POST", "/app/exk1AbC/sso/saml/metadata")]
     assert undocumented(bad) == [f"{r.method} {r.path}" for r in bad]
+
+
+# -- the pure parts: entity key, public URL, keys --------------------------------------------------
+
+def _metadata_xml(entity_id: str, sso: str, der: bytes) -> bytes:
+    import base64
+
+    return (f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{entity_id}">'
+            '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+            '<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+            f"<ds:X509Data><ds:X509Certificate>{base64.b64encode(der).decode()}</ds:X509Certificate>"
+            "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+            '<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" '
+            f'Location="{sso}"/></md:IDPSSODescriptor></md:EntityDescriptor>').encode()
+
+
+def _key(kid: str, der: bytes) -> dict[str, Any]:
+    import base64
+
+    return {"kid": kid, "kty": "RSA", "use": "sig", "x5c": [base64.b64encode(der).decode()]}
+
+
+@pytest.fixture(scope="module")
+def two_certs() -> tuple[bytes, bytes]:
+    from datetime import UTC, datetime, timedelta
+
+    from auditor.sandbox.certs import make_self_signed
+
+    now = datetime.now(UTC)
+    return (make_self_signed("acme", now - timedelta(days=400), now + timedelta(days=5))[1],
+            make_self_signed("acme", now - timedelta(days=1), now + timedelta(days=3650))[1])
+
+
+ORG = "https://acme.okta.com"
+APP = {"id": "0oa1", "credentials": {"signing": {"kid": "new"}},
+       "_links": {"metadata": {"href": f"{ORG}/api/v1/apps/0oa1/sso/saml/metadata"}}}
+
+
+def test_the_active_certificate_is_the_apps_signing_kid(two_certs: tuple[bytes, bytes]) -> None:
+    import hashlib
+
+    from auditor.collectors.okta_metadata import okta_metadata
+
+    old, new = two_certs
+    xml = _metadata_xml("http://www.okta.com/exkAbC1", f"{ORG}/app/acme_cc_1/exkAbC1/sso/saml", new)
+    shaped = okta_metadata(ORG, APP, xml, [_key("old", old), _key("new", new)])
+    assert shaped["url"] == f"{ORG}/api/v1/apps/0oa1/sso/saml/metadata"
+    assert shaped["public_url"] == f"{ORG}/app/exkAbC1/sso/saml/metadata"
+    assert [c["kid"] for c in shaped["signing_certificates"]] == ["old", "new"]
+    assert shaped["signing_certificate"]["fingerprint_sha256"] == hashlib.sha256(new).hexdigest()
+    # The old key expiring in 5 days is not the one in use: it is not what OKTA-CERT-EXPIRY judges.
+    assert shaped["signing_certificate"]["kid"] == "new"
+
+
+def test_a_kid_missing_from_the_keys_is_an_error_not_a_guess(two_certs: tuple[bytes, bytes]) -> None:
+    from auditor.collectors.okta_metadata import okta_metadata
+    from auditor.collectors.saml_metadata import MetadataError
+
+    old, new = two_certs
+    xml = _metadata_xml("http://www.okta.com/exkAbC1", f"{ORG}/app/acme_cc_1/exkAbC1/sso/saml", new)
+    with pytest.raises(MetadataError, match=r"signing key new .* is not among its keys"):
+        okta_metadata(ORG, APP, xml, [_key("old", old)])
+    with pytest.raises(MetadataError, match="signing key bad"):
+        okta_metadata(ORG, APP, xml, [{"kid": "bad", "x5c": ["not base64!"]}])
+
+
+def test_a_custom_issuer_still_gives_the_public_url_and_links_off_the_org_are_ignored(
+        two_certs: tuple[bytes, bytes]) -> None:
+    from auditor.collectors.okta_metadata import okta_metadata
+
+    _, new = two_certs
+    app = {"id": "0oa1", "credentials": {}, "_links": {"metadata": {"href": "https://elsewhere.example/api/v1/apps/x"}}}
+    xml = _metadata_xml("urn:acme:idp", f"{ORG}/app/acme_cc_1/exkAbC1/sso/saml", new)
+    shaped = okta_metadata(ORG, app, xml, [_key("only", new)])
+    assert shaped["public_url"] == f"{ORG}/app/exkAbC1/sso/saml/metadata"
+    # The API token never follows a link to another host.
+    assert shaped["url"] == f"{ORG}/api/v1/apps/0oa1/sso/saml/metadata"
+    # No credentials.signing.kid: the certificate the document publishes, matched to its key.
+    assert shaped["signing_certificate"]["kid"] == "only"
+
+
+def test_either_public_form_of_the_same_app_is_the_same_metadata() -> None:
+    from auditor.collectors.okta_metadata import same_public_metadata
+
+    public = f"{ORG}/app/exkAbC1/sso/saml/metadata"
+    assert same_public_metadata(public, public)
+    assert same_public_metadata(f"{ORG}/app/acme_cc_1/exkAbC1/sso/saml/metadata", public)
+    assert not same_public_metadata(f"{ORG}/app/exkOther/sso/saml/metadata", public)
+    assert not same_public_metadata(f"{ORG}/app/0oa1/sso/saml/metadata", public)
+    assert not same_public_metadata("https://evil.example/app/exkAbC1/sso/saml/metadata", public)
