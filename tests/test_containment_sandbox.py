@@ -176,3 +176,15 @@ controls:
     assert "entity_id" in err and "signing_certificate" in err  # the valid names
     assert f"{policy}:11" in err and "okta.nope" in err and "okta.assignments" in err
     assert f"{policy}:13" not in err  # a real field of a built shape; any field of a raw API object
+
+
+def test_near_matches_rank_close_labels_and_ids() -> None:
+    from auditor.collectors.okta import near_matches
+
+    apps = [{"id": "0oa1prod", "label": "Contact Center prod"}, {"id": "0oa2stg", "label": "Contact Center staging"},
+            {"id": "0oa3", "label": "Payroll"}, {"id": "0oa4prod", "label": "contact center PROD (old)"}]
+    assert [a["id"] for a in near_matches({"label": "Contact Centre prod"}, apps)] == ["0oa1prod", "0oa4prod",
+                                                                                       "0oa2stg"]
+    assert near_matches({"id": "0oa1prd"}, apps)[0]["id"] == "0oa1prod"
+    assert near_matches({"id": "Contact Center prod"}, apps)[0]["id"] == "0oa1prod"  # a label in the id field
+    assert near_matches({"label": "Something else entirely"}, apps) == []

@@ -35,12 +35,9 @@ class _Unknown(Exception):
     """Compliance cannot be judged (missing data, malformed data): an ERROR finding."""
 
 
-class _CannotExpect(Exception):
-    """An expected value cannot be computed because an object it depends on does not exist."""
-
-
 class _TemplateProblem(Exception):
-    """A template of `assertion` could not be rendered; `_judge` decides what that means."""
+    """A template of `assertion` could not be rendered; `_template_problem` decides what that
+    means (FAIL when an object the expected value depends on does not exist, else ERROR)."""
 
     def __init__(self, error: UndefinedValue | TemplateFailure, assertion: Assertion) -> None:
         super().__init__(str(error))
@@ -159,8 +156,6 @@ def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, An
                 checks.append(check)
     except _Unknown as exc:
         return finding(Status.ERROR, str(exc))
-    except _CannotExpect as exc:
-        return finding(Status.FAIL, str(exc))
     except _TemplateProblem as exc:
         status, message = _template_problem(exc, control, fed)
         return finding(status, message)
