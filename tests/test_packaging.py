@@ -98,8 +98,10 @@ def test_wheel_installs_and_runs_without_the_source_tree(tmp_path: Path) -> None
     python = venv / "bin" / "python"
     purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path)
     (Path(purelib.stdout.strip()) / "auditor-test-deps.pth").write_text("\n".join(_dependency_dirs()) + "\n")
-    proc = _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel],
-                cwd=tmp_path)
+    # --ignore-installed: the auditor installed in the borrowed site-packages (an editable one, in a
+    # checkout's venv) is neither looked at nor touched.
+    proc = _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index",
+                 "--ignore-installed", wheel], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     # A user's folder: no checkout, no PYTHONPATH pointing into one.
