@@ -21,12 +21,12 @@ that object, and collectors stay the only ones that look things up.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auditor import nesting
 from auditor.prettyjson import list_item, with_list
 
 SNAPSHOT_FORMAT = 1
@@ -123,8 +123,10 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
-        """Read a snapshot written by `write`."""
-        return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        """Read a snapshot written by `write`; raises ValueError for a document that is not one,
+        including one nested deeper than `nesting.MAX_SNAPSHOT_DEPTH` (it could not be judged
+        or reported without running out of stack)."""
+        return cls.from_json(nesting.loads(path.read_text(encoding="utf-8"), nesting.MAX_SNAPSHOT_DEPTH))
 
     def write(self, path: Path, encoded: Callable[[FederationSnapshot], str | None] | None = None) -> None:
         """Write as pretty, key-sorted JSON so two snapshots diff cleanly.

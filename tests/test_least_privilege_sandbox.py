@@ -93,6 +93,11 @@ def test_read_only_policy_is_enough_to_scan_and_not_enough_to_fix(
         sandbox: Sandbox, fed: SeededFederation, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     scan_keys = _user(sandbox, "auditor-scan", SCAN_POLICY)
     fix_keys = _user(sandbox, "auditor-fix", SCAN_POLICY, FIX_POLICY)
+    # Organizations is read in the management account (`organizations.profile`): the same
+    # read-only policy there.
+    management = sandbox.management_client("iam")
+    arn = management.create_policy(PolicyName="auditor-scan", PolicyDocument=SCAN_POLICY.read_text())["Policy"]["Arn"]
+    management.attach_user_policy(UserName="sandbox-admin", PolicyArn=arn)
     _as(monkeypatch, scan_keys)
     for sub in ("scan", "fix-ro", "fix"):
         (tmp_path / sub).mkdir()

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
+from auditor import nesting
 from auditor.collectors.aws_retries import CONNECT_TIMEOUT_S, fail_fast_when_unreachable
 from auditor.collectors.base import CollectOptions, Collector, Sink
 from auditor.collectors.pacing import KeyedLimiters, OnceCache
@@ -126,6 +127,8 @@ def _call(action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         raise _AwsFailure(describe_aws_error(exc, action)) from exc
     except BotoCoreError as exc:
         raise _AwsFailure(describe_aws_error(exc, action)) from exc
+    except RecursionError:  # botocore parses (and JSON-decodes IAM policies) by recursion
+        raise _AwsFailure(f"{action}: the answer nests too deeply to read") from None
 
 
 class _AwsFailure(Exception):
@@ -387,9 +390,9 @@ class OrganizationsCollector(Collector):
                                               org.describe_policy, PolicyId=summary["Id"]) or {}).get("Policy", {})
                     content_text = described.get("Content", "")
                     try:
-                        content: Any = json.loads(content_text)
-                    except ValueError:
-                        content = content_text  # the evaluator reports it as malformed (ERROR)
+                        content: Any = nesting.loads(content_text, nesting.MAX_POLICY_DEPTH)
+                    except ValueError:  # NestingTooDeep included: kept as text, never as a deep object
+                        content = content_text  # the evaluator reports it as malformed or too deep (ERROR)
                     entry = {"id": summary["Id"], "name": summary.get("Name"), "arn": summary.get("Arn"),
                              "aws_managed": summary.get("AwsManaged", False), "content": content, "targets": []}
                     policies[summary["Id"]] = entry
@@ -539,7 +542,16 @@ def _policy_document(value: Any) -> Any:
     if isinstance(value, str):
         for text in (value, unquote(value)):
             try:
-                return json.loads(text)
+                return nesting.loads(text, nesting.MAX_POLICY_DEPTH)
+            except nesting.NestingTooDeep:
+                return value  # kept as text: the evaluator reports it as too deep (ERROR)
             except ValueError:
                 continue
+    if isinstance(value, dict | list) and nesting.exceeds_depth(value, nesting.MAX_POLICY_DEPTH):
+        # botocore parsed it; kept as text it cannot break the snapshot writer, and the evaluator
+        # reports it as too deep (ERROR).
+        try:
+            return json.dumps(value)
+        except RecursionError:
+            return "(a policy document nested too deeply to keep)"
     return value  # left as is: the evaluator reports a malformed document as ERROR

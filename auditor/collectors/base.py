@@ -28,7 +28,14 @@ class Sink:
     version: int = 0
 
     def put(self, key: str, value: Any) -> None:
-        """Store plain JSON for `key` (None: looked, and it does not exist)."""
+        """Store plain JSON for `key` (None: looked, and it does not exist). A value nested too
+        deeply to keep in a snapshot (see auditor.nesting) is recorded as an error instead."""
+        from auditor import nesting
+
+        if nesting.exceeds_depth(value, nesting.MAX_RESOURCE_DEPTH):
+            self.fail(key, f"the answer's {nesting.NestingTooDeep(nesting.MAX_RESOURCE_DEPTH)}: too deep to keep "
+                           "or judge")
+            return
         self.resources[key] = plain(value)
         self.absent.pop(key, None)
         self.version += 1

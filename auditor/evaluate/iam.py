@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from auditor import nesting
 from auditor.evaluate.aws_signin import audience_condition_problems
 
 __all__ = [
@@ -465,13 +466,20 @@ def normalize_policy(content: str | Mapping[str, Any], *, require_resource: bool
         content = content.decode("utf-8", errors="replace")
     if isinstance(content, str):
         try:
-            doc: Any = json.loads(content, object_pairs_hook=_reject_duplicate_keys)
+            doc: Any = nesting.loads(content, nesting.MAX_POLICY_DEPTH, object_pairs_hook=_reject_duplicate_keys)
+        except nesting.NestingTooDeep as exc:
+            raise PolicyDocumentError(f"the document's {exc}: too deep to judge") from None
         except json.JSONDecodeError as exc:
             raise PolicyDocumentError(
                 f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from None
     else:
         doc = content
+        # Every step below walks one level at a time, but the message and report code that show
+        # a document must not meet one Python cannot print (see auditor.nesting).
+        if nesting.exceeds_depth(doc, nesting.MAX_POLICY_DEPTH):
+            raise PolicyDocumentError(
+                f"the document's {nesting.NestingTooDeep(nesting.MAX_POLICY_DEPTH)}: too deep to judge")
     if not isinstance(doc, Mapping):
         raise PolicyDocumentError("the policy document is not a JSON object")
     unknown = sorted(set(doc) - _POLICY_KEYS)
