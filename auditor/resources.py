@@ -38,11 +38,11 @@ def _list(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
-_CERT_FIELDS = ("subject", "issuer", "serial", "not_before", "not_after", "fingerprint_sha256")
 # A certificate as the parser reads it from a metadata document.
-CERTIFICATE = _closed(**dict.fromkeys(_CERT_FIELDS, _STR))
+CERTIFICATE = _closed(subject=_STR, issuer=_STR, serial=_STR, not_before=_STR, not_after=_STR,
+                      fingerprint_sha256=_STR)
 # An Okta app's signing key (GET /api/v1/apps/{id}/credentials/keys): the certificate plus its key id.
-KEY_CERTIFICATE = _closed(_CERT_FIELDS, **dict.fromkeys(_CERT_FIELDS, _STR), kid=_STR_OR_NULL)
+KEY_CERTIFICATE: dict[str, Any] = {**CERTIFICATE, "properties": {**CERTIFICATE["properties"], "kid": _STR_OR_NULL}}
 # `signing_certificate_problem` and `warnings` are absent from snapshots written before the parser
 # stated them, hence optional.
 SAML_METADATA_FIELDS: dict[str, Any] = {

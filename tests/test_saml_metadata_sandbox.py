@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from auditor.models import Status
-from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
+from auditor.sandbox.scenario import Sandbox, SeededFederation, public_metadata_url, seed_federation
 from tests.conftest import by_control, scan_sandbox
 
 pytestmark = pytest.mark.integration
@@ -53,7 +53,7 @@ def served() -> Iterator[tuple[type[_Served], str]]:
 
 def _okta_metadata(sandbox: Sandbox, fed: SeededFederation) -> bytes:
     """The Okta app's metadata as the simulator serves it (the document Cognito should read)."""
-    with urllib.request.urlopen(f"{sandbox.okta.url}/app/{fed.app_id}/sso/saml/metadata", timeout=10) as response:
+    with urllib.request.urlopen(public_metadata_url(sandbox, fed.app_id), timeout=10) as response:
         return bytes(response.read())
 
 
