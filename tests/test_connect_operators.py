@@ -401,7 +401,7 @@ BY_INSTANCE = {**FEDERATE, "context": {"connect:InstanceId": INSTANCE_ID}}
     (allow(f"{INSTANCE}/user/${{aws:userid}}"), f"{CONNECT_GUIDE}, IAM policy (all users of one instance)"),
     (allow("*", Condition={"StringEquals": {"connect:InstanceId": INSTANCE_ID}}),
      f"{CONNECT_GUIDE}, IAM policy (Resource * with connect:InstanceId)"),
-    (allow("*", Condition={"StringEquals": {"connect:InstanceId": [INSTANCE_ID, "1234567-78a2-2e74-d572-c8af67ed289b"]}}),
+    (allow("*", Condition={"StringEquals": {"connect:InstanceId": [INSTANCE_ID, "1234567-78a2-2e74"]}}),
      f"{CONNECT_GUIDE}, IAM policy (several instances: 'Note the brackets')"),
     (allow(f"{INSTANCE}/*"), "IAM: Resource element (a wildcard covering the user ARN)"),
 ])
@@ -431,3 +431,48 @@ def test_conditional_deny_on_the_instance_is_decided_too() -> None:
     assert not allows(allow(f"{INSTANCE}/user/${{aws:userid}}"), deny, arg=BY_INSTANCE).ok
     other = {**deny, "Condition": {"StringEquals": {"connect:InstanceId": "other"}}}
     assert allows(allow(f"{INSTANCE}/user/${{aws:userid}}"), other, arg=BY_INSTANCE).ok
+
+
+@pytest.mark.parametrize("name,value,arg", [
+    ("aws_saml_attributes", [{"name": "https://aws.amazon.com/SAML/Attributes/Role", "values": "not-a-list"},
+                             {"name": 7}, "junk", {"values": [None]}], ATTR_ARG),
+    ("aws_saml_attributes", {"not": "a list"}, ATTR_ARG),
+    ("aws_signin_endpoint", 42, {}),
+    ("aws_signin_endpoint", None, {}),
+    ("connect_relay_state", ["x"], RELAY_ARG),
+])
+def test_malformed_values_fail_without_raising(name: str, value: Any, arg: dict[str, Any]) -> None:
+    assert not op(name, value, arg).ok
+
+
+def test_malformed_arguments_are_operator_errors() -> None:
+    with pytest.raises(OperatorError):
+        op("connect_relay_state", BASE, {"instance_arn": {"not": "a string"}})
+    with pytest.raises(OperatorError):
+        op("aws_signin_endpoint", GLOBAL, {"principal": PROVIDER, "accepted_by": None})
+
+
+@pytest.mark.parametrize("condition,expected", [
+    # IAM: Condition operators -- string operators against a known request context key.
+    ({"StringLike": {"connect:InstanceId": "i-?"}}, True),
+    ({"StringLike": {"connect:InstanceId": "x-*"}}, False),
+    ({"StringEqualsIgnoreCase": {"CONNECT:INSTANCEID": "I-1"}}, True),
+    ({"StringNotEquals": {"connect:InstanceId": "other"}}, True),
+    ({"StringNotEquals": {"connect:InstanceId": "i-1"}}, False),
+    ({"StringEqualsIfExists": {"connect:InstanceId": "i-1"}}, True),
+    ({"ForAnyValue:StringEquals": {"connect:InstanceId": ["i-1", "i-2"]}}, True),
+    # Unknown keys or operators stay undecided (None), unless a known test already fails.
+    ({"StringEquals": {"connect:InstanceId": "i-1", "aws:SourceIp": "10.0.0.1"}}, None),
+    ({"NumericEquals": {"connect:InstanceId": "1"}}, None),
+    ({"StringEquals": {"connect:InstanceId": "i-2"}, "Bool": {"aws:SecureTransport": "true"}}, False),
+    ({"StringEquals": {"connect:InstanceId": "${aws:username}"}}, None),
+])
+def test_conditions_decided_by_known_request_context(condition: dict[str, Any], expected: bool | None) -> None:
+    from auditor.evaluate.iam import evaluate_allow
+
+    policy = [{"id": "p", "content": {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "connect:GetFederationToken", "Resource": "*", "Condition": condition}]}}]
+    verdict = evaluate_allow(policy, "connect:GetFederationToken", f"{INSTANCE}/user/u", context={
+        "connect:InstanceId": "i-1"})
+    decided = True if verdict.allowed else (None if verdict.conditional else False)
+    assert decided is expected, verdict.explanation

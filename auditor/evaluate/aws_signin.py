@@ -189,7 +189,7 @@ def relay_state_base(instance_arn: str) -> str:
 
     Raises ValueError for an ARN that is not an Amazon Connect instance in those partitions.
     """
-    m = _INSTANCE_ARN.fullmatch(instance_arn or "")
+    m = _INSTANCE_ARN.fullmatch(instance_arn) if isinstance(instance_arn, str) else None
     if m is None:
         raise ValueError(f"{instance_arn!r} is not an Amazon Connect instance ARN")
     if m["partition"] == "aws":
@@ -288,7 +288,8 @@ def saml_attribute_problems(statements: Any, role_arn: str, provider_arn: str) -
     for st in statements:
         if isinstance(st, Mapping) and isinstance(st.get("name"), str):
             names.append(st["name"])
-            by_name.setdefault(st["name"], []).append(st.get("values") or [])
+            values = st.get("values") or []
+            by_name.setdefault(st["name"], []).append(values if isinstance(values, list) else [values])
     problems = []
     for required in (ROLE_ATTRIBUTE, ROLE_SESSION_NAME_ATTRIBUTE, SESSION_DURATION_ATTRIBUTE):
         near = [n for n in names if n != required and n.strip().lower() == required.lower()]

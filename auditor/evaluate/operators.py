@@ -375,7 +375,7 @@ def _aws_signin_endpoint(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     """For the ACS URL / Recipient an IdP posts to: AWS maps the Recipient to SAML:aud, so a
     trust policy whose SAML:aud does not admit it refuses the sign-in."""
     from auditor.evaluate.aws_signin import audience_admits, signin_endpoint_problem
-    from auditor.evaluate.iam import PolicyDocumentError, evaluate_trust
+    from auditor.evaluate.iam import PolicyDocumentError, describe_conditions, evaluate_trust
 
     expected: dict[str, Any] = {"one of": _SIGNIN_FORMS}
     problem = signin_endpoint_problem(actual)
@@ -398,8 +398,6 @@ def _aws_signin_endpoint(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     if any(v is None for v in verdicts):
         raise OperatorError(f"the trust policy tests SAML:aud with an operator that cannot be judged "
                             f"for {actual}")
-    from auditor.evaluate.iam import describe_conditions
-
     admitted = "; ".join(describe_conditions(g.conditions) or "no condition" for g in grants)
     return Outcome(False, expected, f"AWS sign-in refuses {actual}: the role's trust policy admits only "
                                     f"{admitted} (SAML:aud is the assertion's Recipient)")
