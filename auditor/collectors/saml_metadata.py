@@ -286,7 +286,7 @@ def _parse_xml(xml: bytes) -> Element:
         named = f"the character encoding {encoding!r}" if encoding is not None else "a character encoding"
         raise MetadataError(
             f"metadata's XML declaration names {named}, which cannot be read ({exc}); "
-            "SAML metadata is served as UTF-8"
+            "serve the metadata as UTF-8"
         ) from exc
 
 
