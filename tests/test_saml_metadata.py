@@ -85,7 +85,8 @@ def test_keydescriptor_without_use_is_signing_and_encryption_is_not(cert_der: by
     assert only_encryption["signing_certificates"] == []
     assert only_encryption["signing_certificate"] is None
     assert only_encryption["signing_certificate_problem"] == (
-        "the metadata carries no signing certificate (the IDPSSODescriptor has KeyDescriptors only for encryption)")
+        "the metadata carries no signing certificate (the IDPSSODescriptor has no KeyDescriptor for signing, "
+        "only use='encryption')")
 
 
 @pytest.mark.parametrize(
@@ -373,17 +374,20 @@ def test_a_misplaced_certificate_beside_a_good_one_is_a_warning(cert_der: bytes)
 @pytest.mark.parametrize(
     ("keys", "reason"),
     [("", "has no KeyDescriptor"),
-     ("encryption", "only for encryption"),
+     ("encryption", "no KeyDescriptor for signing, only use='encryption'"),
+     ("unknown-use", "no KeyDescriptor for signing, only use='encryption', 'sign'"),
      ("keyname", "no ds:X509Certificate")],
 )
 def test_no_signing_certificate_is_a_stated_fact(cert_der: bytes, keys: str, reason: str) -> None:
     key = {"": "", "encryption": key_descriptor(cert_der, use="encryption"),
+           "unknown-use": key_descriptor(cert_der, use="sign") + key_descriptor(cert_der, use="encryption"),
            "keyname": f'<md:KeyDescriptor use="signing"><ds:KeyInfo {DS}><ds:KeyName>k1</ds:KeyName></ds:KeyInfo>'
                       "</md:KeyDescriptor>"}[keys]
     result = parse_metadata(doc(entity("urn:idp", idp_role(SAML2, "https://idp.example.com/sso", key))))
     assert result["signing_certificate"] is None
     assert result["signing_certificate_problem"].startswith("the metadata carries no signing certificate")
     assert reason in result["signing_certificate_problem"]
+    assert any("use='sign'" in w for w in result["warnings"]) is (keys == "unknown-use")
 
 
 def test_an_entities_descriptor_holding_one_idp_is_read(cert_der: bytes) -> None:

@@ -286,7 +286,7 @@ def _parse_xml(xml: bytes) -> Element:
         named = f"the character encoding {encoding!r}" if encoding is not None else "a character encoding"
         raise MetadataError(
             f"metadata's XML declaration names {named}, which cannot be read ({exc}); "
-            "SAML metadata is served as UTF-8"
+            "serve the metadata as UTF-8"
         ) from exc
 
 
@@ -414,7 +414,8 @@ def _signing_certificates(
     if not descriptors:
         return certificates, f"{NO_SIGNING_CERTIFICATE} ({role_name} has no KeyDescriptor)"
     if not signing:
-        return certificates, f"{NO_SIGNING_CERTIFICATE} ({role_name} has KeyDescriptors only for encryption)"
+        uses = ", ".join(sorted({repr(d.get("use")) for d in descriptors}))
+        return certificates, f"{NO_SIGNING_CERTIFICATE} ({role_name} has no KeyDescriptor for signing, only use={uses})"
     return certificates, (f"{NO_SIGNING_CERTIFICATE} (the signing KeyDescriptors of {role_name} "
                           "hold no ds:X509Certificate)")
 
