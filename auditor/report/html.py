@@ -36,6 +36,10 @@ EXIT_MEANINGS: dict[int, str] = {
 
 MODE_MEANINGS: dict[str, str] = {
     "scan": "live scan",
+    "plan": "live scan and remediation plan (nothing changed)",
+    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
+    "fix": "live scan with remediation (--fix)",
+    "scheduled": "scheduled live scan",
     "evaluate": "offline evaluation of a snapshot",
     "demo": "demo against the local sandbox",
 }
