@@ -209,6 +209,7 @@ def test_interrupted_fix_reports_records_and_rolls_back(sandbox: Sandbox, tmp_pa
     report = json.loads((run_dir / "report.json").read_text())
     rem = report["remediation"]
     assert rem["interrupted"] == signals[0].name and report["run"]["mode"] == "fix"
+    assert f"Interrupted ({signals[0].name})" in (run_dir / "report.html").read_text()
     states = {o["change_id"]: o["state"] for o in rem["outcomes"]}
     assert states[f"{fed.name}:cognito.identity_provider"] == "applied, not verified"
     assert states[f"{fed.name}:cognito.app_client"] == "applied, not verified"

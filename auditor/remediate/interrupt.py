@@ -55,8 +55,9 @@ def stop_on_signals(stop: StopRequest) -> Iterator[bool]:
     previous: dict[signal.Signals, Any] = {}
     try:
         for sig in STOP_SIGNALS:
-            previous[sig] = signal.getsignal(sig)
+            handler = signal.getsignal(sig)
             loop.add_signal_handler(sig, stop.received, sig.name)
+            previous[sig] = handler  # only once added: _restore undoes exactly these
     except (ValueError, RuntimeError, NotImplementedError):  # not the main thread, or no Unix signals
         _restore(loop, previous)
         yield False

@@ -478,4 +478,4 @@ def _remediation_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             "detail": outcome["detail"] if outcome else "",
         })
     return {"applied": doc.get("applied", False), "declined": doc.get("declined", False), "changes": changes,
-            "unfixable": doc["plan"]["unfixable"]}
+            "unfixable": doc["plan"]["unfixable"], "interrupted": doc.get("interrupted")}
