@@ -468,7 +468,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     entries = read_journal(journal)
     undoable = [e for e in entries if e.state in UNDOABLE_STATES]
     if not undoable:
-        print("nothing to roll back: that run applied no change")
+        print("nothing to roll back: that run's journal shows no change applied (or left to undo)")
         return EXIT_OK
     if not args.yes:
         if not sys.stdin.isatty():

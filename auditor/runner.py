@@ -136,10 +136,10 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation)
         touched = {o.change_id.split(":", 1)[0] for o in fix.outcomes if o.state == APPLIED_UNVERIFIED}
         if touched and fix.interrupted is None:
-            if progress:
-                progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
             try:
                 with sigterm_interrupts():
+                    if progress:
+                        progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
                     snapshot_after = collect(config, [f for f in feds if f.name in touched],
                                              default_collectors(config, secret, progress, limits), run_id=run_id)
             except KeyboardInterrupt as exc:  # the changes are made: report them, unverified

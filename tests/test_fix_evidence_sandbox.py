@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 from auditor.cli import main
+from auditor.config import load_config
 from auditor.history import History
+from auditor.runner import ScanOptions, scan
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, write_config
 from tests.conftest import scan_sandbox
 from tests.test_remediate_sandbox import FIX, changed_paths, drifted, objects, writes
@@ -137,6 +139,25 @@ def test_history_of_an_earlier_version_is_migrated(tmp_path: Path) -> None:
     assert [r.run_id for r in history.rollbacks_of(old.run_id)] == ["20260102T000000Z-bbbbbb"]
     with sqlite3.connect(path) as check:
         assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+
+
+def test_signal_during_the_re_collection_still_records_the_fix(sandbox: Sandbox, tmp_path: Path) -> None:
+    fed = drifted(sandbox, "ev-recollect", ["email_mapping"])
+
+    def progress(federation: str, message: str) -> None:
+        if message.startswith("re-collecting"):  # the changes are applied; now verifying them
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    config = load_config(write_config(tmp_path / "config.yaml", config_document(
+        sandbox, [fed], reports_dir=str(tmp_path / "reports"))))
+    out = scan(config, ScanOptions(), remediation=FIX, progress=progress)
+    assert out.interrupted == "SIGTERM"
+    rem = json.loads(out.files["json"].read_text())["remediation"]
+    assert rem["interrupted"] == "SIGTERM"
+    assert rem["outcomes"] and {(o["state"], "not re-collected" in o["detail"]) for o in rem["outcomes"]} == {
+        ("applied, not verified", True)}
+    assert History(tmp_path / "reports" / "history.sqlite").get(out.result.run_id).exit_code == 130
+    assert main(["verify", str(out.run_dir)]) == 0
 
 
 # --- interrupted --fix ---------------------------------------------------------------------------

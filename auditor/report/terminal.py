@@ -40,6 +40,7 @@ def summary_text(result: RunResult, *, colour: bool = False, show_pass: bool = F
     return "\n".join(lines)
 
 
-def print_summary(result: RunResult, stream: TextIO = sys.stdout, *, show_pass: bool = False) -> None:
-    """Print summary_text to the stream."""
+def print_summary(result: RunResult, stream: TextIO | None = None, *, show_pass: bool = False) -> None:
+    """Print summary_text to the stream (default: sys.stdout as it is now, not as it was at import)."""
+    stream = stream if stream is not None else sys.stdout
     print(summary_text(result, colour=use_colour(stream), show_pass=show_pass), file=stream)
