@@ -433,6 +433,7 @@ def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
     so a second rollback finds the objects restored and writes nothing.
     """
     from auditor.remediate import rollback
+    from auditor.remediate.interrupt import deferred_signals
     from auditor.remediate.model import SKIPPED
 
     started = datetime.now(UTC)
@@ -453,13 +454,14 @@ def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
            "started_at": started_at, "finished_at": finished_at,
            "tool_version": __version__, "federations": list(federations), "exit_code": exit_code,
            "earlier_rollbacks": list(earlier), "outcomes": [o.to_json() for o in outcomes]}
-    (run_dir / "rollback.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    write_manifest(run_dir, run_id=run_id, tool_version=__version__, policy_files={}, config_path=config.path,
-                   signing_key=settings.signing_key)
-    if history is not None:
-        history.record_rollback(run_id=run_id, started_at=started_at, finished_at=finished_at,
-                                tool_version=__version__, exit_code=exit_code, run_dir=run_dir,
-                                federations=federations, undoes=undoes)
+    with deferred_signals():  # objects were restored: the rollback's evidence is written whole
+        (run_dir / "rollback.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_manifest(run_dir, run_id=run_id, tool_version=__version__, policy_files={}, config_path=config.path,
+                       signing_key=settings.signing_key)
+        if history is not None:
+            history.record_rollback(run_id=run_id, started_at=started_at, finished_at=finished_at,
+                                    tool_version=__version__, exit_code=exit_code, run_dir=run_dir,
+                                    federations=federations, undoes=undoes)
     return RollbackOutput(run_id, run_dir, undoes, outcomes, exit_code, earlier)
 
 
