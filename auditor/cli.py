@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from auditor import __version__
 from auditor.errors import UnusableInputError
-from auditor.models import EXIT_ERROR, EXIT_FAIL, EXIT_OK, EXIT_UNUSABLE
+from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
 from auditor.outputs import OutputLocationError
 
 EXIT_CODES_HELP = """\
@@ -54,6 +54,8 @@ def _default_config() -> str:
     return os.environ.get("AUDITOR_CONFIG", "config.yaml")
 
 
+# auditor.history.MODES (not imported: keeps --help fast).
+RUN_MODES = ("scan", "plan", "dry-run", "fix", "rollback", "evaluate", "scheduled", "demo")
 DEFAULT_CONCURRENCY = 16  # auditor.collectors.base.DEFAULT_CONCURRENCY (not imported: keeps --help fast)
 
 
@@ -198,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "<reports.dir>/history.sqlite), newest first.")
     common(p)
     p.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default 20)")
+    p.add_argument("--mode", choices=RUN_MODES, default=None,
+                   help="only runs of this mode (a rollback names the fix run it undid)")
     p.add_argument("--history", type=Path, default=None, metavar="FILE", help="history file (overrides the config)")
     p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")
 
@@ -356,17 +360,28 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     remediation = None
     if args.fix:
         remediation = RemediationOptions(apply=applying, allow_scp_changes=args.allow_scp_changes,
-                                         confirm=_confirm(args))
-    return _run_scan(args, remediation, announce=not args.quiet)
+                                         confirm=_confirm(args), on_signal=_on_signal)
+    mode = "fix" if applying else "dry-run" if args.fix else "scan"
+    return _run_scan(args, remediation, announce=not args.quiet, mode=mode)
 
 
-def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool) -> int:
+def _on_signal(name: str, again: bool) -> None:
+    """Say at once what a Ctrl-C during --fix does (the apply stops safely; see auditor/remediate/interrupt.py)."""
+    if again:
+        print(f"auditor: {name} again: abandoning the call in flight; re-reading its object",
+              file=sys.stderr, flush=True)
+    else:
+        print(f"auditor: {name}: no further change will start; letting the call in flight finish "
+              "(Ctrl-C again to abandon it now)", file=sys.stderr, flush=True)
+
+
+def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mode: str) -> int:
     """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
     from auditor.runner import check_reports_dir, scan
 
     config, policies = _load(args)
     try:
-        options = _options(args, config.formats, "scan")
+        options = _options(args, config.formats, mode)
         check_reports_dir(config, options)  # scan() checks too; here before the "scanning" line
         if announce:
             print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
@@ -376,7 +391,26 @@ def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool) -> 
         print(f"auditor: {exc.args[0]}", file=sys.stderr)
         return EXIT_UNUSABLE
     _print_remediation(out, args)
-    return _report(out, args)
+    code = _report(out, args)
+    if out.interrupted:
+        _print_interrupted(out)
+        return 130
+    return code
+
+
+def _print_interrupted(out) -> None:  # type: ignore[no-untyped-def]
+    """What a --fix stopped by a signal changed, and how to undo it (always: even with -q)."""
+    from auditor.remediate.apply import outcome_lines
+    from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome, PlannedChange
+
+    doc = out.result.remediation or {"plan": {"changes": []}, "outcomes": []}
+    changes = [PlannedChange.from_json(c) for c in doc["plan"]["changes"]]
+    outcomes = [ChangeOutcome(o["change_id"], o["state"], o["detail"]) for o in doc["outcomes"]]
+    applied = sum(o.state in (APPLIED_UNVERIFIED, APPLIED_VERIFIED) for o in outcomes)
+    print(f"auditor: interrupted ({out.interrupted}) during --fix: {applied} of {len(changes)} change(s) "
+          "applied; the run is recorded and its report written", file=sys.stderr)
+    print("\n".join(outcome_lines(changes, outcomes)), file=sys.stderr)
+    print(f"undo: auditor rollback {out.result.run_id}   (run folder: {out.run_dir})", file=sys.stderr)
 
 
 def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -396,7 +430,7 @@ def _print_remediation(out, args: argparse.Namespace) -> None:  # type: ignore[n
     from auditor.remediate.model import Plan, PlannedChange, Unfixable
 
     doc = out.result.remediation
-    if doc is None or args.quiet:
+    if doc is None or args.quiet or doc.get("interrupted"):  # an interrupted fix: _print_interrupted
         return
     plan = Plan(tuple(PlannedChange.from_json(c) for c in doc["plan"]["changes"]),
                 tuple(Unfixable(**u) for u in doc["plan"]["unfixable"]))
@@ -419,7 +453,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from auditor.remediate import RemediationOptions
 
     return _run_scan(args, RemediationOptions(apply=False, allow_scp_changes=args.allow_scp_changes),
-                     announce=False)
+                     announce=False, mode="plan")
 
 
 def _run_folder(reports_dir: Path, run_id: str) -> Path:
@@ -434,10 +468,9 @@ def _run_folder(reports_dir: Path, run_id: str) -> Path:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from auditor.config import okta_secret
     from auditor.errors import InputProblem
-    from auditor.remediate import rollback
-    from auditor.remediate.journal import JOURNAL_NAME, read_journal
+    from auditor.remediate.journal import JOURNAL_NAME, UNDOABLE_STATES, read_journal
+    from auditor.runner import rollback_fix_run
 
     config, _ = _load(args)
     run_dir = Path(args.run_id)
@@ -448,9 +481,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         raise UnusableInputError([InputProblem(str(journal), None, None, "no journal: that run applied no fix",
                                                "pass the run id printed by `auditor scan --fix`")])
     entries = read_journal(journal)
-    undoable = [e for e in entries if e.state in ("done", "pending", "failed")]
+    undoable = [e for e in entries if e.state in UNDOABLE_STATES]
     if not undoable:
-        print("nothing to roll back: every change of that run is already undone or was never applied")
+        print("nothing to roll back: that run's journal shows no change applied (or left to undo)")
         return EXIT_OK
     if not args.yes:
         if not sys.stdin.isatty():
@@ -461,11 +494,14 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         if input(f"restore the before images of {len(undoable)} change(s)? [y/N] ").strip().lower() not in ("y", "yes"):
             print("declined: nothing was written")
             return EXIT_OK
-    outcomes = rollback(config, okta_secret(config), run_dir)
-    for o in outcomes:
+    out = rollback_fix_run(config, run_dir)
+    if out.earlier:
+        print(f"note: {out.undoes} was rolled back before by {', '.join(out.earlier)}; "
+              "each change was re-checked against the live objects")
+    for o in out.outcomes:
         print(f"  {o.change_id}: {o.state}" + (f" — {o.detail}" if o.detail else ""))
-    return EXIT_OK if all(o.state == "restored" or (o.state == "skipped" and "nothing to undo" in o.detail)
-                          for o in outcomes) else EXIT_FAIL
+    print(f"rollback run: {out.run_id}  (folder: {out.run_dir}; undoes {out.undoes})")
+    return out.exit_code
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
@@ -587,7 +623,7 @@ def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def _cmd_history(args: argparse.Namespace) -> int:
     history = _history(args)
-    runs = history.runs(args.limit)
+    runs = history.runs(args.limit, mode=args.mode)
     if args.list_format == "json":
         print(json.dumps([r.to_json() for r in runs], indent=2))
         return EXIT_OK
@@ -598,7 +634,8 @@ def _cmd_history(args: argparse.Namespace) -> int:
     for r in runs:
         c = r.counts
         print(f"{r.run_id:28} {r.started_at:26} {r.mode:9} {r.exit_code:>4}  {c.get('PASS', 0):>4} "
-              f"{c.get('FAIL', 0):>4} {c.get('ERROR', 0):>5} {c.get('WAIVED', 0):>6}  {', '.join(r.federations)}")
+              f"{c.get('FAIL', 0):>4} {c.get('ERROR', 0):>5} {c.get('WAIVED', 0):>6}  {', '.join(r.federations)}"
+              + (f" (undid {r.undoes})" if r.undoes else ""))
     return EXIT_OK
 
 

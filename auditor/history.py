@@ -25,7 +25,13 @@ from typing import Any
 from auditor.models import FederationChanges, RunChanges, RunResult, StateChange, Status, TrendPoint
 from auditor.snapshot import Snapshot
 
-SCHEMA_VERSION = 1
+# 2: runs.undoes (the fix run a rollback run undid); version 1 stores are migrated on first use.
+SCHEMA_VERSION = 2
+# What `runs.mode` holds: how the run came about. Only the first four (and "evaluate", "demo")
+# judged findings; a rollback restores objects and collects nothing.
+MODES = ("scan", "plan", "dry-run", "fix", "rollback", "evaluate", "scheduled", "demo")
+# Runs that judged nothing: no findings and no collected state to compare a later run with.
+UNJUDGED_MODES = ("rollback",)
 # A report lists at most this many field changes per federation; the rest are counted.
 MAX_STATE_CHANGES = 200
 
@@ -41,7 +47,8 @@ CREATE TABLE IF NOT EXISTS runs (
     snapshot_sha256 TEXT,
     run_dir TEXT,
     federations TEXT NOT NULL,
-    counts TEXT NOT NULL
+    counts TEXT NOT NULL,
+    undoes TEXT
 );
 CREATE TABLE IF NOT EXISTS findings (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -81,6 +88,8 @@ class RunRecord:
     run_dir: str | None
     federations: tuple[str, ...]
     counts: dict[str, int]
+    # For a rollback run: the run id of the --fix run whose changes it restored.
+    undoes: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -88,7 +97,7 @@ class RunRecord:
             "run_id": self.run_id, "started_at": self.started_at, "finished_at": self.finished_at,
             "mode": self.mode, "tool_version": self.tool_version, "exit_code": self.exit_code,
             "snapshot_sha256": self.snapshot_sha256, "run_dir": self.run_dir,
-            "federations": list(self.federations), "counts": self.counts,
+            "federations": list(self.federations), "counts": self.counts, "undoes": self.undoes,
         }
 
 
@@ -97,6 +106,7 @@ class History:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._migrated = False
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -106,6 +116,10 @@ class History:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            if not self._migrated:
+                with conn:
+                    _migrate(conn)
+                self._migrated = True
             with conn:  # one transaction: a run is recorded whole or not at all
                 yield conn
         finally:
@@ -114,17 +128,18 @@ class History:
     # --- writing ------------------------------------------------------------------------
 
     def record(self, result: RunResult, snapshot: Snapshot, run_dir: Path | None = None,
-               packed: Mapping[str, bytes] | None = None) -> None:
+               packed: Mapping[str, bytes] | None = None, exit_code: int | None = None) -> None:
         """Store one judged run: its findings and each federation's collected resources
-        (`packed`: states already packed with `pack_state`, by federation name)."""
+        (`packed`: states already packed with `pack_state`, by federation name). `exit_code`
+        overrides the findings' one (130 for a --fix run stopped by a signal)."""
         packed = packed or {}
         with self._connect() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (result.run_id, result.started_at, result.finished_at, result.mode, result.tool_version,
-                 result.exit_code, result.evidence.get("snapshot_sha256"),
+                 result.exit_code if exit_code is None else exit_code, result.evidence.get("snapshot_sha256"),
                  str(run_dir) if run_dir else None, json.dumps(list(result.federations)),
-                 json.dumps(result.counts())))
+                 json.dumps(result.counts()), None))
             conn.execute("DELETE FROM findings WHERE run_id = ?", (result.run_id,))
             conn.executemany(
                 "INSERT INTO findings VALUES (?,?,?,?,?,?,?)",
@@ -136,25 +151,47 @@ class History:
                 ((result.run_id, fed.name, packed.get(fed.name) or pack_state(fed.resources))
                  for fed in snapshot.federations))
 
+    def record_rollback(self, *, run_id: str, started_at: str, finished_at: str, tool_version: str,
+                        exit_code: int, run_dir: Path | None, federations: tuple[str, ...], undoes: str) -> None:
+        """Store a rollback run: which fix run it undid, in which federations, and how it ended.
+        It judged nothing, so it has no findings and no collected state."""
+        with self._connect() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO runs ({_RUN_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, started_at, finished_at, "rollback", tool_version, exit_code, None,
+                 str(run_dir) if run_dir else None, json.dumps(list(federations)), json.dumps({}), undoes))
+
     # --- reading ------------------------------------------------------------------------
 
-    def runs(self, limit: int | None = None) -> list[RunRecord]:
-        """Recorded runs, newest first."""
+    def runs(self, limit: int | None = None, mode: str | None = None) -> list[RunRecord]:
+        """Recorded runs, newest first; only those of `mode` when given."""
         if not self.path.exists():
             return []
         # Within one second, recording order (rowid) decides: run ids end in random hex.
-        sql = "SELECT * FROM runs ORDER BY started_at DESC, rowid DESC"
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         params: tuple[Any, ...] = ()
+        if mode is not None:
+            sql += " WHERE mode = ?"
+            params = (mode,)
+        sql += " ORDER BY started_at DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params = (limit,)
+            params = (*params, limit)
         with self._connect() as conn:
             return [_record(row) for row in conn.execute(sql, params)]
+
+    def rollbacks_of(self, run_id: str) -> list[RunRecord]:
+        """The rollback runs that undid `run_id`, oldest first."""
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            return [_record(row) for row in conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE undoes = ? ORDER BY started_at, rowid", (run_id,))]
 
     def get(self, run_id: str) -> RunRecord:
         """One run; HistoryError naming the known ids when it is not recorded."""
         with self._connect() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 recent = [r[0] for r in conn.execute(
                     "SELECT run_id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 5")]
@@ -163,12 +200,13 @@ class History:
         return _record(row)
 
     def previous(self, run_id: str, federations: tuple[str, ...]) -> RunRecord | None:
-        """The latest run before `run_id` that covered at least one of `federations`."""
+        """The latest judged run before `run_id` that covered at least one of `federations`."""
         current = self.get(run_id)
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid < "
-                "(SELECT rowid FROM runs WHERE run_id = ?))) ORDER BY started_at DESC, rowid DESC",
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid < "
+                f"(SELECT rowid FROM runs WHERE run_id = ?))) AND mode NOT IN ({_UNJUDGED}) "
+                "ORDER BY started_at DESC, rowid DESC",
                 (current.started_at, current.started_at, run_id)).fetchall()
         for row in rows:
             record = _record(row)
@@ -177,12 +215,13 @@ class History:
         return None
 
     def trend(self, run_id: str, limit: int = 30) -> tuple[TrendPoint, ...]:
-        """Status counts of up to `limit` runs ending with `run_id`, oldest first."""
+        """Status counts of up to `limit` judged runs ending with `run_id`, oldest first."""
         current = self.get(run_id)
         with self._connect() as conn:
             rows = conn.execute(
                 "SELECT run_id, started_at, counts FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid <= "
-                "(SELECT rowid FROM runs WHERE run_id = ?))) ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                f"(SELECT rowid FROM runs WHERE run_id = ?))) AND mode NOT IN ({_UNJUDGED}) "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (current.started_at, current.started_at, run_id, limit)).fetchall()
         return tuple(TrendPoint(r[0], r[1], json.loads(r[2])) for r in reversed(rows))
 
@@ -190,6 +229,10 @@ class History:
         """What changed from run `before_id` to run `after_id`, per federation of the later run."""
         before = self.get(before_id)
         after = self.get(after_id)
+        for record in (before, after):
+            if record.mode in UNJUDGED_MODES:
+                raise HistoryError(f"run {record.run_id} is a {record.mode}: it collected nothing to compare "
+                                   f"(compare the runs before and after it)")
         with self._connect() as conn:
             old_status = _statuses(conn, before_id)
             new_status = _statuses(conn, after_id)
@@ -286,6 +329,20 @@ def _states(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
         "SELECT federation, resources FROM states WHERE run_id = ?", (run_id,))}
 
 
+_RUN_COLUMNS = ("run_id, started_at, finished_at, mode, tool_version, exit_code, snapshot_sha256, run_dir, "
+                "federations, counts, undoes")
+_UNJUDGED = ", ".join(f"'{m}'" for m in UNJUDGED_MODES)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a store written by an earlier version to SCHEMA_VERSION (its rows are kept as they are)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if "undoes" not in columns:  # version 1
+        conn.execute("ALTER TABLE runs ADD COLUMN undoes TEXT")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
+                 (str(SCHEMA_VERSION), SCHEMA_VERSION))
+
+
 def _record(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7],
-                     tuple(json.loads(row[8])), json.loads(row[9]))
+                     tuple(json.loads(row[8])), json.loads(row[9]), row[10])

@@ -191,7 +191,8 @@ class RunResult:
     collection_errors: dict[str, list[dict[str, str]]]
     # {"snapshot_sha256": ..., "policy_files": {path: sha256}, "config_sha256": ...}
     evidence: dict[str, Any]
-    # Where the run came from: "scan", "evaluate" (offline, from a snapshot file) or "demo".
+    # How the run came about (auditor.history.MODES): "scan", "plan", "dry-run", "fix",
+    # "scheduled", "evaluate" (offline, from a snapshot file) or "demo".
     mode: str = "scan"
     # What changed since the previous run of the same federations (None: no history, or the
     # first run). Filled by auditor/history.py after evaluation, before the reports.

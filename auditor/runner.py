@@ -25,16 +25,21 @@ from auditor.config import Config, FederationConfig, NotifySettings, ReportSetti
 from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
-from auditor.models import Finding, RunResult, Status
+from auditor.models import EXIT_FAIL, EXIT_OK, Finding, RunResult, Status
 from auditor.outputs import check_output_dir
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
+from auditor.remediate.journal import JOURNAL_NAME
 from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
+
+# The exit code of a --fix run stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it),
+# recorded in the history so that `auditor history` shows the run was cut short.
+EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,9 @@ class RunOutput:
     published: object | None = None
     # Why publishing failed, when it did (the reports on disk are complete either way).
     publish_error: str | None = None
+    # The signal that stopped a --fix run ("SIGINT", "SIGTERM"); its report, manifest and history
+    # entry are complete, and the CLI exits 130.
+    interrupted: str | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -86,9 +94,15 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     """Collect the live state, judge it and write the reports. Never raises for API failures.
 
     With `remediation`, also plan the fixes and, when asked and confirmed, apply them, then
-    re-collect the touched federations so the report says whether each fix is verified.
+    re-collect the touched federations so the report says whether each fix is verified. A
+    SIGINT/SIGTERM once changes are being applied stops the apply safely, skips the re-collection
+    and still writes and records the whole run (RunOutput.interrupted says so).
     """
     from auditor.collectors import collect, collect_options, default_collectors
+    from auditor.remediate.interrupt import deferred_signals, sigterm_interrupts
+
+    if remediation is not None and options.mode == "scan":  # a library caller: say what the run did
+        options = dataclasses.replace(options, mode="fix" if remediation.apply else "plan")
 
     check_reports_dir(config, options)
     started = datetime.now(UTC)
@@ -123,16 +137,30 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         findings = evaluate(snapshot, policies, now=options.now)
         fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation)
         touched = {o.change_id.split(":", 1)[0] for o in fix.outcomes if o.state == APPLIED_UNVERIFIED}
-        if touched:
-            if progress:
-                progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
-            snapshot_after = collect(config, [f for f in feds if f.name in touched],
-                                     default_collectors(config, secret, progress, limits), run_id=run_id)
-    return judge(snapshot, policies, options, started=started, config_path=config.path,
-                 remediation=fix, snapshot_after=snapshot_after, prepared=precomputed,
-                 output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
-                 s3_client=_s3_client(config) if config.report_settings.s3 else None,
-                 notifications=config.notifications)
+        if touched and fix.interrupted is None:
+            try:
+                with sigterm_interrupts():
+                    if progress:
+                        progress(",".join(sorted(touched)), "re-collecting to verify the fixes")
+                    snapshot_after = collect(config, [f for f in feds if f.name in touched],
+                                             default_collectors(config, secret, progress, limits), run_id=run_id)
+            except KeyboardInterrupt as exc:  # the changes are made: report them, unverified
+                fix = dataclasses.replace(fix, interrupted="SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT")
+
+    def write_run() -> RunOutput:
+        return judge(snapshot, policies, options, started=started, config_path=config.path,
+                     remediation=fix, snapshot_after=snapshot_after, prepared=precomputed,
+                     output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
+                     s3_client=_s3_client(config) if config.report_settings.s3 else None,
+                     notifications=config.notifications)
+
+    if fix is None or not fix.applied:
+        return write_run()
+    # A run that changed something is written and recorded whole, whatever signal comes meanwhile.
+    with deferred_signals() as received:
+        out = write_run()
+    signal_name = fix.interrupted or (received[0] if received else None)
+    return dataclasses.replace(out, interrupted=signal_name) if signal_name else out
 
 
 def _s3_client(config: Config) -> object:
@@ -233,7 +261,9 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     )
     if settings.history_path is not None:
         history = History(settings.history_path)
-        history.record(result, snapshot, run_dir, packed=prepared.packed if prepared is not None else None)
+        stopped = remediation is not None and remediation.interrupted is not None
+        history.record(result, snapshot, run_dir, packed=prepared.packed if prepared is not None else None,
+                       exit_code=EXIT_INTERRUPTED if stopped else None)
         result = dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
                                      trend=history.trend(result.run_id, settings.trend_runs))
     if notifications is not None:
@@ -355,13 +385,18 @@ def merge_snapshots(before: Snapshot, after: Snapshot) -> Snapshot:
 
 
 def verify_outcomes(result: RemediationResult, findings: Sequence[Finding]) -> RemediationResult:
-    """An applied change is verified when every control it was for now passes."""
+    """An applied change is verified when every control it was for now passes (an interrupted
+    run re-collected nothing: its applied changes stay unverified)."""
     status = {(f.federation, f.control_id): f.status for f in findings}
     by_id = {c.id: c for c in result.plan.changes}
     outcomes = []
     for outcome in result.outcomes:
         change = by_id.get(outcome.change_id)
-        if outcome.state == APPLIED_UNVERIFIED and change is not None:
+        if outcome.state == APPLIED_UNVERIFIED and result.interrupted is not None:
+            detail = f"not re-collected: the run was interrupted ({result.interrupted})"
+            outcome = ChangeOutcome(outcome.change_id, APPLIED_UNVERIFIED,
+                                    f"{outcome.detail}; {detail}" if outcome.detail else detail)
+        elif outcome.state == APPLIED_UNVERIFIED and change is not None:
             still = [c for c in change.control_ids if status.get((change.federation, c)) is not Status.PASS]
             if not still:
                 outcome = ChangeOutcome(outcome.change_id, APPLIED_VERIFIED, "re-collected: the controls pass")
@@ -390,3 +425,68 @@ def annotate_findings(findings: Sequence[Finding], result: RemediationResult) ->
             entry["detail"] = outcomes[change.id].detail
         out.append(dataclasses.replace(finding, remediation=entry))
     return out
+
+
+@dataclass(frozen=True)
+class RollbackOutput:
+    """A rollback run: its id and folder, the fix run it undid, and each change's outcome."""
+
+    run_id: str
+    run_dir: Path
+    undoes: str
+    outcomes: tuple[ChangeOutcome, ...]
+    exit_code: int
+    # Earlier rollback runs of the same fix run (from the history), oldest first.
+    earlier: tuple[str, ...] = ()
+
+
+def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
+    """Undo a --fix run as a run of its own, leaving the fix run's folder untouched.
+
+    The rollback gets its own run id and folder under reports.dir holding its journal,
+    rollback.json and manifest.json, and is recorded in the history with mode "rollback" and the
+    fix run it undid. Each change is restored only when its object is still as the fix left it,
+    so a second rollback finds the objects restored and writes nothing.
+    """
+    from auditor.remediate import rollback
+    from auditor.remediate.interrupt import deferred_signals
+    from auditor.remediate.model import SKIPPED
+
+    started = datetime.now(UTC)
+    undoes = _run_id_of(fix_run_dir)
+    run_id = new_run_id(started)
+    run_dir = config.reports_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    settings = config.report_settings
+    history = History(settings.history_path) if settings.history_path is not None else None
+    earlier = tuple(r.run_id for r in history.rollbacks_of(undoes)) if history is not None else ()
+    outcomes = tuple(rollback(config, okta_secret(config), fix_run_dir, run_dir / JOURNAL_NAME))
+    ok = all(o.state == "restored" or (o.state == SKIPPED and o.detail.startswith("nothing to undo"))
+             for o in outcomes)
+    exit_code = EXIT_OK if ok else EXIT_FAIL
+    started_at, finished_at = started.isoformat(timespec="seconds"), datetime.now(UTC).isoformat(timespec="seconds")
+    federations = tuple(sorted({o.change_id.split(":", 1)[0] for o in outcomes}))
+    doc = {"run_id": run_id, "mode": "rollback", "undoes": undoes, "undoes_run_dir": str(fix_run_dir),
+           "started_at": started_at, "finished_at": finished_at,
+           "tool_version": __version__, "federations": list(federations), "exit_code": exit_code,
+           "earlier_rollbacks": list(earlier), "outcomes": [o.to_json() for o in outcomes]}
+    with deferred_signals():  # objects were restored: the rollback's evidence is written whole
+        (run_dir / "rollback.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_manifest(run_dir, run_id=run_id, tool_version=__version__, policy_files={}, config_path=config.path,
+                       signing_key=settings.signing_key)
+        if history is not None:
+            history.record_rollback(run_id=run_id, started_at=started_at, finished_at=finished_at,
+                                    tool_version=__version__, exit_code=exit_code, run_dir=run_dir,
+                                    federations=federations, undoes=undoes)
+    return RollbackOutput(run_id, run_dir, undoes, outcomes, exit_code, earlier)
+
+
+def _run_id_of(run_dir: Path) -> str:
+    """The run id a run folder's manifest names (its folder name when it has none: killed mid-apply)."""
+    from auditor.report.evidence import MANIFEST
+
+    try:
+        run_id = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return run_dir.resolve().name
+    return run_id if isinstance(run_id, str) and run_id else run_dir.resolve().name

@@ -437,7 +437,7 @@ def scan_job(config_path: Path) -> Callable[[], int]:
         try:
             config = load_config(config_path)
             policies = load_policies(list(config.policies))
-            options = ScanOptions(formats=tuple(Format(n) for n in config.formats))
+            options = ScanOptions(formats=tuple(Format(n) for n in config.formats), mode="scheduled")
             out = scan(config, options, policies=policies,
                        progress=lambda fed, msg: log.debug("%s", msg, extra={"federation": fed}))
         except UnusableInputError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from auditor.history import History
 from auditor.models import Status
 from auditor.remediate import RemediationOptions
 from auditor.remediate.model import APPLIED_VERIFIED, SKIPPED
@@ -201,7 +202,11 @@ def test_rollback_restores_exact_before_images_and_refuses_to_overwrite(sandbox:
     idp = cognito.describe_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta")["IdentityProvider"]
     assert idp["AttributeMapping"]["email"] == "custom:after-fix"
     assert changed_paths(before["okta.app"], objects(sandbox, fed)["okta.app"]) == set()
-    assert '"event": "rollback-conflict"' in (out2.run_dir / "journal.jsonl").read_text()
+    # The conflict is journaled in the rollback run's own folder; the fix run's journal is untouched.
+    assert '"event": "rollback-conflict"' not in (out2.run_dir / "journal.jsonl").read_text()
+    [undo] = [r for r in History(tmp_path / "reports" / "history.sqlite").runs(mode="rollback")
+              if r.undoes == out2.result.run_id]
+    assert '"event": "rollback-conflict"' in (Path(undo.run_dir or "") / "journal.jsonl").read_text()
 
 
 def _cli(sandbox: Sandbox, fed: SeededFederation, tmp_path: Path, *args: str, stdin: Any = subprocess.DEVNULL,

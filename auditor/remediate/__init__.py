@@ -27,6 +27,11 @@ class RemediationOptions:
     allow_scp_changes: bool = False
     # Called with the plan before anything is written; False stops the apply.
     confirm: Callable[[Plan], bool] | None = None
+    # Told of each SIGINT/SIGTERM received while applying: (signal name, whether it is a repeat).
+    # The first stops the apply after the call in flight (given `grace_s` to finish); a repeat
+    # abandons that call at once.
+    on_signal: Callable[[str, bool], None] | None = None
+    grace_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,13 @@ class RemediationResult:
     applied: bool = False
     declined: bool = False
     outcomes: tuple[ChangeOutcome, ...] = field(default_factory=tuple)
+    # The signal that stopped the apply ("SIGINT", "SIGTERM"), or None when it ran to the end.
+    interrupted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form, for report.json and the HTML report."""
         return {"plan": self.plan.to_json(), "applied": self.applied, "declined": self.declined,
-                "outcomes": [o.to_json() for o in self.outcomes]}
+                "outcomes": [o.to_json() for o in self.outcomes], "interrupted": self.interrupted}
 
 
 @contextlib.asynccontextmanager
@@ -56,8 +63,13 @@ async def _remote(config: Config, secret: str | None) -> AsyncIterator[Remote]:
 
 def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: Sequence[Finding],
               policies: PolicySet, run_dir: Path, options: RemediationOptions) -> RemediationResult:
-    """Plan, and when asked and confirmed, apply (journaled in run_dir/journal.jsonl)."""
+    """Plan, and when asked and confirmed, apply (journaled in run_dir/journal.jsonl).
+
+    SIGINT/SIGTERM while applying do not interrupt: they stop the apply safely (see
+    auditor/remediate/interrupt.py) and the result says which signal came.
+    """
     from auditor.remediate.apply import apply_plan
+    from auditor.remediate.interrupt import StopRequest, stop_on_signals
     from auditor.remediate.journal import JOURNAL_NAME, Journal
     from auditor.remediate.plan import build_plan
 
@@ -69,18 +81,22 @@ def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: 
                 return RemediationResult(plan)
             if options.confirm is not None and not options.confirm(plan):
                 return RemediationResult(plan, declined=True)
-            outcomes = await apply_plan(plan, remote, Journal(run_dir / JOURNAL_NAME))
-            return RemediationResult(plan, applied=True, outcomes=tuple(outcomes))
+            stop = StopRequest(options.on_signal)
+            with stop_on_signals(stop):
+                outcomes = await apply_plan(plan, remote, Journal(run_dir / JOURNAL_NAME), stop, options.grace_s)
+            return RemediationResult(plan, applied=True, outcomes=tuple(outcomes), interrupted=stop.signal)
 
     return asyncio.run(run())
 
 
-def rollback(config: Config, secret: str | None, run_dir: Path) -> list[ChangeOutcome]:
-    """Restore the before images of the changes the run in run_dir applied."""
+def rollback(config: Config, secret: str | None, fix_run_dir: Path, journal_path: Path) -> list[ChangeOutcome]:
+    """Restore the before images of the changes the run in fix_run_dir applied, journaling in
+    `journal_path` (the rollback run's own folder: the fix run's folder is only read)."""
     from auditor.remediate.apply import rollback_run
+    from auditor.remediate.journal import Journal
 
     async def run() -> list[ChangeOutcome]:
         async with _remote(config, secret) as remote:
-            return await rollback_run(run_dir, remote)
+            return await rollback_run(fix_run_dir, remote, Journal(journal_path))
 
     return asyncio.run(run())

@@ -17,6 +17,9 @@ from typing import Any
 from auditor.remediate.model import PlannedChange
 
 JOURNAL_NAME = "journal.jsonl"
+# States whose change may have reached the object, so a rollback re-reads it and restores it when
+# it is still as the fix left it ("unknown": a call abandoned in flight by a stop signal).
+UNDOABLE_STATES = ("done", "pending", "failed", "unknown")
 
 
 class Journal:
@@ -41,7 +44,8 @@ class JournaledChange:
     """What the journal says about one change: the plan entry and its last known state."""
 
     change: PlannedChange
-    # pending | done | failed | rolled-back | rollback-conflict | rollback-failed. Changes journaled
+    # pending | done | failed | unknown | rolled-back | rollback-conflict | rollback-failed (the
+    # rollback-* states only in journals of versions that journaled rollbacks there). Changes journaled
     # only as "conflict" or "skipped" (never sent) have no entry: there is nothing to undo.
     state: str
     after_actual: Any = None
@@ -66,6 +70,8 @@ def read_journal(path: Path) -> list[JournaledChange]:
             entry.events.append(record["event"])
             if record["event"] == "done":
                 entry.state, entry.after_actual = "done", record.get("after_actual")
+            elif record["event"] == "abandoned":
+                entry.state = "unknown"
             elif record["event"] in ("failed", "rollback-done", "rollback-conflict", "rollback-failed",
                                      "rollback-noop"):
                 entry.state = {"failed": "failed", "rollback-done": "rolled-back", "rollback-noop": "rolled-back",

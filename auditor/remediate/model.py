@@ -95,6 +95,8 @@ APPLIED_VERIFIED = "applied and verified"
 APPLIED_UNVERIFIED = "applied, not verified"
 SKIPPED = "skipped"
 FAILED = "failed"
+# A write abandoned in flight by a stop signal whose effect a re-read could not settle.
+UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,10 @@ EXIT_MEANINGS: dict[int, str] = {
 
 MODE_MEANINGS: dict[str, str] = {
     "scan": "live scan",
+    "plan": "live scan and remediation plan (nothing changed)",
+    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
+    "fix": "live scan with remediation (--fix)",
+    "scheduled": "scheduled live scan",
     "evaluate": "offline evaluation of a snapshot",
     "demo": "demo against the local sandbox",
 }
@@ -474,4 +478,4 @@ def _remediation_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
             "detail": outcome["detail"] if outcome else "",
         })
     return {"applied": doc.get("applied", False), "declined": doc.get("declined", False), "changes": changes,
-            "unfixable": doc["plan"]["unfixable"]}
+            "unfixable": doc["plan"]["unfixable"], "interrupted": doc.get("interrupted")}
