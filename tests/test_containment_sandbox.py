@@ -168,8 +168,8 @@ controls:
 """)
     config = tmp_path / "config.yaml"
     example = (ROOT / "config.example.yaml").read_text()
-    assert "policies: [policies/]" in example
-    config.write_text(example.replace("policies: [policies/]", f"policies: [{json.dumps(str(policy))}]"))
+    assert "policies: []" in example
+    config.write_text(example.replace("policies: []", f"policies: [{json.dumps(str(policy))}]", 1))
     assert main(["validate", "-c", str(config)]) == 3
     err = capsys.readouterr().err
     assert f"{policy}:9" in err and "okta.metadata.nonexistent" in err
