@@ -23,8 +23,11 @@ from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.runtime import missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# The names a template may use. Resource roots come from the snapshot; the rest from the config.
-RESOURCE_ROOTS = ("okta", "cognito", "organizations", "iam", "connect")
+from auditor.resources import resource_roots
+
+# The names a template may use. Resource roots come from the snapshot (its keys: the resource
+# catalogue's); the rest from the config.
+RESOURCE_ROOTS = resource_roots()
 CONTEXT_ROOTS = ("config", "aws", "settings", "federation")
 ALLOWED_ROOTS = RESOURCE_ROOTS + CONTEXT_ROOTS
 
