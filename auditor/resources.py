@@ -239,11 +239,19 @@ def resource_label(key: str, config: FederationConfig) -> str:
 
 def markdown_table() -> str:
     """The catalogue as README "Writing policies" lists it (tests/test_catalogue.py keeps them equal)."""
-    rows = ["| resource | collector | what it holds | `--fix` writes it |", "|---|---|---|---|"]
+    rows = ["| resource | collector | what it holds | shape | `--fix` target kind |", "|---|---|---|---|---|"]
     for r in RESOURCES.values():
         description = r.description.replace("|", "\\|")
-        rows.append(f"| `{r.key}` | {r.collector} | {description} | {f'`{r.fix_target}`' if r.fix_target else ''} |")
+        fix = f"`{r.fix_target}`" if r.fix_target else "-"
+        rows.append(f"| `{r.key}` | {r.collector} | {description} | {_openness(r.shape)} | {fix} |")
     return "\n".join(rows)
+
+
+def _openness(shape: dict[str, Any]) -> str:
+    """`closed`: a read outside the shape's fields is rejected at load; `open`: raw API JSON."""
+    inner = shape.get("items", shape) if shape.get("type") == "array" else shape
+    closed = "closed" if inner.get("additionalProperties") is False else "open"
+    return f"list, items {closed}" if inner is not shape else closed
 
 
 def read_problem(root: str, fields: Sequence[str | int]) -> tuple[str, str] | None:
