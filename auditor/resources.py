@@ -1,8 +1,17 @@
-"""The resources a snapshot holds: per resource key, what it is and the JSON Schema of its shape.
+"""The resource catalogue: per resource key of a snapshot, everything the rest of the code knows.
 
-The one description of each resource (auditor/snapshot.py says how keys, errors and `absent`
-work; `policy/model.py`'s RESOURCE_KEYS is this catalogue's keys). A shape describes the value
-when the object exists (a value of None always means "looked, and it does not exist").
+Each entry says what the resource is, the JSON Schema of its shape, which collector writes it,
+its identity in findings (from the federation's config, never from live data, so that a
+finding's resource does not change between runs) and the remediation target kind `--fix` writes
+it through (if any). Everything else derives from here: `policy/model.py`'s RESOURCE_KEYS and the
+policy schema's resource names, each collector's `provides`, the templates' resource roots, the
+evaluator's finding labels (`resource_label`), and which target kinds `remediate/targets.py`
+implements (KINDS) and `remediate/plan.py` locates. This module imports no collector and no
+remediation module: they read the catalogue. `tests/test_catalogue.py` fails on any drift
+between them, and README "Extending" says how to add a resource.
+
+auditor/snapshot.py says how keys, errors and `absent` work. A shape describes the value when the
+object exists (a value of None always means "looked, and it does not exist").
 
 Shapes are *closed* (`additionalProperties: false`) where this project builds the value itself
 (parsed SAML metadata, assignments, the SCPs in effect, the role's policies, the IAM SAML
@@ -17,9 +26,12 @@ match these shapes, so a collector that adds a field must add it here too.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the config is upstream of every stage; only its type is needed here
+    from auditor.config import FederationConfig
 
 # Any JSON value (policy documents may be malformed text: the evaluator reports them).
 _ANY: dict[str, Any] = {}
@@ -66,23 +78,81 @@ OKTA_METADATA = _closed(_SAML_REQUIRED, **{
 })
 
 
+# A resource's identity in findings, from the federation's (typed) config ("" when the config
+# names none). It must never raise: it is computed for every finding, SKIPPED ones and those of a
+# hand-edited snapshot included.
+Identity = Callable[["FederationConfig"], str]
+
+
+def _okta_app(config: FederationConfig) -> str:
+    app = config.data.get("okta_app") or {}
+    return app.get("id") or app.get("label") or ""
+
+
+def _connect_app(config: FederationConfig) -> str:
+    app = (config.data.get("connect_sso") or {}).get("okta_app") or {}
+    # Without `connect_sso` a finding about the Connect app names the Cognito chain's app, as it
+    # always has: the label is part of every report, and reports must not change with this table.
+    return app.get("id") or app.get("label") or _okta_app(config)
+
+
+def _pool(config: FederationConfig) -> str:
+    # Not `config.user_pool_id`: a snapshot read from disk may lack the field, and a label never raises.
+    return config.data.get("user_pool_id", "")
+
+
+def _pool_idp(config: FederationConfig) -> str:
+    return f"{_pool(config)}/{config.data.get('identity_provider', '')}"
+
+
+def _pool_client(config: FederationConfig) -> str:
+    client = config.data.get("app_client") or {}
+    return f"{_pool(config)}/{client.get('id') or client.get('name', '')}"
+
+
+def _connect_role(config: FederationConfig) -> str:
+    return config.connect_role_arn or ""
+
+
+def _connect_instance(config: FederationConfig) -> str:
+    # The instance as the config names it (the whole ARN when there is one), not `connect_instance_id`.
+    scp, sso = config.data.get("scp") or {}, config.data.get("connect_sso") or {}
+    return scp.get("connect_instance_arn") or sso.get("instance_id", "")
+
+
+def _saml_provider(config: FederationConfig) -> str:
+    return (config.data.get("connect_sso") or {}).get("saml_provider_arn", "")
+
+
+def _scp_account(config: FederationConfig) -> str:
+    return (config.data.get("scp") or {}).get("account_id", "")
+
+
 @dataclass(frozen=True)
 class Resource:
-    """One resource key of the snapshot: what it holds, and the JSON Schema of that value."""
+    """One resource key of the snapshot: what it holds, the JSON Schema of that value, who
+    collects it, its identity in findings and the kind of object `--fix` writes it through."""
 
     key: str
     description: str
     shape: dict[str, Any]
+    collector: str  # the `name` of the collector that writes it (auditor/collectors/)
+    identity: Identity
+    # The remediation target kind (auditor/remediate/targets.py) that reads and writes the object;
+    # None: `--fix` never writes it.
+    fix_target: str | None = None
 
 
 RESOURCES: dict[str, Resource] = {r.key: r for r in (
-    Resource("okta.app", "the app as Okta's API returns it (raw JSON of GET /api/v1/apps/{id})", _OPEN_OBJECT),
+    Resource("okta.app", "the app as Okta's API returns it (raw JSON of GET /api/v1/apps/{id})", _OPEN_OBJECT,
+             collector="okta", identity=_okta_app, fix_target="okta.app"),
     Resource("okta.assignments", "the people assigned to the app, directly or through a group; "
              "`user_refs`/`group_refs` hold every id, login, e-mail and group name, for `contains_all`",
              _closed(users=_list(_closed(id=_STR, login=_STR_OR_NULL, email=_STR_OR_NULL, status=_STR_OR_NULL,
                                          scope=_STR_OR_NULL)),
                      groups=_list(_closed(id=_STR, name=_STR_OR_NULL)),
-                     user_refs=_list(_STR), group_refs=_list(_STR))),
+                     user_refs=_list(_STR), group_refs=_list(_STR)),
+             collector="okta", identity=_okta_app, fix_target="okta.assignments"),
     Resource("okta.metadata", "the app's SAML metadata, read where Okta documents it "
              "(auditor.collectors.okta_metadata): `url` is the authenticated API form it was read from "
              "(the app's _links.metadata.href, GET /api/v1/apps/{id}/sso/saml/metadata); `public_url` the "
@@ -90,15 +160,19 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
              "names no entity key); `signing_certificates` the app's keys (GET /api/v1/apps/{id}/"
              "credentials/keys, x5c) and `signing_certificate` the active one (credentials.signing.kid); "
              "`signing_certificate_problem` says why there is none; `warnings` what the parser ignored",
-             OKTA_METADATA),
-    Resource("cognito.user_pool", "DescribeUserPool's UserPool", _OPEN_OBJECT),
+             OKTA_METADATA, collector="okta", identity=_okta_app),
+    Resource("cognito.user_pool", "DescribeUserPool's UserPool", _OPEN_OBJECT,
+             collector="cognito", identity=_pool),
     Resource("cognito.domain", "DescribeUserPoolDomain's DomainDescription (None: the pool has no domain)",
-             _OPEN_OBJECT),
-    Resource("cognito.identity_provider", "DescribeIdentityProvider's IdentityProvider", _OPEN_OBJECT),
+             _OPEN_OBJECT, collector="cognito", identity=_pool),
+    Resource("cognito.identity_provider", "DescribeIdentityProvider's IdentityProvider", _OPEN_OBJECT,
+             collector="cognito", identity=_pool_idp, fix_target="cognito.identity_provider"),
     Resource("cognito.idp_metadata", "the metadata the IdP reads (its MetadataURL or MetadataFile), parsed "
              "(certificates: those the document carries), plus where it came from",
-             _closed((*_SAML_REQUIRED, "source"), **SAML_METADATA_FIELDS, source={"enum": ["url", "file"]})),
-    Resource("cognito.app_client", "DescribeUserPoolClient's UserPoolClient, without ClientSecret", _OPEN_OBJECT),
+             _closed((*_SAML_REQUIRED, "source"), **SAML_METADATA_FIELDS, source={"enum": ["url", "file"]}),
+             collector="cognito", identity=_pool_idp),
+    Resource("cognito.app_client", "DescribeUserPoolClient's UserPoolClient, without ClientSecret", _OPEN_OBJECT,
+             collector="cognito", identity=_pool_client, fix_target="cognito.app_client"),
     Resource("organizations", "the SCPs in effect for `scp.account_id`: the path from the account up to the "
              "root, and every SCP attached along it (`content` is the policy document; `targets` where "
              "it is attached)"
@@ -109,23 +183,75 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
                      path=_list(_closed(id=_STR, type=_STR, name=_STR_OR_NULL)),
                      policies=_list(_closed(id=_STR, name=_STR_OR_NULL, arn=_STR_OR_NULL,
                                             aws_managed={"type": "boolean"}, content=_ANY,
-                                            targets=_list(_STR))))),
+                                            targets=_list(_STR)))),
+             # --fix never edits an SCP in effect: it adds a dedicated one beside them.
+             collector="organizations", identity=_scp_account, fix_target="organizations.scp"),
     Resource("iam.connect_role", "GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role is "
-             "scp.connect_role_arn, else connect_sso.role_arn", _OPEN_OBJECT),
+             "scp.connect_role_arn, else connect_sso.role_arn", _OPEN_OBJECT,
+             collector="iam/connect", identity=_connect_role),
     Resource("connect.instance", "DescribeInstance's Instance (scp.connect_instance_arn's instance, else "
-             "connect_sso.instance_id; the config makes them agree)", _OPEN_OBJECT),
+             "connect_sso.instance_id; the config makes them agree)", _OPEN_OBJECT,
+             collector="iam/connect", identity=_connect_instance),
     Resource("okta.connect_app", "the Amazon Connect sign-in app (`connect_sso.okta_app`), raw JSON as okta.app",
-             _OPEN_OBJECT),
+             _OPEN_OBJECT, collector="okta", identity=_connect_app, fix_target="okta.connect_app"),
     Resource("okta.connect_metadata", "that app's SAML metadata and keys, read and shaped as okta.metadata",
-             OKTA_METADATA),
+             OKTA_METADATA, collector="okta", identity=_connect_app),
     Resource("iam.connect_role_policies", "the role's permission policies, shaped for the IAM evaluator: "
              "`content` is the policy document (a managed policy's default version)",
-             _list(_closed(id=_STR, name=_STR_OR_NULL, type={"enum": ["inline", "managed"]}, content=_ANY))),
+             _list(_closed(id=_STR, name=_STR_OR_NULL, type={"enum": ["inline", "managed"]}, content=_ANY)),
+             collector="iam/connect", identity=_connect_role),
     Resource("iam.saml_provider", "GetSAMLProvider for connect_sso.saml_provider_arn; `metadata` is its "
              "SAMLMetadataDocument parsed as cognito.idp_metadata (without `source`)",
              _closed(Arn=_STR, CreateDate=_STR_OR_NULL, ValidUntil=_STR_OR_NULL, Tags=_list(_OPEN_OBJECT),
-                     metadata=SAML_METADATA)),
+                     metadata=SAML_METADATA),
+             collector="iam/connect", identity=_saml_provider, fix_target="iam.saml_provider"),
 )}
+
+
+def resource_keys() -> tuple[str, ...]:
+    """Every resource key, in catalogue order."""
+    return tuple(RESOURCES)
+
+
+def resource_roots() -> tuple[str, ...]:
+    """The names templates reach the resources by (`okta` for `okta.app`...), in catalogue order."""
+    return tuple(dict.fromkeys(key.split(".", 1)[0] for key in RESOURCES))
+
+
+def provided_by(collector: str) -> tuple[str, ...]:
+    """The keys the collector called `collector` writes, in catalogue order (its `provides`)."""
+    return tuple(r.key for r in RESOURCES.values() if r.collector == collector)
+
+
+def fix_targets() -> dict[str, str]:
+    """Remediation target kind -> the resource key it writes, for every resource `--fix` may write."""
+    return {r.fix_target: r.key for r in RESOURCES.values() if r.fix_target}
+
+
+def resource_label(key: str, config: FederationConfig) -> str:
+    """What a finding about `key` names as its resource: `key:identity` (identity from the
+    federation's config, so that it does not change with live data), or `key` when the config
+    names none."""
+    resource = RESOURCES.get(key)
+    identity = resource.identity(config) if resource is not None else ""
+    return f"{key}:{identity}" if identity else key
+
+
+def markdown_table() -> str:
+    """The catalogue as README "Writing policies" lists it (tests/test_catalogue.py keeps them equal)."""
+    rows = ["| resource | collector | what it holds | shape | `--fix` target kind |", "|---|---|---|---|---|"]
+    for r in RESOURCES.values():
+        description = r.description.replace("|", "\\|")
+        fix = f"`{r.fix_target}`" if r.fix_target else "-"
+        rows.append(f"| `{r.key}` | {r.collector} | {description} | {_openness(r.shape)} | {fix} |")
+    return "\n".join(rows)
+
+
+def _openness(shape: dict[str, Any]) -> str:
+    """`closed`: a read outside the shape's fields is rejected at load; `open`: raw API JSON."""
+    inner = shape.get("items", shape) if shape.get("type") == "array" else shape
+    closed = "closed" if inner.get("additionalProperties") is False else "open"
+    return f"list, items {closed}" if inner is not shape else closed
 
 
 def read_problem(root: str, fields: Sequence[str | int]) -> tuple[str, str] | None:

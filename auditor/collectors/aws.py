@@ -158,9 +158,7 @@ def for_each_federation(collector: Collector, federations: Sequence[FederationCo
 class CognitoCollector(Collector):
     """cognito.user_pool, .domain, .identity_provider, .idp_metadata and .app_client."""
 
-    name = "cognito"
-    provides = ("cognito.user_pool", "cognito.domain", "cognito.identity_provider",
-                "cognito.idp_metadata", "cognito.app_client")
+    name = "cognito"  # provides: the catalogue's cognito.* keys
 
     def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
                  options: CollectOptions | None = None, *, metadata: MetadataCache | None = None) -> None:
@@ -312,7 +310,6 @@ class OrganizationsCollector(Collector):
     the SCPs in effect) for federations with an `scp` block."""
 
     name = "organizations"
-    provides = ("organizations",)
 
     def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
                  options: CollectOptions | None = None) -> None:
@@ -424,7 +421,6 @@ class IamConnectCollector(Collector):
     """
 
     name = "iam/connect"
-    provides = ("iam.connect_role", "connect.instance", "iam.connect_role_policies", "iam.saml_provider")
 
     def __init__(self, config: Config, clients: AwsClients, progress: Any = None,
                  options: CollectOptions | None = None) -> None:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from auditor.config import Config, FederationConfig
+from auditor.resources import provided_by
 from auditor.snapshot import CollectionError
 
 
@@ -118,7 +119,14 @@ class Collector(abc.ABC):
     """
 
     name: ClassVar[str]
-    provides: ClassVar[tuple[str, ...]]
+    # The keys it writes: the resource catalogue's entries naming this collector (auditor/resources.py),
+    # set from the catalogue when the class is defined. `collect()` marks them failed if it crashes.
+    provides: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "provides" not in cls.__dict__:
+            cls.provides = provided_by(cls.name)
 
     def __init__(self, config: Config, progress: Progress | None = None,
                  options: CollectOptions | None = None) -> None:

@@ -11,12 +11,14 @@ from typing import Any
 
 import jinja2
 
+from auditor.config import FederationConfig
 from auditor.evaluate.operators import OPERATORS, OpContext, OperatorError, show
 from auditor.evaluate.paths import MISSING, resolve
 from auditor.models import Finding, Status, finding_uid
 from auditor.policy.loader import PolicySet
 from auditor.policy.model import Assertion, Control
 from auditor.policy.templates import TemplateFailure, UndefinedValue, holds, render, undefined_reads
+from auditor.resources import resource_label
 from auditor.snapshot import FederationSnapshot, Snapshot
 
 
@@ -63,7 +65,10 @@ def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], polic
     """
     ctx = OpContext(now=now, settings=settings)
     template_ctx = _template_context(settings, fed)
-    return [_judge(control, fed, template_ctx, ctx) for control in policies.controls]
+    # The typed view of the config the snapshot kept (what the scan ran with): findings name their
+    # resource from it.
+    config = FederationConfig(name=fed.name, data=fed.config)
+    return [_judge(control, fed, config, template_ctx, ctx) for control in policies.controls]
 
 
 def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict[str, Any]:
@@ -89,36 +94,9 @@ def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict
     return context
 
 
-def resource_label(resource: str, config: dict[str, Any]) -> str:
-    """A stable identity for the resource, from the config (so uids do not depend on live data)."""
-    app = config.get("okta_app") or {}
-    pool = config.get("user_pool_id", "")
-    scp = config.get("scp") or {}
-    sso = config.get("connect_sso") or {}
-    sso_app = sso.get("okta_app") or {}
-    client = config.get("app_client") or {}
-    role = scp.get("connect_role_arn") or sso.get("role_arn", "")
-    ident = {
-        "okta": app.get("id") or app.get("label", ""),
-        "okta.connect_app": sso_app.get("id") or sso_app.get("label", ""),
-        "okta.connect_metadata": sso_app.get("id") or sso_app.get("label", ""),
-        "iam.connect_role_policies": role,
-        "iam.saml_provider": sso.get("saml_provider_arn", ""),
-        "cognito.user_pool": pool,
-        "cognito.domain": pool,
-        "cognito.identity_provider": f"{pool}/{config.get('identity_provider', '')}",
-        "cognito.idp_metadata": f"{pool}/{config.get('identity_provider', '')}",
-        "cognito.app_client": f"{pool}/{client.get('id') or client.get('name', '')}",
-        "organizations": scp.get("account_id", ""),
-        "iam.connect_role": role,
-        "connect.instance": scp.get("connect_instance_arn") or sso.get("instance_id", ""),
-    }
-    value = ident.get(resource) or ident.get(resource.split(".", 1)[0], "")
-    return f"{resource}:{value}" if value else resource
-
-
-def _judge(control: Control, fed: FederationSnapshot, template_ctx: dict[str, Any], ctx: OpContext) -> Finding:
-    label = resource_label(control.resource, fed.config)
+def _judge(control: Control, fed: FederationSnapshot, config: FederationConfig, template_ctx: dict[str, Any],
+           ctx: OpContext) -> Finding:
+    label = resource_label(control.resource, config)
 
     def finding(status: Status, message: str, expected: Any = None, actual: Any = None) -> Finding:
         return Finding(

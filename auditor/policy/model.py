@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.models import Severity
-from auditor.resources import RESOURCES
+from auditor.resources import resource_keys
 
-# Resource keys a control may name (auditor/resources.py describes each and its shape).
-RESOURCE_KEYS = tuple(RESOURCES)
+# Resource keys a control may name: the resource catalogue's (auditor/resources.py).
+RESOURCE_KEYS = resource_keys()
 
 
 @dataclass(frozen=True)

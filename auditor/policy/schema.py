@@ -7,7 +7,7 @@ from typing import Any
 from auditor.evaluate.operators import OPERATORS
 from auditor.evaluate.paths import PATH_PATTERN
 from auditor.models import Severity
-from auditor.policy.model import RESOURCE_KEYS
+from auditor.resources import resource_keys
 
 COMPOSITES = ("all", "any")
 ASSERTION_KEYS = ("path", "resource", "when", "message")
@@ -18,7 +18,7 @@ def assertion_schema() -> dict[str, Any]:
     """Schema of one assertion: common keys plus exactly one operator or composite."""
     props: dict[str, Any] = {
         "path": {"type": "string", "pattern": PATH_PATTERN},
-        "resource": {"enum": list(RESOURCE_KEYS)},
+        "resource": {"enum": list(resource_keys())},
         "when": {"$ref": "#/$defs/assertion"},
         "message": {"type": "string"},
     }
@@ -57,7 +57,7 @@ def policy_schema() -> dict[str, Any]:
                     "title": {"type": "string", "minLength": 1},
                     "description": {"type": "string"},
                     "severity": {"enum": [s.value for s in Severity]},
-                    "resource": {"enum": list(RESOURCE_KEYS)},
+                    "resource": {"enum": list(resource_keys())},
                     "when": {"type": "string", "minLength": 1},
                     "skip_reason": {"type": "string"},
                     "assert": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/assertion"}},

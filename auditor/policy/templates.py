@@ -23,8 +23,13 @@ from jinja2.nativetypes import NativeCodeGenerator, NativeTemplate
 from jinja2.runtime import missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-# The names a template may use. Resource roots come from the snapshot; the rest from the config.
-RESOURCE_ROOTS = ("okta", "cognito", "organizations", "iam", "connect")
+from auditor.resources import resource_keys, resource_roots
+
+# The names a template may use. Resource roots come from the snapshot (its keys: the resource
+# catalogue's); the rest from the config.
+RESOURCE_ROOTS = resource_roots()
+# The resources that are a root by themselves (`organizations`), read without a field.
+_WHOLE_RESOURCES = frozenset(key for key in resource_keys() if "." not in key)
 CONTEXT_ROOTS = ("config", "aws", "settings", "federation")
 ALLOWED_ROOTS = RESOURCE_ROOTS + CONTEXT_ROOTS
 
@@ -135,8 +140,8 @@ def referenced_resources(source: str) -> set[str]:
         if isinstance(node.node, nodes.Name) and node.node.name in RESOURCE_ROOTS:
             keys.add(f"{node.node.name}.{node.attr}")
     for name in tree.find_all(nodes.Name):
-        if name.name == "organizations":
-            keys.add("organizations")
+        if name.name in _WHOLE_RESOURCES:
+            keys.add(name.name)
     return keys
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.config import FederationConfig
 from auditor.models import Finding, Status
 from auditor.policy.loader import PolicySet
 from auditor.remediate.actions import ACTIONS, ActionContext, CannotFix, working_copy
@@ -27,44 +28,16 @@ class _Pending:
     reasons: list[str] = field(default_factory=list)
 
 
-def _existing(resources: dict[str, Any], key: str, missing: str) -> Any:
-    """The scan-time image of `key`; CannotFix(`missing`) when it was seen not to exist."""
-    value = resources.get(key)
-    if value is None:
-        raise CannotFix(missing)
-    return value
-
-
 def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]:
-    """The identifiers and the scan-time image of the object an action of `kind` edits."""
-    res = fed.resources
-    if kind == "okta.app":
-        app = _existing(res, "okta.app", "the Okta app does not exist (create it by hand)")
-        return {"app_id": app["id"]}, app
-    if kind == "okta.assignments":
-        app = res.get("okta.app")
-        assignments = res.get("okta.assignments")
-        if app is None or assignments is None:
-            raise CannotFix("the Okta app or its assignments could not be read")
-        return {"app_id": app["id"]}, {
-            "users": sorted(u["id"] for u in assignments["users"] if u.get("scope") == "USER"),
-            "groups": sorted(g["id"] for g in assignments["groups"])}
-    if kind == "cognito.identity_provider":
-        idp = _existing(res, "cognito.identity_provider", "the identity provider does not exist (create it by hand)")
-        return {"user_pool_id": fed.config["user_pool_id"], "provider_name": idp["ProviderName"]}, idp
-    if kind == "cognito.app_client":
-        client = _existing(res, "cognito.app_client", "the app client does not exist")
-        return {"user_pool_id": fed.config["user_pool_id"], "client_id": client["ClientId"]}, client
-    if kind == "okta.connect_app":
-        app = _existing(res, "okta.connect_app", "the Okta Amazon Connect app does not exist (create it by hand)")
-        return {"app_id": app["id"]}, app
-    if kind == "iam.saml_provider":
-        provider = _existing(res, "iam.saml_provider", "the IAM SAML provider does not exist (create it by hand)")
-        return {"arn": provider["Arn"]}, provider
-    if kind == "organizations.scp":
-        scp = fed.config.get("scp") or {}
-        return {"account_id": scp["account_id"], "name": f"auditor-protect-{fed.name}"}, None
-    raise CannotFix(f"no target kind {kind!r}")
+    """The identifiers and the scan-time image of the object an action of `kind` edits: the
+    target kind (the one the resource catalogue names) locates it in the federation's snapshot."""
+    target = KINDS.get(kind)
+    if target is None:
+        raise CannotFix(f"no target kind {kind!r}")
+    located = target.locate(fed.resources, FederationConfig(name=fed.name, data=fed.config))
+    if located is None:
+        raise CannotFix(target.missing)
+    return located
 
 
 def field_changes(before: Any, after: Any, volatile: Sequence[str] = (), prefix: str = "") -> list[FieldChange]:

@@ -1,4 +1,7 @@
-"""The objects remediation may write, one kind each: how to read, compare and write them.
+"""The objects remediation may write, one kind each: how to find, read, compare and write them.
+
+Which resources `--fix` may write, and through which kind, is the resource catalogue's
+(auditor/resources.py, `fix_target`); KINDS holds the implementation of each kind it names.
 
 Every write is a read-modify-write of the whole object where the API replaces it (Okta's PUT
 /api/v1/apps/{id}, Cognito's UpdateUserPoolClient, each UpdateIdentityProvider map that is
@@ -8,6 +11,7 @@ sent), so every field the plan does not name comes back unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +20,7 @@ from auditor.collectors.aws import AwsClients
 from auditor.collectors.base import plain
 from auditor.collectors.okta import OktaAPI, OktaError
 from auditor.config import FederationConfig
+from auditor.resources import fix_targets
 
 # Writable ProviderDetails keys of a SAML IdP; DescribeIdentityProvider also returns read-only
 # ones (ActiveEncryptionCertificate, SSORedirectBindingURI, ...) that UpdateIdentityProvider
@@ -92,11 +97,27 @@ class Remote:
         return data
 
 
-class TargetKind:
-    """Base: read, normalise, write one kind of object."""
+# A target's identifiers (the plan's `target`) and its scan-time image.
+Located = tuple[dict[str, str], Any]
 
-    name = ""
+
+class TargetKind:
+    """Base: find, read, normalise, write one kind of object."""
+
+    name = ""  # the kind, as the resource catalogue's `fix_target` names it
     volatile: tuple[str, ...] = ()
+    # Why `--fix` cannot write the object when `locate` finds nothing to start from.
+    missing = "the object does not exist (create it by hand)"
+
+    @property
+    def resource(self) -> str:
+        """The resource key whose scan-time value this kind writes (the catalogue entry naming it)."""
+        return fix_targets()[self.name]
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        """The object's identifiers and scan-time image, from one federation's collected
+        `resources` and its config; None when the scan saw no object to start from."""
+        raise NotImplementedError
 
     def api_call(self, target: dict[str, str]) -> str:
         """The write call, for the plan output."""
@@ -126,6 +147,11 @@ class OktaApp(TargetKind):
 
     name = "okta.app"
     volatile = ("lastUpdated", "_links", "_embedded")
+    missing = "the Okta app does not exist (create it by hand)"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        app = resources.get(self.resource)
+        return None if app is None else ({"app_id": app["id"]}, app)
 
     def api_call(self, target: dict[str, str]) -> str:
         return f"okta PUT /api/v1/apps/{target['app_id']} (whole app, read-modify-write)"
@@ -156,12 +182,18 @@ class OktaConnectApp(OktaApp):
     """The Amazon Connect sign-in app: the same API and rules as the Cognito one."""
 
     name = "okta.connect_app"
+    missing = "the Okta Amazon Connect app does not exist (create it by hand)"
 
 
 class IamSamlProvider(TargetKind):
     """An IAM SAML provider: {SAMLMetadataDocument}, replaced whole by UpdateSAMLProvider."""
 
     name = "iam.saml_provider"
+    missing = "the IAM SAML provider does not exist (create it by hand)"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        provider = resources.get(self.resource)
+        return None if provider is None else ({"arn": provider["Arn"]}, provider)
 
     def api_call(self, target: dict[str, str]) -> str:
         return f"iam:UpdateSAMLProvider ({target['arn']})"
@@ -183,6 +215,16 @@ class OktaAssignments(TargetKind):
     """Direct user and group assignments of an app: {users: [ids], groups: [ids]}."""
 
     name = "okta.assignments"
+    missing = "the Okta app or its assignments could not be read"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        app, assignments = resources.get("okta.app"), resources.get(self.resource)
+        if app is None or assignments is None:
+            return None
+        # Only direct user assignments: the ones this kind adds (and a rollback removes).
+        return {"app_id": app["id"]}, {
+            "users": sorted(u["id"] for u in assignments["users"] if u.get("scope") == "USER"),
+            "groups": sorted(g["id"] for g in assignments["groups"])}
 
     def api_call(self, target: dict[str, str]) -> str:
         return (f"okta POST /api/v1/apps/{target['app_id']}/users, "
@@ -225,6 +267,12 @@ class CognitoIdentityProvider(TargetKind):
 
     name = "cognito.identity_provider"
     volatile = ("LastModifiedDate",)
+    missing = "the identity provider does not exist (create it by hand)"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        idp = resources.get(self.resource)
+        return None if idp is None else ({"user_pool_id": config.user_pool_id, "provider_name": idp["ProviderName"]},
+                                         idp)
 
     def api_call(self, target: dict[str, str]) -> str:
         return "cognito-idp:UpdateIdentityProvider (only the maps that change, each complete)"
@@ -261,6 +309,12 @@ class CognitoAppClient(TargetKind):
 
     name = "cognito.app_client"
     volatile = ("LastModifiedDate",)
+    missing = "the app client does not exist"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        client = resources.get(self.resource)
+        return None if client is None else ({"user_pool_id": config.user_pool_id, "client_id": client["ClientId"]},
+                                            client)
 
     def api_call(self, target: dict[str, str]) -> str:
         return "cognito-idp:UpdateUserPoolClient (every updatable field, read-modify-write)"
@@ -286,6 +340,11 @@ class DedicatedScp(TargetKind):
     """An SCP this tool creates and attaches to the account: {Name, Content} or None."""
 
     name = "organizations.scp"
+
+    def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
+        # A new policy of its own: nothing collected to start from (the SCPs in effect stay as they are).
+        scp = config.data.get("scp") or {}
+        return {"account_id": scp["account_id"], "name": f"auditor-protect-{config.name}"}, None
 
     def api_call(self, target: dict[str, str]) -> str:
         return f"organizations:CreatePolicy + AttachPolicy (target {target['account_id']})"
@@ -324,6 +383,9 @@ class DedicatedScp(TargetKind):
             raise RemoteError("changing an existing SCP is not supported; the plan only adds a dedicated one")
 
 
-KINDS: dict[str, TargetKind] = {k.name: k for k in (OktaApp(), OktaConnectApp(), OktaAssignments(),
-                                                    CognitoIdentityProvider(), CognitoAppClient(),
-                                                    IamSamlProvider(), DedicatedScp())}
+IMPLEMENTATIONS: tuple[TargetKind, ...] = (OktaApp(), OktaConnectApp(), OktaAssignments(), CognitoIdentityProvider(),
+                                            CognitoAppClient(), IamSamlProvider(), DedicatedScp())
+# The target kinds the resource catalogue names, in its order, each with its implementation (an
+# implementation the catalogue does not name is unreachable: tests/test_catalogue.py fails on it).
+KINDS: dict[str, TargetKind] = {impl.name: impl for kind in fix_targets() for impl in IMPLEMENTATIONS
+                                if impl.name == kind}
