@@ -336,10 +336,6 @@ class Scheduler:
         self.next_run = job.due  # already planned by the job: the heartbeat shows it meanwhile
         return self.run_once()
 
-    def request_stop(self) -> None:
-        """Finish the current run (if any), then leave `serve`."""
-        self._stop.set()
-
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self._stop.is_set() and self._running:
