@@ -1,5 +1,5 @@
 """pyproject.toml declares what the code imports, where it imports it, and nothing it does not;
-constraints.txt pins exactly that closure.
+constraints.txt pins every declared dependency within its bounds.
 
 Unit tests: they read the sources with `ast` and the installed distributions' metadata.
 """
@@ -12,6 +12,8 @@ import sys
 import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
+
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -71,6 +73,22 @@ def test_sandbox_imports_are_declared_in_the_sandbox_extra() -> None:
     imported = _imported(_sources(sandbox=True))
     missing = {d for d in imported - _declared("sandbox") if PROVIDED_BY.get(d) not in _declared()}
     assert not missing, f"imported by auditor/sandbox/ but not declared: {sorted(missing)}"
+
+
+def test_constraints_pin_every_declared_dependency_within_its_bounds() -> None:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            name, _, pinned = line.partition("==")
+            pins[_name(name)] = pinned
+    texts = list(PYPROJECT["project"]["dependencies"])
+    for extra in ("sandbox", "dev"):
+        texts += PYPROJECT["project"]["optional-dependencies"][extra]
+    for text in texts:
+        req = Requirement(text)
+        assert _name(req.name) in pins, f"{req.name} is not in constraints.txt: run `make constraints`"
+        assert req.specifier.contains(pins[_name(req.name)]), \
+            f"constraints.txt pins {req.name}=={pins[_name(req.name)]}, outside {text}: run `make constraints`"
 
 
 def test_every_declared_dependency_is_imported() -> None:
