@@ -6,18 +6,20 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install clean help
+.PHONY: demo test lint install constraints clean help
 
 help:
 	@echo "make demo   run a scan against the embedded sandbox (reports in reports/)"
 	@echo "make test   run the test-suite"
 	@echo "make lint   ruff + mypy"
+	@echo "make constraints   re-pin constraints.txt to the versions installed in $(VENV)"
 
-$(STAMP): pyproject.toml
+# Installs with constraints.txt: CI and every fresh clone get the versions the suite last passed with.
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "auditor needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[sandbox,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[sandbox,dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -28,8 +30,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# After changing pyproject.toml's dependencies (or upgrading in the venv): install what the new
+# pyproject.toml needs without the old pins (nothing already satisfied is upgraded), then pin what
+# is installed, for pyproject.toml's dependency closure only.
+constraints:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[sandbox,dev]'
+	$(PY) tools/freeze_constraints.py constraints.txt
+	@touch $(STAMP)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check auditor tests $(wildcard bench)
+	$(VENV)/bin/ruff check auditor tests tools $(wildcard bench)
 	$(VENV)/bin/mypy auditor
 
 clean:

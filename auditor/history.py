@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.models import FederationChanges, RunChanges, RunResult, StateChange, Status, TrendPoint
+from auditor.diff import state_diff
+from auditor.models import FederationChanges, RunChanges, RunResult, Status, TrendPoint
 from auditor.snapshot import Snapshot
 
 # 2: runs.undoes (the fix run a rollback run undid); version 1 stores are migrated on first use.
@@ -278,40 +279,6 @@ def federation_changes(name: str, before: Mapping[str, str], after: Mapping[str,
         state=tuple(changes[:MAX_STATE_CHANGES]),
         state_truncated=max(0, len(changes) - MAX_STATE_CHANGES),
     )
-
-
-def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Leaves of a JSON value keyed by path: `a.b[0].c`. Empty containers are leaves too."""
-    out: dict[str, Any] = {}
-    if isinstance(value, dict) and value:
-        for key in sorted(value, key=str):
-            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(value, list) and value:
-        for index, item in enumerate(value):
-            out.update(flatten(item, f"{prefix}[{index}]"))
-    else:
-        out[prefix] = value
-    return out
-
-
-def state_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[StateChange]:
-    """Field-level differences between two `{resource key: JSON}` maps, sorted by path.
-
-    A resource missing on one side (not collected) is compared as absent, so a collection
-    failure shows as fields going to null rather than being hidden.
-    """
-    old = {path: v for key, res in before.items() for path, v in flatten(res, key).items()}
-    new = {path: v for key, res in after.items() for path, v in flatten(res, key).items()}
-    out = []
-    for path in sorted(set(old) | set(new)):
-        a, b = old.get(path), new.get(path)
-        if _canonical(a) != _canonical(b):
-            out.append(StateChange(path, a, b))
-    return out
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 def pack_state(resources: Mapping[str, Any]) -> bytes:

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.diff import FieldChange
+
 
 class Status(enum.StrEnum):
     """The outcome of one control on one resource."""
@@ -95,19 +97,6 @@ def exit_code_for(statuses: list[Status]) -> int:
 
 
 @dataclass(frozen=True)
-class StateChange:
-    """One field of the collected state that differs between two runs (`None`: absent)."""
-
-    path: str  # "<resource key>.<dotted path>", e.g. "cognito.app_client.CallbackURLs[0]"
-    before: Any
-    after: Any
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON form."""
-        return {"path": self.path, "before": self.before, "after": self.after}
-
-
-@dataclass(frozen=True)
 class FederationChanges:
     """What changed in one federation between the previous run and this one.
 
@@ -119,7 +108,7 @@ class FederationChanges:
     new_failures: tuple[str, ...] = ()
     resolved_failures: tuple[str, ...] = ()
     still_failing: tuple[str, ...] = ()
-    state: tuple[StateChange, ...] = ()
+    state: tuple[FieldChange, ...] = ()
     # True when the federation was not in the previous run (everything is "new").
     first_seen: bool = False
     # Number of state changes left out of `state` to keep reports small.

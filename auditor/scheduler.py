@@ -3,10 +3,11 @@
 - **When**: daily at `HH:MM` in an IANA time zone (zoneinfo: DST-correct; a time skipped by
   the spring change runs an hour later in wall-clock terms, a repeated one runs once), or every
   N hours counted from the previous run's start (read back from the heartbeat after a restart).
-  The `schedule` package dispatches the scan (a `schedule.Scheduler` holding one job), but the
-  job's times are computed here: schedule's own time zones need pytz, and it reads the wall
-  clock directly, while these times come from an injectable clock (tests fire a run within a
-  second) and survive a restart.
+  The due times are computed here (`next_run_after`, `RunPlan`) and `Scheduler.serve` waits for
+  them itself, rather than with the `schedule` package: its daily times in a zone need pytz, it
+  reads the wall clock (these times come from an injectable clock: tests fire a run within a
+  second) and it cannot start counting from a run before a restart. What was left for it to
+  do, calling one function when due, is a loop of a few lines.
 - **One run at a time**: a lock file in the reports folder, created with O_EXCL and holding the
   pid, host and start time. A lock whose process is gone (same host) or that is older than a
   bound is stale and is taken over; the take-over happens under an flock so two schedulers
@@ -33,15 +34,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import schedule
 
 from auditor.config import Retention, ScheduleSettings
 from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
@@ -332,14 +331,6 @@ class Scheduler:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def _scheduled_run(self, job: ScheduledScan) -> int:
-        self.next_run = job.due  # already planned by the job: the heartbeat shows it meanwhile
-        return self.run_once()
-
-    def request_stop(self) -> None:
-        """Finish the current run (if any), then leave `serve`."""
-        self._stop.set()
-
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self._stop.is_set() and self._running:
@@ -360,19 +351,19 @@ class Scheduler:
         try:
             last = read_heartbeat(self.reports_dir).get("last_start")
             last_start = datetime.fromisoformat(last) if isinstance(last, str) else None
-            dispatcher = schedule.Scheduler()
-            job = ScheduledScan(dispatcher, self.schedule, self.clock, last_start)
-            job.do(self._scheduled_run, job)
-            self.next_run = job.due
+            plan = RunPlan(self.schedule, self.clock, last_start)
+            self.next_run = plan.due
             self._heartbeat(state="idle")
             log.info("scheduler started; next run at %s", self.next_run.isoformat(timespec="seconds"))
             while not self._stop.is_set():
                 now = self.clock()
-                if not job.should_run:
-                    self.sleep(min(_TICK_SECONDS, (job.due - now).total_seconds()))
+                if now < plan.due:
+                    self.sleep(min(_TICK_SECONDS, (plan.due - now).total_seconds()))
                     continue
+                plan.start()
+                self.next_run = plan.due  # planned before the scan: the heartbeat shows it meanwhile
                 try:
-                    dispatcher.run_pending()
+                    self.run_once()
                 except KeyboardInterrupt:
                     log.warning("run abandoned")
                     break
@@ -390,56 +381,47 @@ class Scheduler:
         return EXIT_OK
 
 
-class ScheduledScan(schedule.Job):
-    """The scan as a `schedule` job, due at `next_run_after` by the scheduler's clock.
+@dataclass
+class RunPlan:
+    """When the next scan is due, by the scheduler's clock (`next_run_after`).
 
-    `schedule.Scheduler.run_pending` runs it when due; `schedule` keeps naive datetimes, so
-    `next_run` holds the due time in naive UTC for it, and `due` the aware one for us.
+    `last_start` is the previous run's start (from the heartbeat after a restart, so
+    `every_hours` keeps counting from it); `start()` records a run starting now and plans the
+    next one before the scan begins, so the heartbeat names it during the scan.
     """
 
-    def __init__(self, scheduler: schedule.Scheduler, settings: ScheduleSettings, clock: Clock,
-                 last_start: datetime | None) -> None:
-        super().__init__(1, scheduler)
-        self.settings, self.clock, self.last_start = settings, clock, last_start
-        self.due: datetime
-        self._schedule_next_run()
+    settings: ScheduleSettings
+    clock: Clock
+    last_start: datetime | None = None
+    due: datetime = field(init=False)
 
-    def _schedule_next_run(self) -> None:
+    def __post_init__(self) -> None:
         self.due = next_run_after(self.clock(), self.settings, last_start=self.last_start)
-        self.next_run = self.due.astimezone(UTC).replace(tzinfo=None)
 
-    @property
-    def should_run(self) -> bool:
-        """Due by our clock (schedule's own check reads the wall clock)."""
-        return self.clock() >= self.due
-
-    def run(self) -> Any:
-        """Plan the next run first (the heartbeat names it during this one), then scan."""
-        self.last_start = self.last_run = self.clock()
-        self._schedule_next_run()
-        assert self.job_func is not None, "do() binds the job function"
-        return self.job_func()
+    def start(self) -> datetime:
+        """A run starts now: remember it and plan the next; returns the start."""
+        self.last_start = self.clock()
+        self.due = next_run_after(self.last_start, self.settings, last_start=self.last_start)
+        return self.last_start
 
 
 # ------------------------------------------------------------------------------------ the job
 
 
 def scan_job(config_path: Path) -> Callable[[], int]:
-    """One scan as `auditor scan` runs it; the config and policies are re-read every run, so an
-    edited config takes effect at the next run without restarting the scheduler."""
+    """One scan through `auditor.runner.scan`, the path `auditor scan` takes; the config (and
+    with it the policies, which `scan` loads) is re-read every run, so an edited config takes
+    effect at the next run without restarting the scheduler."""
     def run() -> int:
         from auditor.config import load_config
         from auditor.errors import UnusableInputError
-        from auditor.policy.loader import load_policies
         from auditor.report import Format
         from auditor.runner import ScanOptions, scan
 
         try:
             config = load_config(config_path)
-            policies = load_policies(list(config.policies))
             options = ScanOptions(formats=tuple(Format(n) for n in config.formats), mode="scheduled")
-            out = scan(config, options, policies=policies,
-                       progress=lambda fed, msg: log.debug("%s", msg, extra={"federation": fed}))
+            out = scan(config, options, progress=lambda fed, msg: log.debug("%s", msg, extra={"federation": fed}))
         except UnusableInputError as exc:
             for problem in exc.problems:
                 log.error("unusable input: %s", problem)

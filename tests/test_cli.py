@@ -106,6 +106,35 @@ def test_handover(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path
     assert not sheet["problems"]
 
 
+def test_handover_prints_what_the_controls_require(sandbox: Sandbox, feds: list[SeededFederation],
+                                                   tmp_path: Path) -> None:
+    """The sheet's values are the controls' expected values (their templates rendered), not a
+    second copy of the formulas: another policy's template changes the sheet."""
+    from auditor.config import load_config
+    from auditor.handover import handover
+    from auditor.policy.loader import load_policies
+
+    config = load_config(Path(config_file(sandbox, feds, tmp_path)))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("""\
+version: 1
+controls:
+  - id: OKTA-SAML-AUDIENCE
+    title: a different audience
+    severity: high
+    resource: okta.app
+    assert:
+      - path: settings.signOn.audience
+        equals: "urn:example:{{ cognito.user_pool.Id }}:{{ aws.region }}"
+""")
+    [sheet] = handover(config, ["cli-ok"], policies=load_policies([policy], include_builtin=False))
+    fed = feds[0]
+    assert sheet["values"]["audience"] == f"urn:example:{fed.pool_id}:us-east-1"
+    # The policies lack the ACS URL control: the sheet says it cannot tell, and guesses nothing.
+    assert sheet["values"]["acs_url"] is None and sheet["values"]["cognito_domain"] is None
+    assert any("OKTA-SAML-ACS-URL" in p for p in sheet["problems"])
+
+
 def test_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
     # A separate process: one local AWS per process, and the session sandbox is running here.
     proc = subprocess.run([sys.executable, "-m", "auditor", "demo", "-o", str(tmp_path)],

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.models import FederationChanges, RunChanges, StateChange, TrendPoint
+from auditor.diff import FieldChange
+from auditor.models import FederationChanges, RunChanges, TrendPoint
 from auditor.report.html import render_html
 from tests.test_report_html import EU, HOSTILE_SCRIPT, PROD, sample_result
 
@@ -30,9 +31,9 @@ def rich_page() -> str:
     changes = RunChanges("20251127T084200Z-1a2b", "2025-11-27T08:42:00+00:00", (
         FederationChanges(PROD, new_failures=("OKTA-SAML-ACS-URL", "OKTA-CERT-EXPIRY"),
                           resolved_failures=("COGNITO-DOMAIN",), still_failing=("OKTA-APP-ACTIVE",),
-                          state=(StateChange("okta.app.settings.signOn.honorForceAuthn", True, False),
-                                 StateChange("okta.app.label", "Contact Center", HOSTILE_SCRIPT),
-                                 StateChange("cognito.app_client.CallbackURLs[1]", None,
+                          state=(FieldChange("okta.app.settings.signOn.honorForceAuthn", True, False),
+                                 FieldChange("okta.app.label", "Contact Center", HOSTILE_SCRIPT),
+                                 FieldChange("cognito.app_client.CallbackURLs[1]", None,
                                              "https://evil.example.com/cb"))),
         FederationChanges(EU),
     ))

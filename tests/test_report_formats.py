@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from auditor.config import ALL_REPORT_FORMATS
+from auditor.diff import flatten, state_diff
 from auditor.evaluate.waivers import Waiver, WaiverSet, apply_waivers
-from auditor.history import flatten, state_diff
 from auditor.models import RunResult, Status
 from auditor.report import Format, writer
 from auditor.report.json_report import report_schema

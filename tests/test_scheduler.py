@@ -256,27 +256,22 @@ def test_concurrent_heartbeat_updates_lose_nothing(tmp_path: Path) -> None:
     assert len(read_heartbeat(tmp_path)) == 160
 
 
-def test_the_schedule_package_dispatches_the_scan_at_our_clocks_due_time() -> None:
-    """The scan is a `schedule` job run by `schedule.Scheduler.run_pending`, due by the injected
-    clock (DST-correct, restart-aware `next_run_after`), not by schedule's own wall clock."""
-    import schedule
-
-    from auditor.scheduler import ScheduledScan
+def test_runs_are_due_by_the_injected_clock_and_the_next_is_planned_before_the_scan() -> None:
+    """The scheduler's own due times (the `schedule` package is not used): by the injected clock,
+    DST-correct (`next_run_after`), and the next run planned when a run starts."""
+    from auditor.scheduler import RunPlan
 
     now = [datetime(2026, 3, 28, 12, 0, tzinfo=UTC)]
-    seen: list[datetime] = []
-    dispatcher = schedule.Scheduler()
-    job = ScheduledScan(dispatcher, ScheduleSettings(daily_at="02:30", timezone="Europe/Berlin"),
-                        lambda: now[0], None)
-    job.do(lambda: seen.append(job.due) or 0)
-    assert dispatcher.jobs == [job]
+    plan = RunPlan(ScheduleSettings(daily_at="02:30", timezone="Europe/Berlin"), lambda: now[0])
     # 02:30 Berlin on the night the clocks go forward does not exist: it runs at 03:30 CEST.
-    assert job.due == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
-    assert job.next_run == datetime(2026, 3, 29, 1, 30)  # schedule's naive form, in UTC
-    dispatcher.run_pending()
-    assert seen == []  # not due yet by our clock, whatever the wall clock says
-    now[0] = job.due
-    dispatcher.run_pending()
-    # Ran once, and the next run was planned before the scan started: the next day, 02:30 CEST.
-    assert seen == [datetime(2026, 3, 30, 0, 30, tzinfo=UTC)]
-    assert job.last_start == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert plan.due == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    now[0] = plan.due
+    assert plan.start() == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    # The next run is planned as the scan starts: the next day, 02:30 CEST.
+    assert plan.due == datetime(2026, 3, 30, 0, 30, tzinfo=UTC)
+    assert plan.last_start == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    # every_hours after a restart counts from the previous run's start (overdue: now).
+    last = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+    assert RunPlan(ScheduleSettings(every_hours=6), lambda: now[0], last).due == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
+    now[0] = datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    assert RunPlan(ScheduleSettings(every_hours=6), lambda: now[0], last).due == now[0]

@@ -21,8 +21,9 @@ from auditor.collectors.saml_cache import MetadataCache
 from auditor.collectors.saml_metadata import MetadataError, parse_metadata
 from auditor.config import Config, FederationConfig
 
-# AWS's documented "not found" codes per service call; anything else is a collection error.
-_NOT_FOUND = {"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"}
+# AWS's documented "not found" codes per service call; anything else is a collection error (and,
+# for remediation, a target that cannot be read).
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
 
 
 class AwsClients:
@@ -122,7 +123,7 @@ def _call(action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
     try:
         return fn(**kwargs)
     except ClientError as exc:
-        if _code(exc) in _NOT_FOUND:
+        if _code(exc) in NOT_FOUND_CODES:
             return None
         raise _AwsFailure(describe_aws_error(exc, action)) from exc
     except BotoCoreError as exc:

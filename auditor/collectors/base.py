@@ -113,9 +113,11 @@ class CollectOptions:
 class Collector(abc.ABC):
     """Fetches one system's live state for every federation and writes it into their sinks.
 
-    Collectors run in a fixed order (see auditor/collectors/__init__.py) and may read what an
-    earlier one stored (the Cognito collector does not need Okta's data; the metadata checks
-    read both). A failure becomes a `Sink.fail` entry, never an exception out of `collect`.
+    Collectors are independent: none reads what another stored, so `collect()` (see
+    auditor/collectors/__init__.py) runs them side by side (one after the other only with a
+    concurrency of 1), and relating one system's data to another's (the SAML metadata checks)
+    is the evaluator's work. A failure becomes a `Sink.fail` entry, never an exception out of
+    `collect`.
     """
 
     name: ClassVar[str]

@@ -252,3 +252,11 @@ def _expected_of(op: str, arg: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     return None if value is MISSING else value
+
+
+def expected_argument(assertion: Assertion, fed: FederationSnapshot, settings: dict[str, Any]) -> Any:
+    """`assertion`'s argument with its templates rendered for `fed` (`settings`: the snapshot's):
+    what the evaluator compares the live value with. `auditor handover` prints these values, so
+    the sheet and the audit cannot disagree. Raises UndefinedValue or TemplateFailure when the
+    value cannot be computed (e.g. it reads an object that does not exist)."""
+    return render(assertion.arg, _template_context(settings, fed))

@@ -78,7 +78,6 @@ def show(value: Any) -> str:
 
 
 _ANY: dict[str, Any] = {}
-_STR_OR_LIST: dict[str, Any] = {"anyOf": [{"type": "string"}, {"type": "array"}]}
 
 
 @operator("equals", _ANY, "the value equals the argument (templates allowed)")

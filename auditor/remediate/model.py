@@ -5,18 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class FieldChange:
-    """One field of one object: `path` goes from `before` to `after` (None = absent)."""
-
-    path: str
-    before: Any
-    after: Any
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON form."""
-        return {"path": self.path, "before": self.before, "after": self.after}
+# The one diff type, importable from here too (a plan's fields are FieldChanges).
+from auditor.diff import FieldChange
 
 
 @dataclass(frozen=True)

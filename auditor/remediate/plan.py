@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.config import FederationConfig
+
+# field_changes stays importable from here (apply.py and the tests import it from this module).
+from auditor.diff import field_changes
 from auditor.models import Finding, Status
 from auditor.policy.loader import PolicySet
 from auditor.remediate.actions import ACTIONS, ActionContext, CannotFix, working_copy
-from auditor.remediate.model import FieldChange, Plan, PlannedChange, Unfixable
+from auditor.remediate.model import Plan, PlannedChange, Unfixable
 from auditor.remediate.targets import KINDS, Remote
 from auditor.snapshot import FederationSnapshot, Snapshot
 
@@ -38,21 +41,6 @@ def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]
     if located is None:
         raise CannotFix(target.missing)
     return located
-
-
-def field_changes(before: Any, after: Any, volatile: Sequence[str] = (), prefix: str = "") -> list[FieldChange]:
-    """Leaf-level differences; lists are compared whole (the path shows the whole list)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        out: list[FieldChange] = []
-        for key in sorted(set(before) | set(after), key=str):
-            if not prefix and key in volatile:
-                continue
-            path = f"{prefix}.{key}" if prefix else str(key)
-            out += field_changes(before.get(key), after.get(key), volatile, path)
-        return out
-    if before != after:
-        return [FieldChange(prefix or "(object)", before, after)]
-    return []
 
 
 async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: PolicySet, remote: Remote, *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from auditor.collectors.aws import AwsClients
+from auditor.collectors.aws import NOT_FOUND_CODES, AwsClients
 from auditor.collectors.base import plain
 from auditor.collectors.okta import OktaAPI, OktaError
 from auditor.config import FederationConfig
@@ -27,10 +27,6 @@ from auditor.resources import fix_targets
 # refuses. (Amazon Cognito API reference, CreateIdentityProvider: ProviderDetails for SAML.)
 SAML_PROVIDER_DETAIL_KEYS = ("MetadataFile", "MetadataURL", "IDPSignout", "IDPInit", "EncryptedResponses",
                              "RequestSigningAlgorithm")
-
-
-# AWS's "no such object" error codes (Cognito, IAM).
-NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchEntityException"})
 
 
 class RemoteError(Exception):

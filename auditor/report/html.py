@@ -196,7 +196,6 @@ class FindingView:
     expected: tuple[JsonLine, ...]
     actual: tuple[JsonLine, ...]
     differing_keys: tuple[str, ...]
-    search_text: str
     # False when both sides are null (typically SKIPPED): the page says so instead of two nulls.
     has_values: bool
 
@@ -269,13 +268,11 @@ def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
 
 def _finding_view(finding: Finding) -> FindingView:
     keys = differing_keys(finding.expected, finding.actual)
-    search = " ".join((finding.control_id, finding.title, finding.message)).lower()
     return FindingView(
         finding=finding,
         expected=json_lines(finding.expected, keys),
         actual=json_lines(finding.actual, keys),
         differing_keys=keys,
-        search_text=search,
         has_values=finding.expected is not None or finding.actual is not None,
     )
 
