@@ -212,7 +212,7 @@ def _build(cls: type[_T], block: dict[str, Any], base: Path, **given: Any) -> _T
     `_derived(block)` (if any) fills its `derived` fields.
     """
     values = dict(given)
-    kind: type = cls  # (functools.cache wants a hashable argument; mypy does not see type[_T] as one)
+    kind: type = cls  # for mypy: settings_of's cache needs a hashable argument, and type[_T] is not one to it
     for s in settings_of(kind):
         name, _, leaf = s.key.partition(".")
         raw = block.get(name, _ABSENT)
@@ -236,7 +236,7 @@ def _convert(value: Any, tp: Any, base: Path) -> Any:
     if many:
         return tuple(_convert(v, inner, base) for v in value)
     if isinstance(inner, type) and dataclasses.is_dataclass(inner):
-        return value if isinstance(value, inner) else _build(inner, value, base)
+        return _build(inner, value, base)
     if inner is Path:
         return base / value
     if inner in (float, int, bool):
