@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from auditor import __version__
+from auditor.config import DEFAULT_CONCURRENCY  # a light import: config.py loads YAML/jsonschema lazily
 from auditor.errors import UnusableInputError
 from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
 from auditor.outputs import OutputLocationError
@@ -56,7 +57,6 @@ def _default_config() -> str:
 
 # auditor.history.MODES (not imported: keeps --help fast).
 RUN_MODES = ("scan", "plan", "dry-run", "fix", "rollback", "evaluate", "scheduled", "demo")
-DEFAULT_CONCURRENCY = 16  # auditor.collectors.base.DEFAULT_CONCURRENCY (not imported: keeps --help fast)
 
 
 def _positive_int(value: str) -> int:

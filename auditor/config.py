@@ -1,231 +1,306 @@
 """Loading and validating `config.yaml`. Never calls an API.
 
+The config is defined once, here: each block of the file is a frozen dataclass below, and each key
+in it a field declared with `setting(...)`, which carries the key's JSON Schema constraints, its
+default (none: the key is required) and what it means. From those declarations come
+
+- `CONFIG_SCHEMA`, the JSON Schema `load_config` validates against (`schema_of`), so errors keep
+  naming file, line and the valid keys, and
+- the typed objects every stage reads, built by one generic function (`_build`): each setting from
+  its key, else its default; relative paths resolved against the config file's folder.
+
+A few values are not keys of their own block but computed from others (`derived(...)` fields,
+filled in the class's `_derived` method): `reports.history` defaults to a file in `reports.dir`,
+and a federation's `data` is its block as templates and the snapshot see it. What JSON Schema
+cannot say (https only off loopback, ARNs in the right account, ...) is checked by the
+`_..._checks` functions after validation. `tests/test_config_schema.py` keeps the schema, the
+dataclasses and the documented defaults from drifting apart.
+
 Secrets never live in the config: the Okta API token comes from the environment variable
 named by `okta.auth.token_env`, a private key from `okta.auth.private_key_file`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ipaddress
 import os
 import re
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
 from auditor.errors import ConfigError, InputProblem
-from auditor.validation import schema_problems
-from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
 
-DEFAULT_CERT_MIN_DAYS = 30
-REPORT_FORMATS = ("html", "json")  # the default
+if TYPE_CHECKING:  # imported when loading: `import auditor.config` stays cheap for `auditor --help`
+    from auditor.yamlio import Located
+
+# Federations collected at a time per system: `auditor scan --concurrency` (not a config key).
+DEFAULT_CONCURRENCY = 16
 # Every format a config may name (auditor.report.Format; a test keeps the two in step).
 ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
-DEFAULT_PRESIGN_SECONDS = 3600
-# What a notification may be sent for (notifications.events); default: all three.
+# What a notification may be sent for (notifications.events).
 NOTIFY_EVENTS = ("new_failures", "resolved", "errors")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-_REF_BY_ID_OR_LABEL: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
-    "properties": {"id": {"type": "string", "minLength": 1}, "label": {"type": "string", "minLength": 1}},
-}
-_REF_BY_ID_OR_NAME: dict[str, Any] = {
-    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
-    "properties": {"id": {"type": "string", "minLength": 1}, "name": {"type": "string", "minLength": 1}},
-}
-_NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
 
-CONFIG_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "auditor config",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["version", "okta", "aws", "federations"],
-    "properties": {
-        "version": {"const": 1},
-        "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
-        "reports": {
-            "type": "object", "additionalProperties": False,
-            "properties": {
-                "dir": {"type": "string", "minLength": 1},
-                "formats": {"type": "array", "minItems": 1, "uniqueItems": True,
-                            "items": {"enum": list(ALL_REPORT_FORMATS)}},
-                # The run history (SQLite); default <dir>/history.sqlite.
-                "history": {"type": "string", "minLength": 1},
-                # How many past runs the HTML trend chart shows.
-                "trend_runs": {"type": "integer", "minimum": 2, "maximum": 365},
-                # An Ed25519 private key (PEM, unencrypted) that signs manifest.json.
-                "signing_key": {"type": "string", "minLength": 1},
-                # Which run folders `auditor schedule` keeps (never the newest): one of the two.
-                "retention": {
-                    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
-                    "properties": {"keep_days": {"type": "integer", "minimum": 1, "maximum": 3650},
-                                   "keep_runs": {"type": "integer", "minimum": 1, "maximum": 100000}},
-                },
-                "s3": {
-                    "type": "object", "additionalProperties": False, "required": ["bucket"],
-                    "properties": {
-                        "bucket": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
-                        "prefix": {"type": "string"},
-                        "kms_key_id": _NULLABLE_STR,
-                        "presign_seconds": {"type": "integer", "minimum": 60, "maximum": 604800},
-                    },
-                },
-            },
-        },
-        # A waivers file: accepted risks with reason, approver and expiry.
-        "waivers": {"type": "string", "minLength": 1},
-        # `auditor schedule`: daily at a wall-clock time in a named time zone, or every N hours.
-        "schedule": {
-            "type": "object", "additionalProperties": False, "minProperties": 1,
-            "properties": {
-                "daily_at": {"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
-                "timezone": {"type": "string", "minLength": 1},
-                "every_hours": {"type": "integer", "minimum": 1, "maximum": 168},
-            },
-        },
-        # Sent after a scan with new failures, resolved failures or errors (auditor/notify.py).
-        "notifications": {
-            "type": "object", "additionalProperties": False,
-            "properties": {
-                # Not `on:`: YAML 1.1 reads that key as the boolean true.
-                "events": {"type": "array", "minItems": 1, "uniqueItems": True,
-                       "items": {"enum": list(NOTIFY_EVENTS)}},
-                "retries": {"type": "integer", "minimum": 0, "maximum": 10},
-                "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 300},
-                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
-                "webhook": {
-                    "type": "object", "additionalProperties": False, "required": ["url"],
-                    "properties": {"url": {"type": "string", "pattern": "^https?://"}},
-                },
-                "email": {
-                    "type": "object", "additionalProperties": False, "required": ["smtp_host", "from", "to"],
-                    "properties": {
-                        "smtp_host": {"type": "string", "minLength": 1},
-                        "smtp_port": {"type": "integer", "minimum": 1, "maximum": 65535},
-                        "starttls": {"type": "boolean"},
-                        "from": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"},
-                        "to": {"type": "array", "minItems": 1,
-                               "items": {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"}},
-                        "username_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                        "password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                    },
-                },
-            },
-        },
-        "okta": {
-            "type": "object", "additionalProperties": False, "required": ["org_url", "auth"],
-            "properties": {
-                "org_url": {"type": "string", "pattern": "^https?://[^/\\s]+/?$"},
-                "auth": {
-                    "oneOf": [
-                        {"type": "object", "additionalProperties": False, "required": ["token_env"],
-                         "properties": {"token_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}},
-                        {"type": "object", "additionalProperties": False,
-                         "required": ["client_id", "private_key_file"],
-                         "properties": {
-                             "client_id": {"type": "string", "minLength": 1},
-                             "private_key_file": {"type": "string", "minLength": 1},
-                             "key_id": {"type": "string"},
-                             "scopes": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                         }},
-                    ]
-                },
-                "allow_insecure_http": {"type": "boolean"},
-                "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "maximum": 300},
-                # The most of each rate-limit bucket a scan may use; the rest stays for other
-                # integrations of the org (auditor/collectors/pacing.py).
-                "rate_limit_share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-            },
-        },
-        "aws": {
-            "type": "object", "additionalProperties": False, "required": ["region"],
-            "properties": {
-                "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
-                "profile": _NULLABLE_STR,
-                "endpoint_url": _NULLABLE_STR,
-                # Cognito request rates the scan keeps to: per user pool, and per account and Region.
-                "cognito_pool_rps": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
-                "cognito_account_rps": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
-            },
-        },
-        "organizations": {
-            "type": "object", "additionalProperties": False,
-            "properties": {"profile": _NULLABLE_STR},
-        },
-        "federations": {
-            "type": "array", "minItems": 1,
-            "items": {
-                "type": "object", "additionalProperties": False,
-                "required": ["name", "okta_app", "user_pool_id", "app_client", "identity_provider"],
-                "properties": {
-                    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
-                    "okta_app": _REF_BY_ID_OR_LABEL,
-                    "user_pool_id": {"type": "string", "pattern": "^[\\w-]+_[0-9a-zA-Z]+$"},
-                    "app_client": _REF_BY_ID_OR_NAME,
-                    "identity_provider": {"type": "string", "minLength": 1, "maxLength": 128},
-                    "required_assignments": {
-                        "type": "object", "additionalProperties": False,
-                        "properties": {
-                            "users": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                            "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
-                        },
-                    },
-                    "cert_min_days": {"type": "integer", "minimum": 0, "maximum": 3650},
-                    "cloudformation_stack": _NULLABLE_STR,
-                    # Another AWS account: the role the scanner assumes there (with an external id).
-                    "aws": {
-                        "type": "object", "additionalProperties": False, "minProperties": 1,
-                        "properties": {
-                            "role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
-                            "external_id": {"type": "string", "pattern": "^[\\w+=,.@:/-]{2,1224}$"},
-                            "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
-                        },
-                    },
-                    "connect_sso": {
-                        "type": ["object", "null"], "additionalProperties": False,
-                        "required": ["okta_app", "saml_provider_arn", "instance_id"],
-                        "properties": {
-                            "okta_app": _REF_BY_ID_OR_LABEL,
-                            "saml_provider_arn": {
-                                "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"},
-                            "instance_id": {"type": "string", "minLength": 1},
-                            # Optional: defaults to scp.connect_role_arn (the role the SCP protects);
-                            # required when the federation has no `scp` block.
-                            "role_arn": {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
-                        },
-                    },
-                    "scp": {
-                        "type": ["object", "null"], "additionalProperties": False,
-                        "required": ["account_id", "connect_role_arn", "connect_instance_arn"],
-                        "properties": {
-                            "account_id": {"type": "string", "pattern": "^\\d{12}$"},
-                            "connect_role_arn": {
-                                "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"},
-                            "connect_instance_arn": {
-                                "type": "string",
-                                "pattern": "^arn:aws[\\w-]*:connect:[a-z0-9-]+:\\d{12}:instance/.+$"},
-                        },
-                    },
-                },
-            },
-        },
-    },
-}
+# --- how a setting is declared ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """What a `setting()` field declares about its key (kept in the field's metadata)."""
+
+    doc: str
+    schema: dict[str, Any]  # JSON Schema keywords of the value; for a nested block: extras only
+    key: str | None  # the YAML key when not the field's name; `a.b`: key `b` of sub-block `a`
+    required: bool  # must be written even though the object has a default (see `setting`)
+    nullable: bool  # a nested block that may also be written as `null`
+    convert: Callable[[Any], Any] | None  # normalises the value after its type's conversion
+
+
+_SPEC = "auditor.config.setting"
+_DERIVED = "auditor.config.derived"
+
+
+def setting(default: Any = dataclasses.MISSING, *, doc: str, schema: dict[str, Any] | None = None,
+            key: str | None = None, factory: Callable[[], Any] | None = None, required: bool = False,
+            nullable: bool = False, convert: Callable[[Any], Any] | None = None, repr: bool = True) -> Any:
+    """Declare a dataclass field as a config key.
+
+    `default` (or `factory`) is the value when the key is absent; without either the key is
+    required. `required=True` makes the key required where the object's default cannot say so: in
+    one of a block's `VARIANTS`, or in a sub-block (`key="webhook.url"`: url is required once
+    `webhook:` is written). `schema` holds the JSON Schema keywords of the value; a field whose type
+    is a config dataclass (or a tuple of them) gets its schema from that class.
+    """
+    meta = {_SPEC: SettingSpec(doc=doc, schema=schema or {}, key=key, required=required, nullable=nullable,
+                               convert=convert)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta, repr=repr)
+    return field(default=default, metadata=meta, repr=repr)
+
+
+def derived(*, doc: str, default: Any = None, factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a field that is no key of its own block: `_derived` computes it from other settings."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={_DERIVED: doc})
+    return field(default=default, metadata={_DERIVED: doc})
 
 
 @dataclass(frozen=True)
-class OktaAuth:
-    """How to authenticate to Okta: an SSWS API token from the environment, or OAuth 2.0."""
+class Setting:
+    """One declared key: its dataclass field, its key in YAML and its declaration."""
 
-    token_env: str | None = None
-    client_id: str | None = None
-    private_key_file: Path | None = None
-    key_id: str | None = None
-    scopes: tuple[str, ...] = ("okta.apps.read", "okta.users.read", "okta.groups.read")
+    field: dataclasses.Field[Any]
+    key: str
+    spec: SettingSpec
+    hint: Any  # the field's resolved type, e.g. `Path | None`
+
+    @property
+    def has_default(self) -> bool:
+        """False for a required key."""
+        return self.field.default is not dataclasses.MISSING or self.field.default_factory is not dataclasses.MISSING
+
+    @property
+    def default(self) -> Any:
+        """The value an absent key gets (as declared: relative paths not yet resolved)."""
+        if self.field.default_factory is not dataclasses.MISSING:
+            return self.field.default_factory()
+        return self.field.default
+
+    @property
+    def required(self) -> bool:
+        """Must be written in its block."""
+        return self.spec.required or not self.has_default
+
+    @property
+    def block(self) -> type | None:
+        """The config dataclass this key holds (or a tuple of), if it is a nested block."""
+        inner, _ = unwrap(self.hint)
+        return inner if isinstance(inner, type) and dataclasses.is_dataclass(inner) else None
+
+
+@functools.cache
+def settings_of(cls: type) -> tuple[Setting, ...]:
+    """The keys `cls` declares, in declaration order (which is the schema's and the docs' order)."""
+    hints = get_type_hints(cls)
+    return tuple(Setting(f, f.metadata[_SPEC].key or f.name, f.metadata[_SPEC], hints[f.name])
+                 for f in dataclasses.fields(cls) if _SPEC in f.metadata)
+
+
+def unwrap(tp: Any) -> tuple[Any, bool]:
+    """`X | None` -> (X, False); `tuple[X, ...]` -> (X, True); `X` -> (X, False)."""
+    if get_origin(tp) in (Union, types.UnionType):
+        [tp] = [a for a in get_args(tp) if a is not type(None)]
+    if get_origin(tp) is tuple:
+        return get_args(tp)[0], True
+    return tp, False
+
+
+# --- the schema, generated from the declarations ----------------------------------------------
+
+def schema_of(cls: type) -> dict[str, Any]:
+    """The JSON Schema of one block: an object with exactly the keys `cls` declares.
+
+    A class with `VARIANTS` (lists of field names) is one of several shapes (`oneOf`); a class's
+    `SCHEMA` adds object keywords such as `minProperties`.
+    """
+    variants: tuple[tuple[str, ...], ...] | None = getattr(cls, "VARIANTS", None)
+    if variants:
+        return {"oneOf": [_object_schema(cls, [s for s in settings_of(cls) if s.field.name in names])
+                          for names in variants]}
+    return _object_schema(cls, list(settings_of(cls)))
+
+
+def _object_schema(cls: type, keys: list[Setting]) -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    sub_blocks: dict[str, tuple[dict[str, Any], list[str]]] = {}  # `a.b` keys, by `a`
+    for s in keys:
+        name, _, leaf = s.key.partition(".")
+        if leaf:
+            sub_props, sub_required = sub_blocks.setdefault(name, ({}, []))
+            properties.setdefault(name, None)  # keeps the key's place; filled below
+            sub_props[leaf] = value_schema(s)
+            if s.required:
+                sub_required.append(leaf)
+            continue
+        properties[name] = value_schema(s)
+        if s.required:
+            required.append(name)
+    for name, (sub_props, sub_required) in sub_blocks.items():
+        properties[name] = _object(sub_props, sub_required, {})
+    return _object(properties, required, getattr(cls, "SCHEMA", {}))
+
+
+def _object(properties: dict[str, Any], required: list[str], extra: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, **({"required": required} if required else {}),
+            **extra, "properties": properties}
+
+
+def value_schema(s: Setting) -> dict[str, Any]:
+    """The JSON Schema of one key's value."""
+    block = s.block
+    if block is None:
+        return dict(s.spec.schema)
+    if unwrap(s.hint)[1]:  # a list of blocks
+        return {**s.spec.schema, "items": schema_of(block)}
+    schema = schema_of(block)
+    if s.spec.nullable:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+# --- building the typed objects from validated data -------------------------------------------
+
+_T = TypeVar("_T")
+_ABSENT = object()
+
+
+def _build(cls: type[_T], block: dict[str, Any], base: Path, **given: Any) -> _T:
+    """One block's object from validated data: every setting from its key, else its default.
+
+    Values convert by the field's type: a nested block is built the same way, a `Path` is resolved
+    against `base` (the config file's folder), `float`/`int` are coerced (YAML `30` is an int),
+    a list becomes a tuple; then the setting's own `convert` applies. An absent block with a default
+    object is built from `{}`, so its defaults resolve like written ones. Last, the class's
+    `_derived(block)` (if any) fills its `derived` fields.
+    """
+    values = dict(given)
+    kind: type = cls  # for mypy: settings_of's cache needs a hashable argument, and type[_T] is not one to it
+    for s in settings_of(kind):
+        name, _, leaf = s.key.partition(".")
+        raw = block.get(name, _ABSENT)
+        if leaf:
+            raw = raw.get(leaf, _ABSENT) if isinstance(raw, dict) else _ABSENT
+        if raw is _ABSENT:
+            raw = s.default
+            if s.block is not None and raw is not None and not unwrap(s.hint)[1]:
+                raw = {}  # build the default block from nothing, as if `key: {}` were written
+        value = _convert(raw, s.hint, base)
+        values[s.field.name] = s.spec.convert(value) if s.spec.convert and value is not None else value
+    built = cls(**values)
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(built, "_derived", None)
+    return dataclasses.replace(built, **derive(block)) if derive else built  # type: ignore[type-var]
+
+
+def _convert(value: Any, tp: Any, base: Path) -> Any:
+    inner, many = unwrap(tp)
+    if value is None:
+        return None
+    if many:
+        return tuple(_convert(v, inner, base) for v in value)
+    if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+        return _build(inner, value, base)
+    if inner is Path:
+        return base / value
+    if inner in (float, int, bool):
+        return inner(value)
+    return value
+
+
+def plain_defaults(cls: type, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The defaults of `cls`'s optional keys as plain YAML/JSON values, by key."""
+    return {s.key: _plain(s.default) for s in settings_of(cls) if s.has_default and s.key not in skip}
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {s.key: _plain(getattr(value, s.field.name)) for s in settings_of(type(value))}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def config_classes(root: type | None = None) -> Iterator[type]:
+    """Every config dataclass reachable from `root` (default: `Config`), each once."""
+    seen: set[type] = set()
+
+    def walk(cls: type) -> Iterator[type]:
+        if cls in seen:
+            return
+        seen.add(cls)
+        yield cls
+        for s in settings_of(cls):
+            if s.block is not None:
+                yield from walk(s.block)
+
+    return walk(root or Config)
+
+
+# --- the config's blocks ------------------------------------------------------------------------
+
+_ENV_NAME: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+_EMAIL: dict[str, Any] = {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"}
+_NONEMPTY: dict[str, Any] = {"type": "string", "minLength": 1}
+_NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
+_REGION: dict[str, Any] = {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"}
+_ROLE_ARN: dict[str, Any] = {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OktaAuth:
+    """`okta.auth`: an SSWS API token from the environment, or OAuth 2.0 (one of the two)."""
+
+    VARIANTS: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("token_env",), ("client_id", "private_key_file", "key_id", "scopes"))
+
+    token_env: str | None = setting(None, required=True, schema=_ENV_NAME,
+                                    doc="the environment variable holding an SSWS API token")
+    client_id: str | None = setting(None, required=True, schema=_NONEMPTY, doc="the OAuth 2.0 service app's client id")
+    private_key_file: Path | None = setting(None, required=True, schema=_NONEMPTY,
+                                            doc="its PEM private key (relative to the config file)")
+    key_id: str | None = setting(None, schema={"type": "string"}, doc="the JWK's kid registered in Okta")
+    scopes: tuple[str, ...] = setting(("okta.apps.read", "okta.users.read", "okta.groups.read"),
+                                      schema={"type": "array", "minItems": 1, "items": {"type": "string"}},
+                                      doc="the OAuth scopes requested")
 
     @property
     def mode(self) -> str:
@@ -233,152 +308,292 @@ class OktaAuth:
         return "token" if self.token_env else "oauth"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OktaSettings:
     """The `okta:` block."""
 
-    org_url: str
-    auth: OktaAuth
-    allow_insecure_http: bool = False
-    timeout_seconds: float = 30.0
-    rate_limit_share: float = 0.5  # of each Okta rate-limit bucket, at most
+    org_url: str = setting(schema={"type": "string", "pattern": "^https?://[^/\\s]+/?$"},
+                           convert=lambda url: url.rstrip("/"), doc="the Okta org (https; no path)")
+    auth: OktaAuth = setting(doc="how to authenticate to Okta")
+    allow_insecure_http: bool = setting(False, schema={"type": "boolean"},
+                                        doc="true only for a local simulator on 127.0.0.1")
+    timeout_seconds: float = setting(30.0, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+                                     doc="per HTTP request")
+    # The rest of each bucket stays for the org's other integrations (auditor/collectors/pacing.py).
+    rate_limit_share: float = setting(0.5, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                                      doc="the most of each Okta rate-limit bucket a scan may use")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AwsSettings:
-    """The `aws:` and `organizations:` blocks."""
+    """The `aws:` block (and `organizations.profile`, for the collectors that read Organizations)."""
 
-    region: str
-    profile: str | None = None
-    endpoint_url: str | None = None
-    organizations_profile: str | None = None
-    cognito_pool_rps: float = 5.0
-    cognito_account_rps: float = 20.0
+    region: str = setting(schema=_REGION, doc="region of the user pools and the Connect instance")
+    profile: str | None = setting(None, schema=_NULLABLE_STR, doc="named profile; null: the default credential chain")
+    endpoint_url: str | None = setting(None, schema=_NULLABLE_STR, doc="set only for a local AWS (the sandbox)")
+    # Cognito's quotas are per account and Region: docs.aws.amazon.com/cognito/latest/developerguide/quotas.html
+    cognito_pool_rps: float = setting(5.0, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+                                      doc="Cognito requests per second the scan keeps to, per user pool")
+    cognito_account_rps: float = setting(20.0, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                                         doc="Cognito requests per second the scan keeps to, per account and Region")
+    organizations_profile: str | None = derived(doc="`organizations.profile` (Config.organizations_profile)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class S3Publish:
     """`reports.s3`: where a run folder is uploaded, and for how long its link is valid."""
 
-    bucket: str
-    prefix: str = ""
-    kms_key_id: str | None = None  # None: SSE-S3 (AES256)
-    presign_seconds: int = DEFAULT_PRESIGN_SECONDS
+    bucket: str = setting(schema={"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
+                          doc="the bucket")
+    prefix: str = setting("", schema={"type": "string"}, convert=lambda p: p.strip("/"), doc="key prefix")
+    kms_key_id: str | None = setting(None, schema=_NULLABLE_STR, doc="SSE-KMS key; null: SSE-S3 (AES256)")
+    presign_seconds: int = setting(3600, schema={"type": "integer", "minimum": 60, "maximum": 604800},
+                                   doc="how long the presigned link to report.html is valid")
 
 
-@dataclass(frozen=True)
-class ReportSettings:
-    """What happens around the reports: history, trend, signing, publishing, waivers."""
-
-    history_path: Path | None = None  # None: no history (offline evaluation without a config)
-    trend_runs: int = 30
-    signing_key: Path | None = None
-    s3: S3Publish | None = None
-    waivers_path: Path | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleSettings:
-    """`schedule`: daily at `daily_at` (HH:MM) in `timezone`, or every `every_hours` hours."""
-
-    daily_at: str | None = None
-    timezone: str = "UTC"
-    every_hours: int | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Retention:
     """`reports.retention`: keep run folders for `keep_days` days, or the newest `keep_runs`."""
 
-    keep_days: int | None = None
-    keep_runs: int | None = None
+    SCHEMA: ClassVar[dict[str, Any]] = {"minProperties": 1, "maxProperties": 1}
+
+    keep_days: int | None = setting(None, schema={"type": "integer", "minimum": 1, "maximum": 3650},
+                                    doc="delete run folders older than this many days")
+    keep_runs: int | None = setting(None, schema={"type": "integer", "minimum": 1, "maximum": 100000},
+                                    doc="keep only the newest this many run folders")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class ReportSettings:
+    """The `reports:` block: where runs go, and what happens around the reports (history, trend,
+    signing, publishing, retention, waivers). `ReportSettings()` (no config): no history."""
+
+    dir: Path = setting(Path("reports"), schema=_NONEMPTY,
+                        doc="each run writes <dir>/<run-id>/ (relative to the config file)")
+    formats: tuple[str, ...] = setting(("html", "json"), schema={
+        "type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(ALL_REPORT_FORMATS)}},
+        doc="the report formats written")
+    history_path: Path | None = setting(None, key="history", schema=_NONEMPTY,
+                                        doc="the run history (SQLite); default <reports.dir>/history.sqlite")
+    trend_runs: int = setting(30, schema={"type": "integer", "minimum": 2, "maximum": 365},
+                              doc="how many past runs the HTML trend chart shows")
+    signing_key: Path | None = setting(None, schema=_NONEMPTY,
+                                       doc="an Ed25519 private key (PEM, unencrypted) that signs manifest.json")
+    retention: Retention | None = setting(None, doc="which run folders `auditor schedule` keeps (never the newest)")
+    s3: S3Publish | None = setting(None, doc="upload each run folder to S3")
+    waivers_path: Path | None = derived(doc="the top-level `waivers` (Config.waivers_path)")
+
+    def _derived(self, block: dict[str, Any]) -> dict[str, Any]:
+        return {"history_path": self.history_path or self.dir / "history.sqlite"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleSettings:
+    """`schedule`: daily at `daily_at` (HH:MM) in `timezone`, or every `every_hours` hours."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    daily_at: str | None = setting(None, schema={"type": "string", "pattern": "^([01]\\d|2[0-3]):[0-5]\\d$"},
+                                   doc="HH:MM, wall-clock time in `timezone`")
+    timezone: str = setting("UTC", schema=_NONEMPTY, doc="an IANA time zone name, for daily_at")
+    every_hours: int | None = setting(None, schema={"type": "integer", "minimum": 1, "maximum": 168},
+                                      doc="or every N hours, counted from the previous run")
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmailSettings:
     """`notifications.email`: SMTP delivery; credentials only from the named env variables."""
 
-    smtp_host: str
-    sender: str
-    recipients: tuple[str, ...]
-    smtp_port: int = 587
-    starttls: bool = True
-    username_env: str | None = None
-    password_env: str | None = None
+    smtp_host: str = setting(schema=_NONEMPTY, doc="the SMTP server")
+    smtp_port: int = setting(587, schema={"type": "integer", "minimum": 1, "maximum": 65535}, doc="its port")
+    starttls: bool = setting(True, schema={"type": "boolean"},
+                             doc="false is refused with credentials off localhost")
+    sender: str = setting(key="from", schema=_EMAIL, doc="the From address")
+    recipients: tuple[str, ...] = setting(key="to", schema={"type": "array", "minItems": 1, "items": _EMAIL},
+                                          doc="the recipients")
+    username_env: str | None = setting(None, schema=_ENV_NAME, doc="env variable holding the SMTP user")
+    password_env: str | None = setting(None, schema=_ENV_NAME, doc="env variable holding the SMTP password")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NotifySettings:
-    """`notifications`: where to send, for which events, and how hard to try."""
+    """`notifications`: sent after a scan with new failures, resolved failures or errors
+    (auditor/notify.py): where to send, for which events, and how hard to try."""
 
-    events: tuple[str, ...] = NOTIFY_EVENTS
-    webhook_url: str | None = None
-    email: EmailSettings | None = None
-    retries: int = 3
-    backoff_seconds: float = 2.0
-    timeout_seconds: float = 10.0
+    # Not `on:`: YAML 1.1 reads that key as the boolean true.
+    events: tuple[str, ...] = setting(NOTIFY_EVENTS, schema={
+        "type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(NOTIFY_EVENTS)}},
+        doc="which events trigger a message")
+    retries: int = setting(3, schema={"type": "integer", "minimum": 0, "maximum": 10},
+                           doc="extra attempts after a failure")
+    backoff_seconds: float = setting(2.0, schema={"type": "number", "minimum": 0, "maximum": 300},
+                                     doc="the first wait between attempts; doubles each retry")
+    timeout_seconds: float = setting(10.0, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 300},
+                                     doc="per attempt")
+    webhook_url: str | None = setting(None, key="webhook.url", required=True,
+                                      schema={"type": "string", "pattern": "^https?://"},
+                                      doc="a Slack-compatible webhook; https (http only to localhost)")
+    email: EmailSettings | None = setting(None, doc="e-mail over SMTP")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class AppRef:
+    """An Okta app by `id` or by `label` (exactly one)."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {"minProperties": 1, "maxProperties": 1}
+
+    id: str | None = setting(None, schema=_NONEMPTY, doc="the app's id")
+    label: str | None = setting(None, schema=_NONEMPTY, doc="the app's label")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppClientRef:
+    """A Cognito app client by `id` or by `name` (exactly one)."""
+
+    SCHEMA: ClassVar[dict[str, Any]] = {"minProperties": 1, "maxProperties": 1}
+
+    id: str | None = setting(None, schema=_NONEMPTY, doc="the app client's id")
+    name: str | None = setting(None, schema=_NONEMPTY, doc="the app client's name")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequiredAssignments:
+    """`required_assignments`: who must be assigned to the Okta app."""
+
+    users: tuple[str, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
+                                     doc="logins, e-mails or user ids")
+    groups: tuple[str, ...] = setting((), schema={"type": "array", "items": _NONEMPTY}, doc="group names or ids")
+
+
+@dataclass(frozen=True, kw_only=True)
 class FederationAws:
     """A federation's own AWS access: a role to assume (another account) and/or a region."""
 
-    role_arn: str | None = None
+    SCHEMA: ClassVar[dict[str, Any]] = {"minProperties": 1}
+
+    role_arn: str | None = setting(None, schema=_ROLE_ARN, doc="the role the scanner assumes in that account")
     # Not a secret by AWS's definition, but kept out of the snapshot all the same.
-    external_id: str | None = field(default=None, repr=False)
-    region: str | None = None
+    external_id: str | None = setting(None, schema={"type": "string", "pattern": "^[\\w+=,.@:/-]{2,1224}$"},
+                                      repr=False, doc="when the role's trust policy requires one")
+    region: str | None = setting(None, schema=_REGION, doc="default: aws.region")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class ConnectSso:
+    """`connect_sso`: the Amazon Connect sign-in chain (Okta app -> IAM SAML provider -> role)."""
+
+    okta_app: AppRef = setting(doc="the Okta SAML app federated with AWS IAM")
+    saml_provider_arn: str = setting(schema={
+        "type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:saml-provider/.+$"}, doc="the IAM SAML provider")
+    instance_id: str = setting(schema=_NONEMPTY, doc="the Connect instance agents sign in to")
+    role_arn: str | None = setting(None, schema=_ROLE_ARN,
+                                   doc="the role agents assume; default scp.connect_role_arn (required without scp)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScpGuard:
+    """`scp`: the account, role and instance the SCP guard protects."""
+
+    account_id: str = setting(schema={"type": "string", "pattern": "^\\d{12}$"},
+                              doc="the account the Connect instance lives in")
+    connect_role_arn: str = setting(schema=_ROLE_ARN, doc="the Amazon Connect user role")
+    connect_instance_arn: str = setting(schema={
+        "type": "string", "pattern": "^arn:aws[\\w-]*:connect:[a-z0-9-]+:\\d{12}:instance/.+$"},
+        doc="the Amazon Connect instance")
+
+
+@dataclass(frozen=True, kw_only=True)
 class FederationConfig:
-    """One federation: its block from the config, with defaults filled in."""
+    """One federation (an entry of `federations:`), typed, and as the plain `data` templates read."""
 
-    name: str
-    data: dict[str, Any]
+    name: str = setting(schema={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+                        doc="unique; used in finding ids")
+    okta_app: AppRef = setting(doc="the Okta SAML app")
+    user_pool_id: str = setting(schema={"type": "string", "pattern": "^[\\w-]+_[0-9a-zA-Z]+$"},
+                                doc="the Cognito user pool id")
+    app_client: AppClientRef = setting(doc="the pool's app client")
+    identity_provider: str = setting(schema={"type": "string", "minLength": 1, "maxLength": 128},
+                                     doc="the pool's SAML IdP name")
+    required_assignments: RequiredAssignments = setting(factory=RequiredAssignments,
+                                                        doc="who must be assigned to the Okta app")
+    cert_min_days: int = setting(30, schema={"type": "integer", "minimum": 0, "maximum": 3650},
+                                 doc="OKTA-CERT-EXPIRY: minimum days of certificate validity")
+    cloudformation_stack: str | None = setting(None, schema=_NULLABLE_STR,
+                                               doc="the vendor's stack, for `auditor handover`")
     # The `aws:` override (None: the global aws block's credentials and region).
-    aws: FederationAws | None = None
+    aws: FederationAws | None = setting(None, doc="this federation lives in another AWS account")
+    connect_sso: ConnectSso | None = setting(None, nullable=True, doc="the Amazon Connect sign-in chain")
+    scp: ScpGuard | None = setting(None, nullable=True, doc="the SCP guard")
+    data: dict[str, Any] = derived(factory=dict, doc="the block as templates (`config.*`) and the snapshot see it")
 
-    @property
-    def user_pool_id(self) -> str:
-        """The Cognito user pool id."""
-        return str(self.data["user_pool_id"])
-
-    @property
-    def identity_provider(self) -> str:
-        """The Cognito IdP name."""
-        return str(self.data["identity_provider"])
+    def _derived(self, block: dict[str, Any]) -> dict[str, Any]:
+        """`data`: the block as written with every absent optional key's default, `connect_sso.role_arn`
+        resolved, and the `aws` override as written minus its external id (the snapshot keeps
+        `data` as evidence; an absent `aws` stays absent: the global block applies)."""
+        data = {**plain_defaults(FederationConfig, skip=("aws",)), **block}
+        data["required_assignments"] = {**plain_defaults(RequiredAssignments), **data["required_assignments"]}
+        if self.connect_sso:
+            # One place for templates to read the role from: `config.connect_sso.role_arn`.
+            data["connect_sso"] = {**block["connect_sso"], "role_arn": self.connect_role_arn}
+        if self.aws:
+            data["aws"] = {k: v for k, v in block["aws"].items() if k != "external_id"}
+        return {"data": data}
 
     @property
     def connect_role_arn(self) -> str | None:
         """The Amazon Connect user role: `scp.connect_role_arn`, else `connect_sso.role_arn`."""
-        scp, sso = self.data.get("scp") or {}, self.data.get("connect_sso") or {}
-        return scp.get("connect_role_arn") or sso.get("role_arn")
+        if self.scp:
+            return self.scp.connect_role_arn
+        return self.connect_sso.role_arn if self.connect_sso else None
 
     @property
     def connect_instance_id(self) -> str | None:
         """The Amazon Connect instance id: from `scp.connect_instance_arn`, else `connect_sso.instance_id`."""
-        scp, sso = self.data.get("scp") or {}, self.data.get("connect_sso") or {}
-        if scp.get("connect_instance_arn"):
-            return str(scp["connect_instance_arn"]).rsplit("/", 1)[-1]
-        return sso.get("instance_id")
+        if self.scp:
+            return self.scp.connect_instance_arn.rsplit("/", 1)[-1]
+        return self.connect_sso.instance_id if self.connect_sso else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Config:
-    """A validated config."""
+    """A validated config: the whole file."""
 
-    path: Path
-    policies: tuple[Path, ...]
-    reports_dir: Path
-    formats: tuple[str, ...]
-    okta: OktaSettings
-    aws: AwsSettings
-    federations: tuple[FederationConfig, ...]
-    raw: dict[str, Any] = field(repr=False, default_factory=dict)
-    report_settings: ReportSettings = field(default_factory=ReportSettings)
-    schedule: ScheduleSettings | None = None
-    retention: Retention | None = None
-    notifications: NotifySettings | None = None
+    path: Path  # the config file (not a key)
+    version: int = setting(schema={"const": 1}, doc="config format version; always 1")
+    policies: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
+                                         doc="extra policy files or folders, beside the built-in pack")
+    report_settings: ReportSettings = setting(key="reports", factory=ReportSettings,
+                                              doc="where runs go and what happens around the reports")
+    waivers_path: Path | None = setting(None, key="waivers", schema=_NONEMPTY,
+                                        doc="a waivers file: accepted risks with reason, approver and expiry")
+    schedule: ScheduleSettings | None = setting(None, doc="`auditor schedule`: daily at a time, or every N hours")
+    notifications: NotifySettings | None = setting(None, doc="messages after a scan")
+    okta: OktaSettings = setting(doc="the Okta org and how to authenticate")
+    aws: AwsSettings = setting(doc="AWS region and credentials")
+    organizations_profile: str | None = setting(None, key="organizations.profile", schema=_NULLABLE_STR,
+                                                doc="credentials able to read the organization; null: aws.profile")
+    federations: tuple[FederationConfig, ...] = setting(schema={"type": "array", "minItems": 1},
+                                                        doc="one entry per contact-center sign-in chain")
+
+    def _derived(self, block: dict[str, Any]) -> dict[str, Any]:
+        # Two top-level keys read by the stages through another block's object.
+        return {"report_settings": dataclasses.replace(self.report_settings, waivers_path=self.waivers_path),
+                "aws": dataclasses.replace(self.aws, organizations_profile=self.organizations_profile)}
+
+    @property
+    def reports_dir(self) -> Path:
+        """`reports.dir`, resolved."""
+        return self.report_settings.dir
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """`reports.formats`."""
+        return self.report_settings.formats
+
+    @property
+    def retention(self) -> Retention | None:
+        """`reports.retention`."""
+        return self.report_settings.retention
 
     def federation(self, name: str) -> FederationConfig:
         """The federation called `name`; KeyError if none."""
@@ -394,6 +609,13 @@ class Config:
             "okta": {"org_url": self.okta.org_url.rstrip("/"),
                      "allow_insecure_http": self.okta.allow_insecure_http},
         }
+
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "auditor config",
+    **schema_of(Config),
+}
 
 
 def is_loopback_url(url: str) -> bool:
@@ -412,6 +634,9 @@ def load_config(path: Path) -> Config:
 
     Raises ConfigError (exit code 3) naming file, line and fix for every problem found.
     """
+    from auditor.validation import schema_problems
+    from auditor.yamlio import Located, YamlLoadError, load_yaml_file
+
     try:
         doc = load_yaml_file(path)
     except YamlLoadError as exc:
@@ -430,10 +655,12 @@ def load_config(path: Path) -> Config:
     problems += _semantic_checks(doc)
     if problems:
         raise ConfigError(problems)
-    return _build(path, data)
+    return _build(Config, data, path.parent, path=path)
 
 
 def _interpolate(doc: Located, value: Any, path: tuple[str | int, ...], problems: list[InputProblem]) -> Any:
+    from auditor.yamlio import format_path
+
     if isinstance(value, dict):
         return {k: _interpolate(doc, v, (*path, k), problems) for k, v in value.items()}
     if isinstance(value, list):
@@ -565,104 +792,6 @@ def _connect_sso_checks(doc: Located, i: int, fed: dict[str, Any]) -> list[Input
             f"federations[{i}].connect_sso.instance_id is not the instance in scp.connect_instance_arn",
             "the SCP protects the instance agents sign in to: use the same instance"))
     return problems
-
-
-def _build(path: Path, data: dict[str, Any]) -> Config:
-    base = path.parent
-    okta = data["okta"]
-    auth = okta["auth"]
-    okta_auth = OktaAuth(
-        token_env=auth.get("token_env"),
-        client_id=auth.get("client_id"),
-        private_key_file=(base / auth["private_key_file"]) if auth.get("private_key_file") else None,
-        key_id=auth.get("key_id"),
-        scopes=tuple(auth.get("scopes", OktaAuth.scopes)),
-    )
-    aws = data["aws"]
-    feds = []
-    for fed in data["federations"]:
-        normal = {
-            "required_assignments": {"users": [], "groups": []},
-            "cert_min_days": DEFAULT_CERT_MIN_DAYS,
-            "cloudformation_stack": None,
-            "connect_sso": None,
-            "scp": None,
-            **fed,
-        }
-        normal["required_assignments"] = {"users": [], "groups": [], **normal["required_assignments"]}
-        fed_aws = None
-        if fed.get("aws"):
-            fed_aws = FederationAws(role_arn=fed["aws"].get("role_arn"), external_id=fed["aws"].get("external_id"),
-                                    region=fed["aws"].get("region"))
-            # The snapshot keeps the federation's config as evidence: the role and region, never the id.
-            normal["aws"] = {k: v for k, v in fed["aws"].items() if k != "external_id"}
-        if normal["connect_sso"] and normal["scp"] and "role_arn" not in normal["connect_sso"]:
-            # One place for templates to read the role from: `config.connect_sso.role_arn`.
-            normal["connect_sso"] = {**normal["connect_sso"], "role_arn": normal["scp"]["connect_role_arn"]}
-        feds.append(FederationConfig(name=fed["name"], data=normal, aws=fed_aws))
-    reports = data.get("reports", {})
-    return Config(
-        path=path,
-        policies=tuple(base / p for p in data.get("policies", [])),
-        reports_dir=base / reports.get("dir", "reports"),
-        formats=tuple(reports.get("formats", REPORT_FORMATS)),
-        okta=OktaSettings(
-            org_url=okta["org_url"].rstrip("/"),
-            auth=okta_auth,
-            allow_insecure_http=okta.get("allow_insecure_http", False),
-            timeout_seconds=float(okta.get("timeout_seconds", 30.0)),
-            rate_limit_share=float(okta.get("rate_limit_share", 0.5)),
-        ),
-        aws=AwsSettings(
-            region=aws["region"], profile=aws.get("profile"), endpoint_url=aws.get("endpoint_url"),
-            organizations_profile=(data.get("organizations") or {}).get("profile"),
-            cognito_pool_rps=float(aws.get("cognito_pool_rps", 5.0)),
-            cognito_account_rps=float(aws.get("cognito_account_rps", 20.0)),
-        ),
-        federations=tuple(feds),
-        raw=data,
-        report_settings=_report_settings(base, data),
-        **_operations(data),
-    )
-
-
-def _operations(data: dict[str, Any]) -> dict[str, Any]:
-    """The `schedule`, `reports.retention` and `notifications` settings, for Config(**...)."""
-    sched, retention, notify = data.get("schedule"), data.get("reports", {}).get("retention"), \
-        data.get("notifications")
-    email = (notify or {}).get("email")
-    return {
-        "schedule": ScheduleSettings(daily_at=sched.get("daily_at"), timezone=sched.get("timezone", "UTC"),
-                                     every_hours=sched.get("every_hours")) if sched else None,
-        "retention": Retention(keep_days=retention.get("keep_days"),
-                               keep_runs=retention.get("keep_runs")) if retention else None,
-        "notifications": NotifySettings(
-            events=tuple(notify.get("events", NOTIFY_EVENTS)),
-            webhook_url=(notify.get("webhook") or {}).get("url"),
-            email=EmailSettings(
-                smtp_host=email["smtp_host"], sender=email["from"], recipients=tuple(email["to"]),
-                smtp_port=int(email.get("smtp_port", 587)), starttls=bool(email.get("starttls", True)),
-                username_env=email.get("username_env"), password_env=email.get("password_env"),
-            ) if email else None,
-            retries=int(notify.get("retries", 3)),
-            backoff_seconds=float(notify.get("backoff_seconds", 2.0)),
-            timeout_seconds=float(notify.get("timeout_seconds", 10.0)),
-        ) if notify else None,
-    }
-
-
-def _report_settings(base: Path, data: dict[str, Any]) -> ReportSettings:
-    reports = data.get("reports", {})
-    reports_dir = base / reports.get("dir", "reports")
-    s3 = reports.get("s3")
-    return ReportSettings(
-        history_path=base / reports["history"] if "history" in reports else reports_dir / "history.sqlite",
-        trend_runs=int(reports.get("trend_runs", 30)),
-        signing_key=base / reports["signing_key"] if "signing_key" in reports else None,
-        s3=S3Publish(bucket=s3["bucket"], prefix=s3.get("prefix", "").strip("/"), kms_key_id=s3.get("kms_key_id"),
-                     presign_seconds=int(s3.get("presign_seconds", DEFAULT_PRESIGN_SECONDS))) if s3 else None,
-        waivers_path=base / data["waivers"] if "waivers" in data else None,
-    )
 
 
 def okta_secret(config: Config) -> str:

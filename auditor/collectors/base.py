@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from auditor.config import Config, FederationConfig
+from auditor.config import DEFAULT_CONCURRENCY, AwsSettings, Config, FederationConfig, OktaSettings
 from auditor.resources import provided_by
 from auditor.snapshot import CollectionError
 
@@ -92,22 +92,20 @@ def _interned(value: Any) -> Any:
 # A progress callback: (federation, message).
 Progress = Callable[[str, str], None]
 
-DEFAULT_CONCURRENCY = 16
-
-
 @dataclass(frozen=True)
 class CollectOptions:
     """How hard collection may push: one frozen object handed to every collector, no globals.
 
     `concurrency` bounds the federations in flight per collector (1: one federation at a time,
     one collector after the other, as a plain loop). The rate settings come from the config
-    (`okta.rate_limit_share`, `aws.cognito_pool_rps`, `aws.cognito_account_rps`).
+    (`okta.rate_limit_share`, `aws.cognito_pool_rps`, `aws.cognito_account_rps`); without one,
+    the config's defaults apply (declared once, in auditor/config.py).
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
-    okta_rate_limit_share: float = 0.5
-    cognito_pool_rps: float = 5.0
-    cognito_account_rps: float = 20.0
+    okta_rate_limit_share: float = OktaSettings.rate_limit_share
+    cognito_pool_rps: float = AwsSettings.cognito_pool_rps
+    cognito_account_rps: float = AwsSettings.cognito_account_rps
 
 
 class Collector(abc.ABC):

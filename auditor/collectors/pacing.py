@@ -58,7 +58,7 @@ class _Window:
 class OktaPacer:
     """Keeps each Okta bucket under `share` of its limit. One per event loop (not thread-safe)."""
 
-    def __init__(self, share: float = 0.5, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, share: float, *, clock: Callable[[], float] = time.time) -> None:
         if not 0 < share <= 1:
             raise ValueError("rate_limit_share must be in (0, 1]")
         self.share = share
