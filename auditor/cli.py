@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from auditor import __version__
-from auditor.errors import UnusableInputError
+from auditor.errors import UnknownFederationError, UnusableInputError
 from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
 from auditor.outputs import OutputLocationError
 
@@ -263,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
         return handler(args)
-    except OutputLocationError as exc:  # one line: the path and the fix
+    except (OutputLocationError, UnknownFederationError) as exc:  # one line: what and the fix
         print(f"auditor: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except UnusableInputError as exc:
@@ -377,19 +377,16 @@ def _on_signal(name: str, again: bool) -> None:
 
 def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mode: str) -> int:
     """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
-    from auditor.runner import check_reports_dir, scan
+    from auditor.runner import check_reports_dir, scan, select_federations
 
     config, policies = _load(args)
-    try:
-        options = _options(args, config.formats, mode)
-        check_reports_dir(config, options)  # scan() checks too; here before the "scanning" line
-        if announce:
-            print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
-                  f"with {len(policies.controls)} controls...", file=sys.stderr)
-        out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
-    except KeyError as exc:
-        print(f"auditor: {exc.args[0]}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    options = _options(args, config.formats, mode)
+    # scan() checks both too; here before the "scanning" line, so that a typo is the only line.
+    check_reports_dir(config, options)
+    feds = select_federations(config, options.federations)
+    if announce:
+        print(f"scanning {len(feds)} federation(s) with {len(policies.controls)} controls...", file=sys.stderr)
+    out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
     _print_remediation(out, args)
     code = _report(out, args)
     if out.interrupted:
@@ -581,11 +578,7 @@ def _cmd_handover(args: argparse.Namespace) -> int:
     from auditor.handover import handover
 
     config, _ = _load(args)
-    try:
-        sheets = handover(config, args.federation)
-    except KeyError as exc:
-        print(f"auditor: {exc.args[0]}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    sheets = handover(config, args.federation)
     if args.handover_format == "json":
         print(json.dumps(sheets, indent=2))
     else:

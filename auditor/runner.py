@@ -22,6 +22,7 @@ from typing import Any
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
+from auditor.errors import UnknownFederationError
 from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
@@ -78,13 +79,14 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def select_federations(config: Config, names: Sequence[str]) -> list[FederationConfig]:
-    """The federations named (all when none); KeyError naming the unknown one."""
+    """The federations named (all when none), in the config's order; UnknownFederationError
+    (exit 3) naming the first unknown one and the names the config has."""
     if not names:
         return list(config.federations)
     known = {f.name for f in config.federations}
     for name in names:
         if name not in known:
-            raise KeyError(f"no federation named {name!r}; the config has: {', '.join(sorted(known))}")
+            raise UnknownFederationError(name, tuple(sorted(known)), str(config.path))
     return [f for f in config.federations if f.name in names]
 
 
