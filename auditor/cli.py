@@ -14,16 +14,20 @@ from typing import Any, NoReturn
 
 from auditor import __version__
 from auditor.errors import UnknownFederationError, UnusableInputError
-from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
+from auditor.models import (
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_MEANINGS,
+    EXIT_OK,
+    EXIT_PRECEDENCE,
+    EXIT_UNUSABLE,
+)
 from auditor.outputs import OutputLocationError
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  compliant: every control passes, is waived or does not apply
-  1  drift: at least one control FAILs
-  2  unknown: some data could not be collected (an ERROR finding); wins over 1
-  3  unusable config, policy or output location, or a usage error: nothing was scanned
-"""
+# From the one definition of the meanings (auditor.models), which the reports show too.
+EXIT_CODES_HELP = ("exit codes:\n" + "".join(f"  {code:>3}  {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
+                   + f"  ({EXIT_PRECEDENCE})\n")
 
 MAIN_EPILOG = f"""\
 The chain audited: Okta SAML app -> its metadata and certificate -> Cognito user pool, domain
@@ -274,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         print("auditor: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -324,7 +328,6 @@ def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str,
 
 
 def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from auditor.report.json_report import EXIT_MEANINGS
     from auditor.report.terminal import print_summary
 
     if not args.quiet:
@@ -391,7 +394,7 @@ def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mod
     code = _report(out, args)
     if out.interrupted:
         _print_interrupted(out)
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 
@@ -682,7 +685,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"OK {args.run_dir}: {result.checked} artifacts match the manifest; {how}")
         return EXIT_OK
     print(f"FAILED {args.run_dir}: {len(result.problems)} problem(s)", file=sys.stderr)
-    return 1
+    return EXIT_FAIL
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from auditor.errors import UnknownFederationError
 from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
-from auditor.models import EXIT_FAIL, EXIT_OK, Finding, RunResult, Status
+from auditor.models import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Finding, RunResult, Status
 from auditor.outputs import check_output_dir
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
@@ -37,10 +37,6 @@ from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
-
-# The exit code of a --fix run stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it),
-# recorded in the history so that `auditor history` shows the run was cut short.
-EXIT_INTERRUPTED = 130
 
 
 @dataclass(frozen=True)

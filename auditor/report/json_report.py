@@ -8,16 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from auditor.models import Finding, RunResult
+from auditor.models import EXIT_MEANINGS, Finding, RunResult
 from auditor.prettyjson import list_item, with_list
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
-
-EXIT_MEANINGS = {
-    0: "compliant: every control passes, is waived or does not apply",
-    1: "drift: at least one control fails",
-    2: "unknown: some data could not be collected (ERROR findings)",
-}
 
 
 @lru_cache(maxsize=1)
