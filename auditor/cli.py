@@ -543,13 +543,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from auditor.config import ReportSettings
     from auditor.errors import InputProblem, UnusableInputError
     from auditor.policy.loader import load_policies
-    from auditor.runner import judge, new_run_id
+    from auditor.runner import RunTarget, judge, new_run_id
     from auditor.snapshot import Snapshot
 
     config_path = Path(args.config)
-    settings = None
+    settings = ReportSettings()  # without a config: no history, waivers or signing
     if config_path.exists():
         config, policies = _load(args)
         formats, out_dir, settings = config.formats, config.reports_dir, config.report_settings
@@ -571,9 +572,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             now = now.replace(tzinfo=UTC)
     snapshot = dataclasses.replace(snapshot, run_id=new_run_id())
     options = _options(args, formats, "evaluate", now=now)
-    # No S3 upload for an offline re-evaluation: it is a what-if, not the evidence of a scan.
-    out = judge(snapshot, policies, options, started=datetime.now(UTC), config_path=None,
-                output_dir=args.output or out_dir, settings=settings)
+    # No S3 upload (no client) and no notifications for an offline re-evaluation: it is a what-if,
+    # not the evidence of a scan. No config digest either: the snapshot's config is what it judges.
+    out = judge(snapshot, policies, options, started=datetime.now(UTC),
+                target=RunTarget(output_dir=args.output or out_dir, settings=settings))
     return _report(out, args)
 
 
