@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from auditor import __version__
 from auditor.errors import UnknownFederationError, UnusableInputError
@@ -24,6 +24,17 @@ from auditor.models import (
     EXIT_UNUSABLE,
 )
 from auditor.outputs import OutputLocationError
+
+if TYPE_CHECKING:  # not imported at run time: keeps --help fast
+    from collections.abc import Callable
+
+    from auditor.collectors.base import Progress
+    from auditor.config import Config
+    from auditor.history import History
+    from auditor.policy.loader import PolicySet
+    from auditor.remediate import RemediationOptions
+    from auditor.remediate.model import Plan
+    from auditor.runner import RunOutput, ScanOptions
 
 # From the one definition of the meanings (auditor.models), which the reports show too.
 EXIT_CODES_HELP = ("exit codes:\n" + "".join(f"  {code:>3}  {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
@@ -281,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _progress(args: argparse.Namespace) -> Progress | None:
     if getattr(args, "log_format", "text") == "json":
         import logging
 
@@ -299,7 +310,7 @@ def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return show
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> tuple[Config, PolicySet]:
     from auditor.config import load_config
     from auditor.errors import ConfigError, InputProblem
     from auditor.policy.loader import load_policies
@@ -316,18 +327,20 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return config, load_policies(list(config.policies))
 
 
-def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str, **extra: object):  # type: ignore[no-untyped-def]
+def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str, *,
+             now: datetime | None = None) -> ScanOptions:
     from auditor.report import Format
     from auditor.runner import ScanOptions
 
     names = args.format or tuple(config_formats)
+    options = ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
+                          federations=tuple(getattr(args, "federation", []) or ()), mode=mode, now=now)
     if getattr(args, "concurrency", None) is not None:
-        extra.setdefault("concurrency", args.concurrency)
-    return ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
-                       federations=tuple(getattr(args, "federation", []) or ()), mode=mode, **extra)  # type: ignore[arg-type]
+        options = dataclasses.replace(options, concurrency=args.concurrency)
+    return options
 
 
-def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _report(out: RunOutput, args: argparse.Namespace) -> int:
     from auditor.report.terminal import print_summary
 
     if not args.quiet:
@@ -378,7 +391,7 @@ def _on_signal(name: str, again: bool) -> None:
               "(Ctrl-C again to abandon it now)", file=sys.stderr, flush=True)
 
 
-def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mode: str) -> int:
+def _run_scan(args: argparse.Namespace, remediation: RemediationOptions | None, *, announce: bool, mode: str) -> int:
     """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
     from auditor.runner import check_reports_dir, scan, select_federations
 
@@ -398,7 +411,7 @@ def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mod
     return code
 
 
-def _print_interrupted(out) -> None:  # type: ignore[no-untyped-def]
+def _print_interrupted(out: RunOutput) -> None:
     """What a --fix stopped by a signal changed, and how to undo it (always: even with -q)."""
     from auditor.remediate.apply import outcome_lines
     from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome, PlannedChange
@@ -413,10 +426,10 @@ def _print_interrupted(out) -> None:  # type: ignore[no-untyped-def]
     print(f"undo: auditor rollback {out.result.run_id}   (run folder: {out.run_dir})", file=sys.stderr)
 
 
-def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
     from auditor.remediate.plan import plan_text
 
-    def ask(plan) -> bool:  # type: ignore[no-untyped-def]
+    def ask(plan: Plan) -> bool:
         print(plan_text(plan), file=sys.stderr)
         if args.yes:
             return True
@@ -425,7 +438,7 @@ def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return ask
 
 
-def _print_remediation(out, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
     from auditor.remediate.apply import outcome_lines
     from auditor.remediate.model import Plan, PlannedChange, Unfixable
 
@@ -605,7 +618,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
 
 
-def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _history(args: argparse.Namespace) -> History:
     from auditor.config import load_config
     from auditor.history import History
 

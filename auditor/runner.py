@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
@@ -37,6 +37,9 @@ from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
+
+if TYPE_CHECKING:  # the type only; publish_run is imported when a run is published
+    from auditor.report.publish import Published
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ class RunOutput:
     result: RunResult
     run_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-    # Set when reports.s3 is configured and the upload succeeded (auditor.report.publish.Published).
-    published: object | None = None
+    # Set when reports.s3 is configured and the upload succeeded.
+    published: Published | None = None
     # Why publishing failed, when it did (the reports on disk are complete either way).
     publish_error: str | None = None
     # The signal that stopped a --fix run ("SIGINT", "SIGTERM"); its report, manifest and history
