@@ -10,21 +10,36 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from auditor import __version__
 from auditor.config import DEFAULT_CONCURRENCY  # a light import: config.py loads YAML/jsonschema lazily
-from auditor.errors import UnusableInputError
-from auditor.models import EXIT_ERROR, EXIT_OK, EXIT_UNUSABLE
+from auditor.errors import UnknownFederationError, UnusableInputError
+from auditor.models import (
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_INTERRUPTED,
+    EXIT_MEANINGS,
+    EXIT_OK,
+    EXIT_PRECEDENCE,
+    EXIT_UNUSABLE,
+)
 from auditor.outputs import OutputLocationError
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  compliant: every control passes, is waived or does not apply
-  1  drift: at least one control FAILs
-  2  unknown: some data could not be collected (an ERROR finding); wins over 1
-  3  unusable config, policy or output location, or a usage error: nothing was scanned
-"""
+if TYPE_CHECKING:  # not imported at run time: keeps --help fast
+    from collections.abc import Callable
+
+    from auditor.collectors.base import Progress
+    from auditor.config import Config
+    from auditor.history import History
+    from auditor.policy.loader import PolicySet
+    from auditor.remediate import RemediationOptions
+    from auditor.remediate.model import Plan
+    from auditor.runner import RunOutput, ScanOptions
+
+# From the one definition of the meanings (auditor.models), which the reports show too.
+EXIT_CODES_HELP = ("exit codes:\n" + "".join(f"  {code:>3}  {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
+                   + f"  ({EXIT_PRECEDENCE})\n")
 
 MAIN_EPILOG = f"""\
 The chain audited: Okta SAML app -> its metadata and certificate -> Cognito user pool, domain
@@ -263,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
         return handler(args)
-    except OutputLocationError as exc:  # one line: the path and the fix
+    except (OutputLocationError, UnknownFederationError) as exc:  # one line: what and the fix
         print(f"auditor: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except UnusableInputError as exc:
@@ -274,10 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         print("auditor: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
-def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _progress(args: argparse.Namespace) -> Progress | None:
     if getattr(args, "log_format", "text") == "json":
         import logging
 
@@ -295,7 +310,7 @@ def _progress(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return show
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> tuple[Config, PolicySet]:
     from auditor.config import load_config
     from auditor.errors import ConfigError, InputProblem
     from auditor.policy.loader import load_policies
@@ -312,19 +327,20 @@ def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return config, load_policies(list(config.policies))
 
 
-def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str, **extra: object):  # type: ignore[no-untyped-def]
+def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str, *,
+             now: datetime | None = None) -> ScanOptions:
     from auditor.report import Format
     from auditor.runner import ScanOptions
 
     names = args.format or tuple(config_formats)
+    options = ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
+                          federations=tuple(getattr(args, "federation", []) or ()), mode=mode, now=now)
     if getattr(args, "concurrency", None) is not None:
-        extra.setdefault("concurrency", args.concurrency)
-    return ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
-                       federations=tuple(getattr(args, "federation", []) or ()), mode=mode, **extra)  # type: ignore[arg-type]
+        options = dataclasses.replace(options, concurrency=args.concurrency)
+    return options
 
 
-def _report(out, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from auditor.report.json_report import EXIT_MEANINGS
+def _report(out: RunOutput, args: argparse.Namespace) -> int:
     from auditor.report.terminal import print_summary
 
     if not args.quiet:
@@ -375,30 +391,27 @@ def _on_signal(name: str, again: bool) -> None:
               "(Ctrl-C again to abandon it now)", file=sys.stderr, flush=True)
 
 
-def _run_scan(args: argparse.Namespace, remediation: Any, *, announce: bool, mode: str) -> int:
+def _run_scan(args: argparse.Namespace, remediation: RemediationOptions | None, *, announce: bool, mode: str) -> int:
     """Load, scan (with the remediation options, if any), print the plan or outcomes, report."""
-    from auditor.runner import check_reports_dir, scan
+    from auditor.runner import check_reports_dir, scan, select_federations
 
     config, policies = _load(args)
-    try:
-        options = _options(args, config.formats, mode)
-        check_reports_dir(config, options)  # scan() checks too; here before the "scanning" line
-        if announce:
-            print(f"scanning {len(options.federations) or len(config.federations)} federation(s) "
-                  f"with {len(policies.controls)} controls...", file=sys.stderr)
-        out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
-    except KeyError as exc:
-        print(f"auditor: {exc.args[0]}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    options = _options(args, config.formats, mode)
+    # scan() checks both too; here before the "scanning" line, so that a typo is the only line.
+    check_reports_dir(config, options)
+    feds = select_federations(config, options.federations)
+    if announce:
+        print(f"scanning {len(feds)} federation(s) with {len(policies.controls)} controls...", file=sys.stderr)
+    out = scan(config, options, policies=policies, progress=_progress(args), remediation=remediation)
     _print_remediation(out, args)
     code = _report(out, args)
     if out.interrupted:
         _print_interrupted(out)
-        return 130
+        return EXIT_INTERRUPTED
     return code
 
 
-def _print_interrupted(out) -> None:  # type: ignore[no-untyped-def]
+def _print_interrupted(out: RunOutput) -> None:
     """What a --fix stopped by a signal changed, and how to undo it (always: even with -q)."""
     from auditor.remediate.apply import outcome_lines
     from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome, PlannedChange
@@ -413,10 +426,10 @@ def _print_interrupted(out) -> None:  # type: ignore[no-untyped-def]
     print(f"undo: auditor rollback {out.result.run_id}   (run folder: {out.run_dir})", file=sys.stderr)
 
 
-def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
     from auditor.remediate.plan import plan_text
 
-    def ask(plan) -> bool:  # type: ignore[no-untyped-def]
+    def ask(plan: Plan) -> bool:
         print(plan_text(plan), file=sys.stderr)
         if args.yes:
             return True
@@ -425,7 +438,7 @@ def _confirm(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return ask
 
 
-def _print_remediation(out, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
     from auditor.remediate.apply import outcome_lines
     from auditor.remediate.model import Plan, PlannedChange, Unfixable
 
@@ -543,13 +556,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from auditor.config import ReportSettings
     from auditor.errors import InputProblem, UnusableInputError
     from auditor.policy.loader import load_policies
-    from auditor.runner import judge, new_run_id
+    from auditor.runner import RunTarget, judge, new_run_id
     from auditor.snapshot import Snapshot
 
     config_path = Path(args.config)
-    settings = None
+    settings = ReportSettings()  # without a config: no history, waivers or signing
     if config_path.exists():
         config, policies = _load(args)
         formats, out_dir, settings = config.formats, config.reports_dir, config.report_settings
@@ -571,9 +585,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             now = now.replace(tzinfo=UTC)
     snapshot = dataclasses.replace(snapshot, run_id=new_run_id())
     options = _options(args, formats, "evaluate", now=now)
-    # No S3 upload for an offline re-evaluation: it is a what-if, not the evidence of a scan.
-    out = judge(snapshot, policies, options, started=datetime.now(UTC), config_path=None,
-                output_dir=args.output or out_dir, settings=settings)
+    # No S3 upload (no client) and no notifications for an offline re-evaluation: it is a what-if,
+    # not the evidence of a scan. No config digest either: the snapshot's config is what it judges.
+    out = judge(snapshot, policies, options, started=datetime.now(UTC),
+                target=RunTarget(output_dir=args.output or out_dir, settings=settings))
     return _report(out, args)
 
 
@@ -581,11 +596,7 @@ def _cmd_handover(args: argparse.Namespace) -> int:
     from auditor.handover import handover
 
     config, _ = _load(args)
-    try:
-        sheets = handover(config, args.federation)
-    except KeyError as exc:
-        print(f"auditor: {exc.args[0]}", file=sys.stderr)
-        return EXIT_UNUSABLE
+    sheets = handover(config, args.federation)
     if args.handover_format == "json":
         print(json.dumps(sheets, indent=2))
     else:
@@ -607,7 +618,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
 
 
-def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _history(args: argparse.Namespace) -> History:
     from auditor.config import load_config
     from auditor.history import History
 
@@ -689,7 +700,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(f"OK {args.run_dir}: {result.checked} artifacts match the manifest; {how}")
         return EXIT_OK
     print(f"FAILED {args.run_dir}: {len(result.problems)} problem(s)", file=sys.stderr)
-    return 1
+    return EXIT_FAIL
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:

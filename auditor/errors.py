@@ -41,3 +41,20 @@ class ConfigError(UnusableInputError):
 
 class PolicyError(UnusableInputError):
     """A policy file is unusable."""
+
+
+class UnknownFederationError(UnusableInputError):
+    """`--federation` named a federation the config does not have: nothing was scanned (exit 3).
+
+    Its own type, so that the CLI reports exactly this and never mistakes another error (a
+    KeyError from a bug, say) for a typo in a federation name.
+    """
+
+    def __init__(self, name: str, known: tuple[str, ...], config_path: str | None = None) -> None:
+        self.name, self.known = name, known
+        self.message = f"no federation named {name!r}; the config has: {', '.join(known)}"
+        super().__init__([InputProblem(config_path or "--federation", None, None, self.message,
+                                       "pass one of the names above with --federation")])
+
+    def __str__(self) -> str:
+        return self.message

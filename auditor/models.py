@@ -40,11 +40,25 @@ class Severity(enum.StrEnum):
         return list(Severity).index(self)
 
 
-# Exit codes are a public interface (README, `auditor --help`).
+# Exit codes are a public interface: each one's meaning is written once, in EXIT_MEANINGS, which
+# `auditor --help` and every report (json, markdown, html) show; README's table is tested against it.
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_ERROR = 2
 EXIT_UNUSABLE = 3
+# A run stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it). A --fix run stopped so is
+# still written and recorded whole, with this code in the history.
+EXIT_INTERRUPTED = 130
+
+EXIT_MEANINGS: dict[int, str] = {
+    EXIT_OK: "compliant: every control passes, is waived or does not apply",
+    EXIT_FAIL: "drift: at least one control fails",
+    EXIT_ERROR: "unknown: some data could not be collected (ERROR findings)",
+    EXIT_UNUSABLE: "unusable config, policy or output location, or a usage error: nothing was scanned",
+    EXIT_INTERRUPTED: "interrupted (SIGINT or SIGTERM); a --fix run stopped so is still reported and recorded",
+}
+# Which code a run with several kinds of finding gets (`exit_code_for`).
+EXIT_PRECEDENCE = "2 wins over 1: with a FAIL and an ERROR, compliance is unknown"
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,7 @@ def finding_uid(control_id: str, federation: str, resource: str) -> str:
 
 
 def exit_code_for(statuses: list[Status]) -> int:
-    """0 all pass/waived/skipped, 1 any FAIL, 2 any ERROR (wins over 1)."""
+    """EXIT_OK all pass/waived/skipped, EXIT_FAIL any FAIL, EXIT_ERROR any ERROR (EXIT_PRECEDENCE)."""
     if Status.ERROR in statuses:
         return EXIT_ERROR
     if Status.FAIL in statuses:

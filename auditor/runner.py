@@ -13,19 +13,20 @@ import queue
 import secrets
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
+from auditor.errors import UnknownFederationError
 from auditor.evaluate.engine import evaluate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
-from auditor.models import EXIT_FAIL, EXIT_OK, Finding, RunResult, Status
+from auditor.models import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Finding, RunResult, Status
 from auditor.outputs import check_output_dir
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
@@ -37,9 +38,8 @@ from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
-# The exit code of a --fix run stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it),
-# recorded in the history so that `auditor history` shows the run was cut short.
-EXIT_INTERRUPTED = 130
+if TYPE_CHECKING:  # the type only; publish_run is imported when a run is published
+    from auditor.report.publish import Published
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class RunOutput:
     result: RunResult
     run_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-    # Set when reports.s3 is configured and the upload succeeded (auditor.report.publish.Published).
-    published: object | None = None
+    # Set when reports.s3 is configured and the upload succeeded.
+    published: Published | None = None
     # Why publishing failed, when it did (the reports on disk are complete either way).
     publish_error: str | None = None
     # The signal that stopped a --fix run ("SIGINT", "SIGTERM"); its report, manifest and history
@@ -78,13 +78,14 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def select_federations(config: Config, names: Sequence[str]) -> list[FederationConfig]:
-    """The federations named (all when none); KeyError naming the unknown one."""
+    """The federations named (all when none), in the config's order; UnknownFederationError
+    (exit 3) naming the first unknown one and the names the config has."""
     if not names:
         return list(config.federations)
     known = {f.name for f in config.federations}
     for name in names:
         if name not in known:
-            raise KeyError(f"no federation named {name!r}; the config has: {', '.join(sorted(known))}")
+            raise UnknownFederationError(name, tuple(sorted(known)), str(config.path))
     return [f for f in config.federations if f.name in names]
 
 
@@ -126,7 +127,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         snapshot = collect(config, feds, collectors, run_id=run_id, on_done=getattr(progress, "collected", None),
                            on_federation=streaming.submit if streaming is not None else None)
     finally:
-        precomputed = streaming.finish() if streaming is not None else None
+        if streaming is not None:
+            streaming.finish()
     finish_bar = getattr(progress, "finish", None)
     if callable(finish_bar):
         finish_bar()
@@ -148,11 +150,16 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
                 fix = dataclasses.replace(fix, interrupted="SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT")
 
     def write_run() -> RunOutput:
-        return judge(snapshot, policies, options, started=started, config_path=config.path,
-                     remediation=fix, snapshot_after=snapshot_after, prepared=precomputed,
-                     output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
-                     s3_client=_s3_client(config) if config.report_settings.s3 else None,
-                     notifications=config.notifications)
+        target = RunTarget(output_dir=options.output_dir or config.reports_dir, config_path=config.path,
+                           settings=config.report_settings, notifications=config.notifications,
+                           s3_client=_s3_client(config) if config.report_settings.s3 else None)
+        try:
+            return judge(snapshot, policies, options, started=started, target=target,
+                         fix=FixToVerify(fix, snapshot_after) if fix is not None else None,
+                         streamed=streaming.streamed(snapshot) if streaming is not None else None)
+        finally:
+            if streaming is not None:
+                streaming.close()
 
     if fix is None or not fix.applied:
         return write_run()
@@ -197,105 +204,284 @@ def load_waiver_set(path: Path | None) -> WaiverSet:
         return WaiverSet(problems=(exc.problem,))
 
 
+@dataclass(frozen=True)
+class RunTarget:
+    """Where a judged run is written and what else it reaches: the reports folder (each run gets
+    a folder in it), the config file it came from (its digest is evidence), the report settings
+    (waivers, history, trend, signing key, S3) and the notifications."""
+
+    output_dir: Path
+    config_path: Path | None = None
+    settings: ReportSettings = field(default_factory=ReportSettings)
+    notifications: NotifySettings | None = None
+    # The S3 client publishing uses (with settings.s3); None: the run is not published.
+    s3_client: object | None = None
+
+
+@dataclass(frozen=True)
+class FixToVerify:
+    """A planned or applied --fix, to be judged with the run: the remediation result and the
+    state of the touched federations re-collected after the changes (None: nothing re-collected)."""
+
+    result: RemediationResult
+    snapshot_after: Snapshot | None = None
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """Judging stage 1, the snapshot evaluated: every finding, in the snapshot's federation order,
+    and the time it was judged at (certificate expiry depends on it)."""
+
+    at: datetime
+    findings: tuple[Finding, ...]
+    # One per finding: True when that finding's report.json item already passed the report schema
+    # (a scan checks them while it still collects; see StreamingEvaluator).
+    schema_checked: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.schema_checked) != len(self.findings):
+            raise ValueError("schema_checked must hold one flag per finding")
+
+    @classmethod
+    def of(cls, at: datetime, findings: Sequence[Finding]) -> Evaluated:
+        """Findings none of which was checked against the report schema yet."""
+        return cls(at, tuple(findings), (False,) * len(findings))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Judging stage 2, the findings as reported: waivers applied and, after --fix, each applied
+    change verified against the re-collected state and noted on the findings it is for."""
+
+    findings: tuple[Finding, ...]
+    schema_checked: tuple[bool, ...]  # one per finding, as in Evaluated (a changed finding: False)
+    notices: tuple[str, ...]
+    remediation: RemediationResult | None = None
+
+
+@dataclass(frozen=True)
+class StateWritten:
+    """Judging stage 3, the collected state on disk: the run folder holding snapshot.json (after
+    --fix also snapshot-after-fix.json and plan.json), and the evidence every report cites."""
+
+    run_dir: Path
+    snapshot_path: Path
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """What a scan did while it still collected (StreamingEvaluator): each federation judged, its
+    state packed for the history and its snapshot.json text made. Used by `judge` in place of
+    evaluating, packing and encoding again."""
+
+    evaluated: Evaluated
+    packed_states: Mapping[str, bytes]  # by federation name; empty when the run keeps no history
+    snapshot_texts: SnapshotTexts
+
+
 def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, started: datetime,
-          config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
-          s3_client: object | None = None, remediation: RemediationResult | None = None,
-          snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None,
-          prepared: StreamingEvaluator | None = None) -> RunOutput:
+          target: RunTarget, fix: FixToVerify | None = None, streamed: Streamed | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
-    After `--fix`, `snapshot_after` holds the re-collected state of the touched federations:
+    One stage after the other, each handing the next one small value: evaluate (Evaluated) ->
+    waivers and fix verification (Verdict) -> collected state on disk (StateWritten) -> the
+    RunResult, completed by the history and the notifications -> reports and manifest -> publishing.
+    After `--fix`, `fix.snapshot_after` holds the re-collected state of the touched federations:
     their findings are judged from it, and each applied change is marked verified or not.
-    `prepared` is the evaluator that already judged each federation of `snapshot` while a scan
-    collected it, with the work it did ahead (findings checked against the report schema,
-    history states packed, snapshot texts made); not with `snapshot_after`.
+    `streamed` is what a scan judged and prepared while collecting `snapshot` (not with a
+    re-collected state: that is judged afresh).
     """
-    check_output_dir(output_dir, how_to_change=_reports_dir_fix(options, config_path))
-    settings = settings or ReportSettings()
-    now = options.now or datetime.now(UTC)
-    if snapshot_after is not None:
-        prepared = None
-    judged = snapshot if snapshot_after is None else merge_snapshots(snapshot, snapshot_after)
-    if prepared is not None:
-        evaluated_at, judged_findings = prepared.now, prepared.in_order(snapshot)
-    else:
-        evaluated_at = options.now or datetime.now(UTC)
-        judged_findings = evaluate(judged, policies, now=evaluated_at)
-    findings, notices = apply_waivers(judged_findings, load_waiver_set(settings.waivers_path), now)
-    remediation_doc = None
-    if remediation is not None:
-        remediation = verify_outcomes(remediation, findings)
-        findings = annotate_findings(findings, remediation)
-        remediation_doc = remediation.to_json()
-    run_dir = output_dir / snapshot.run_id
+    check_output_dir(target.output_dir, how_to_change=_reports_dir_fix(options, target.config_path))
+    now = options.now or datetime.now(UTC)  # waivers expire as of now
+    if fix is not None and fix.snapshot_after is not None:
+        streamed = None
+    evaluated = streamed.evaluated if streamed is not None else evaluate_snapshot(snapshot, policies, options, fix)
+    verdict = reach_verdict(evaluated, load_waiver_set(target.settings.waivers_path), now, fix)
+    state = write_state(snapshot, target.output_dir / snapshot.run_id, policies, evaluated, target.config_path,
+                        fix=fix, snapshot_texts=streamed.snapshot_texts if streamed is not None else None)
+    result = run_result(snapshot, options, started, verdict, state)
+    result = record_history(result, snapshot, state.run_dir, target.settings,
+                            packed_states=streamed.packed_states if streamed is not None else None,
+                            interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
+    if target.notifications is not None:
+        result = send_notifications(result, target.notifications, state.run_dir)
+    files = write_run_reports(result, verdict, state, options, policies, target)
+    return publish(RunOutput(result, state.run_dir, files), target)
+
+
+def evaluate_snapshot(snapshot: Snapshot, policies: PolicySet, options: ScanOptions,
+                      fix: FixToVerify | None = None) -> Evaluated:
+    """Stage 1 when nothing was judged while collecting: evaluate the snapshot (after --fix, with
+    the touched federations' re-collected state in place of their state before the changes)."""
+    judged = snapshot
+    if fix is not None and fix.snapshot_after is not None:
+        judged = merge_snapshots(snapshot, fix.snapshot_after)
+    at = options.now or datetime.now(UTC)
+    return Evaluated.of(at, evaluate(judged, policies, now=at))
+
+
+def reach_verdict(evaluated: Evaluated, waivers: WaiverSet, now: datetime, fix: FixToVerify | None) -> Verdict:
+    """Stage 2: apply the waivers and, after --fix, verify each applied change and note it on the
+    findings it is for. A finding either step rewrites is no longer the one the schema passed."""
+    findings, notices = apply_waivers(evaluated.findings, waivers, now)
+    checked = _still_checked(evaluated.findings, findings, evaluated.schema_checked)
+    remediation = None
+    if fix is not None:
+        remediation = verify_outcomes(fix.result, findings)
+        annotated = annotate_findings(findings, remediation)
+        checked, findings = _still_checked(findings, annotated, checked), annotated
+    return Verdict(tuple(findings), checked, tuple(notices), remediation)
+
+
+def _still_checked(before: Sequence[Finding], after: Sequence[Finding], checked: Sequence[bool]) -> tuple[bool, ...]:
+    """The schema flags of `after`, a one-for-one rewrite of `before`: kept for a finding the
+    rewrite left equal, dropped for one it changed (and for all, were it not one-for-one)."""
+    if len(after) != len(before):
+        return (False,) * len(after)
+    return tuple(ok and new == old for ok, new, old in zip(checked, after, before, strict=True))
+
+
+def write_state(snapshot: Snapshot, run_dir: Path, policies: PolicySet, evaluated: Evaluated,
+                config_path: Path | None, *, fix: FixToVerify | None = None,
+                snapshot_texts: SnapshotTexts | None = None) -> StateWritten:
+    """Stage 3: the run folder with snapshot.json (federation texts made while collecting are
+    reused: `snapshot_texts`), after --fix the re-collected snapshot-after-fix.json and plan.json;
+    and the evidence the reports cite (digests, policy files, times)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     snapshot_path = run_dir / "snapshot.json"
-    snapshot.write(snapshot_path, prepared.encoded if prepared is not None else None)
-    if prepared is not None:
-        prepared.close()
-    if snapshot_after is not None:
-        snapshot_after.write(run_dir / "snapshot-after-fix.json")
-    if remediation is not None:
-        (run_dir / "plan.json").write_text(json.dumps(remediation.plan.to_json(), indent=2, default=str) + "\n",
+    snapshot.write(snapshot_path, snapshot_texts.text if snapshot_texts is not None else None)
+    if fix is not None and fix.snapshot_after is not None:
+        fix.snapshot_after.write(run_dir / "snapshot-after-fix.json")
+    if fix is not None:
+        (run_dir / "plan.json").write_text(json.dumps(fix.result.plan.to_json(), indent=2, default=str) + "\n",
                                            encoding="utf-8")
     evidence = {
         "snapshot_sha256": sha256_file(snapshot_path),
         "config_sha256": sha256_file(config_path) if config_path and config_path.exists() else None,
         "policy_files": policies.files,
-        "evaluated_at": evaluated_at.isoformat(timespec="seconds"),
+        "evaluated_at": evaluated.at.isoformat(timespec="seconds"),
         "collected_at": snapshot.collected_at,
     }
-    result = RunResult(
+    return StateWritten(run_dir, snapshot_path, evidence)
+
+
+def run_result(snapshot: Snapshot, options: ScanOptions, started: datetime, verdict: Verdict,
+               state: StateWritten) -> RunResult:
+    """Stage 4: the run as every report shows it (finished now; history and notices come next)."""
+    return RunResult(
         run_id=snapshot.run_id,
         started_at=started.isoformat(timespec="seconds"),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         tool_version=__version__,
         federations=tuple(f.name for f in snapshot.federations),
-        findings=tuple(findings),
+        findings=verdict.findings,
         collection_errors={f.name: [e.to_json() for e in f.errors] for f in snapshot.federations},
-        evidence=evidence,
+        evidence=state.evidence,
         mode=options.mode,
-        notices=tuple(notices),
-        remediation=remediation_doc,
+        notices=verdict.notices,
+        remediation=verdict.remediation.to_json() if verdict.remediation is not None else None,
     )
-    if settings.history_path is not None:
-        history = History(settings.history_path)
-        stopped = remediation is not None and remediation.interrupted is not None
-        history.record(result, snapshot, run_dir, packed=prepared.packed if prepared is not None else None,
-                       exit_code=EXIT_INTERRUPTED if stopped else None)
-        result = dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
-                                     trend=history.trend(result.run_id, settings.trend_runs))
-    if notifications is not None:
-        from auditor.notify import notify
 
-        # Before the reports are written, so that a failed notification is in them (never raises).
-        result = dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
-    files = write_reports(result, run_dir, options.formats,
-                          validated=prepared.validated if prepared is not None else None)
-    files["snapshot"] = snapshot_path
-    files["manifest"] = write_manifest(run_dir, run_id=result.run_id, tool_version=result.tool_version,
-                                       policy_files=policies.files, config_path=config_path,
-                                       signing_key=settings.signing_key)
-    out = RunOutput(result, run_dir, files)
-    if settings.s3 is not None and s3_client is not None:
-        from botocore.exceptions import BotoCoreError, ClientError
 
-        from auditor.report.publish import publish_run
+def record_history(result: RunResult, snapshot: Snapshot, run_dir: Path, settings: ReportSettings, *,
+                   packed_states: Mapping[str, bytes] | None = None, interrupted: bool = False) -> RunResult:
+    """Stage 5: record the run in the history (when kept) and add the changes since the previous
+    run and the trend. A --fix run stopped by a signal is recorded with exit code 130."""
+    if settings.history_path is None:
+        return result
+    history = History(settings.history_path)
+    history.record(result, snapshot, run_dir, packed=packed_states,
+                   exit_code=EXIT_INTERRUPTED if interrupted else None)
+    return dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
+                               trend=history.trend(result.run_id, settings.trend_runs))
 
-        try:
-            out = dataclasses.replace(out, published=publish_run(run_dir, settings.s3, s3_client))
-        except (BotoCoreError, ClientError) as exc:
-            out = dataclasses.replace(out, publish_error=f"publishing to s3://{settings.s3.bucket} failed: {exc}")
-    return out
+
+def send_notifications(result: RunResult, notifications: NotifySettings, run_dir: Path) -> RunResult:
+    """Stage 6: notify; before the reports are written, so that a failed notification is in them
+    (never raises)."""
+    from auditor.notify import notify
+
+    return dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
+
+
+def write_run_reports(result: RunResult, verdict: Verdict, state: StateWritten, options: ScanOptions,
+                      policies: PolicySet, target: RunTarget) -> dict[str, Path]:
+    """Stage 7: the reports in the run's formats, then the evidence manifest over the whole folder
+    (signed when a key is configured). Returns {name: path}, snapshot and manifest included."""
+    files = write_reports(result, state.run_dir, options.formats, schema_checked=verdict.schema_checked)
+    files["snapshot"] = state.snapshot_path
+    files["manifest"] = write_manifest(state.run_dir, run_id=result.run_id, tool_version=result.tool_version,
+                                       policy_files=policies.files, config_path=target.config_path,
+                                       signing_key=target.settings.signing_key)
+    return files
+
+
+def publish(out: RunOutput, target: RunTarget) -> RunOutput:
+    """Stage 8: upload the run folder when reports.s3 is configured; a failure is noted in the
+    output (the reports on disk are complete either way)."""
+    s3 = target.settings.s3
+    if s3 is None or target.s3_client is None:
+        return out
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from auditor.report.publish import publish_run
+
+    try:
+        return dataclasses.replace(out, published=publish_run(out.run_dir, s3, target.s3_client))
+    except (BotoCoreError, ClientError) as exc:
+        return dataclasses.replace(out, publish_error=f"publishing to s3://{s3.bucket} failed: {exc}")
+
+
+class SnapshotTexts:
+    """Each federation's snapshot.json text (`encode_federation`), kept on disk, not in memory
+    (~35 MB for 1,000 federations). Written by one thread, read once it is done."""
+
+    def __init__(self) -> None:
+        self._spool = tempfile.TemporaryFile(prefix="auditor-snapshot-")  # noqa: SIM115 (closed in close())
+        self._where: dict[str, tuple[int, int]] = {}
+
+    def add(self, name: str, text: str) -> None:
+        """Keep a federation's text (a later one for the same federation replaces it)."""
+        data = text.encode("utf-8")
+        self._spool.seek(0, os.SEEK_END)
+        self._where[name] = (self._spool.tell(), len(data))
+        self._spool.write(data)
+
+    def text(self, fed: FederationSnapshot) -> str | None:
+        """The federation's text (None: none kept); the `encoded` hook of Snapshot.write."""
+        where = self._where.get(fed.name)
+        if where is None:
+            return None
+        self._spool.seek(where[0])
+        return self._spool.read(where[1]).decode("utf-8")
+
+    def close(self) -> None:
+        """Drop the texts."""
+        self._spool.close()
+        self._where.clear()
+
+
+@dataclass(frozen=True)
+class JudgedFederation:
+    """One federation judged while the scan collected the others (StreamingEvaluator's unit)."""
+
+    findings: tuple[Finding, ...]
+    # One per finding: its report.json item passed the report schema (else report.json re-checks
+    # it and raises).
+    schema_checked: tuple[bool, ...]
 
 
 class StreamingEvaluator:
     """Judges federations on a worker thread as `collect()` hands them over.
 
     Collection mostly waits (on latency and rate limits); judging each federation meanwhile takes
-    the evaluation off the end of the scan. A federation handed over again (its data changed)
-    is judged again; the last judgement counts.
+    the evaluation off the end of the scan, with the work the writers would do at the end: each
+    finding checked against the report schema, the federation's state packed for the history and
+    its snapshot.json text made. A federation handed over again (its data changed) is judged
+    again; the last judgement counts. `finish()` then `streamed(snapshot)` hand it all over;
+    `close()` drops the spooled texts.
     """
 
     _DONE = object()
@@ -306,16 +492,10 @@ class StreamingEvaluator:
         self.now = now  # the evaluation time of every federation it judges
         self._pack_history = pack_history
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._results: dict[str, list[Finding]] = {}
+        self._judged: dict[str, JudgedFederation] = {}
+        self._packed: dict[str, bytes] = {}
+        self._texts = SnapshotTexts()
         self._error: BaseException | None = None
-        # Work done ahead for the end of the scan: findings whose JSON passed the report schema
-        # (by id, with the object itself so an id can never stand for another finding), and each
-        # federation's state packed for the history.
-        self._checked: dict[int, Finding] = {}
-        self.packed: dict[str, bytes] = {}
-        # Each federation's snapshot.json text, on disk (not in memory: ~35 MB for 1,000).
-        self._spool = tempfile.TemporaryFile(prefix="auditor-snapshot-")  # noqa: SIM115 (closed in close())
-        self._spooled: dict[str, tuple[int, int]] = {}
         self._thread = threading.Thread(target=self._work, name="evaluate", daemon=True)
         self._thread.start()
 
@@ -328,54 +508,40 @@ class StreamingEvaluator:
             if self._error is not None:
                 continue
             try:
-                findings = evaluate_federation(fed, self._settings, self._policies, now=self.now)
-                self._results[fed.name] = findings
-                for finding in findings:
-                    if finding_problem(finding) is None:  # else report.json re-checks it and raises
-                        self._checked[id(finding)] = finding
+                self._judged[fed.name] = self._judge(fed)
                 if self._pack_history:
-                    self.packed[fed.name] = pack_state(fed.resources)
-                text = encode_federation(fed).encode("utf-8")
-                self._spool.seek(0, os.SEEK_END)
-                self._spooled[fed.name] = (self._spool.tell(), len(text))
-                self._spool.write(text)
-            except BaseException as exc:  # re-raised by in_order(), like evaluate() would raise
+                    self._packed[fed.name] = pack_state(fed.resources)
+                self._texts.add(fed.name, encode_federation(fed))
+            except BaseException as exc:  # re-raised by streamed(), like evaluate() would raise
                 self._error = exc
 
-    def encoded(self, fed: FederationSnapshot) -> str | None:
-        """The federation's snapshot.json text made while collecting (None: not made)."""
-        where = self._spooled.get(fed.name)
-        if where is None:
-            return None
-        self._spool.seek(where[0])
-        return self._spool.read(where[1]).decode("utf-8")
+    def _judge(self, fed: FederationSnapshot) -> JudgedFederation:
+        findings = tuple(evaluate_federation(fed, self._settings, self._policies, now=self.now))
+        return JudgedFederation(findings, tuple(finding_problem(f) is None for f in findings))
 
-    def close(self) -> None:
-        """Drop the spooled texts."""
-        self._spool.close()
-        self._spooled.clear()
-
-    def validated(self, finding: Finding) -> bool:
-        """True when this very finding object was checked against the report schema."""
-        return self._checked.get(id(finding)) is finding
-
-    def finish(self) -> StreamingEvaluator:
-        """Wait until everything queued is judged; returns self."""
+    def finish(self) -> None:
+        """Wait until everything queued is judged."""
         self._queue.put(self._DONE)
         self._thread.join()
-        return self
 
-    def in_order(self, snapshot: Snapshot) -> list[Finding]:
-        """The findings in the snapshot's federation order (as `evaluate` orders them)."""
+    def streamed(self, snapshot: Snapshot) -> Streamed:
+        """After `finish()`: the snapshot's findings in its federation order (as `evaluate` orders
+        them), with the packed states and snapshot texts; raises what judging raised."""
         if self._error is not None:
             raise self._error
-        out: list[Finding] = []
+        findings: list[Finding] = []
+        checked: list[bool] = []
         for fed in snapshot.federations:
-            found = self._results.get(fed.name)
-            if found is None:  # never handed over (cannot happen with collect(); cheap to cover)
-                found = evaluate_federation(fed, self._settings, self._policies, now=self.now)
-            out += found
-        return out
+            judged = self._judged.get(fed.name)
+            if judged is None:  # never handed over (cannot happen with collect(); cheap to cover)
+                judged = self._judge(fed)
+            findings += judged.findings
+            checked += judged.schema_checked
+        return Streamed(Evaluated(self.now, tuple(findings), tuple(checked)), self._packed, self._texts)
+
+    def close(self) -> None:
+        """Drop the spooled snapshot texts."""
+        self._texts.close()
 
 
 def merge_snapshots(before: Snapshot, after: Snapshot) -> Snapshot:

@@ -12,7 +12,17 @@ from typing import Any
 
 import pytest
 
-from auditor.models import Finding, RunResult, Severity, Status, finding_uid
+from auditor.models import (
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_MEANINGS,
+    EXIT_OK,
+    Finding,
+    RunResult,
+    Severity,
+    Status,
+    finding_uid,
+)
 from auditor.report.html import (
     FILTER_SCRIPT,
     TEMPLATE_DIR,
@@ -273,15 +283,15 @@ def test_header_shows_run_facts_and_exit_meaning(result: RunResult, page: str) -
     for value in (result.run_id, result.started_at, result.finished_at, result.tool_version, "scan"):
         assert value in page
     assert result.exit_code == 2
-    assert "unknown: some data could not be collected (ERROR)" in page
+    assert EXIT_MEANINGS[EXIT_ERROR] in page
 
 
 @pytest.mark.parametrize(
     ("statuses", "meaning"),
     [
-        ((Status.PASS, Status.WAIVED), "compliant: every control passes"),
-        ((Status.PASS, Status.FAIL), "drift: at least one control fails"),
-        ((Status.FAIL, Status.ERROR), "unknown: some data could not be collected (ERROR)"),
+        ((Status.PASS, Status.WAIVED), EXIT_MEANINGS[EXIT_OK]),
+        ((Status.PASS, Status.FAIL), EXIT_MEANINGS[EXIT_FAIL]),
+        ((Status.FAIL, Status.ERROR), EXIT_MEANINGS[EXIT_ERROR]),
     ],
 )
 def test_exit_meaning_follows_exit_code(statuses: tuple[Status, ...], meaning: str) -> None:
@@ -292,11 +302,7 @@ def test_exit_meaning_follows_exit_code(statuses: tuple[Status, ...], meaning: s
     out = render_html(run).decode()
     assert meaning in out
     assert f"exit {run.exit_code}" in out
-    others = {
-        "compliant: every control passes",
-        "drift: at least one control fails",
-        "unknown: some data could not be collected (ERROR)",
-    } - {meaning}
+    others = set(EXIT_MEANINGS.values()) - {meaning}
     assert not any(o in out for o in others)
 
 
@@ -447,7 +453,7 @@ def test_differing_keys_and_json_lines() -> None:
 def test_empty_run_renders() -> None:
     run = RunResult("empty", "x", "y", "0.1.0", (), (), {}, {})
     out = render_html(run).decode()
-    assert "compliant: every control passes" in out
+    assert EXIT_MEANINGS[EXIT_OK] in out
     assert "No evidence was recorded" in out
 
 

@@ -46,7 +46,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import IO, Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -113,9 +113,8 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self._allow_insecure_http = allow_insecure_http
 
-    def redirect_request(  # type: ignore[no-untyped-def]
-        self, req, fp, code, msg, headers, newurl
-    ):
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         check_url(newurl, allow_insecure_http=self._allow_insecure_http)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 

@@ -4,10 +4,10 @@ pass/fail, they only show the RunResult."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from auditor.models import Finding, RunResult
+from auditor.models import RunResult
 
 
 class Format(enum.StrEnum):
@@ -55,10 +55,11 @@ def writer(fmt: Format) -> Callable[[RunResult], bytes]:
 
 
 def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tuple[Format, ...], *,
-                  validated: Callable[[Finding], bool] | None = None) -> dict[str, Path]:
+                  schema_checked: Sequence[bool] | None = None) -> dict[str, Path]:
     """Write `report.<fmt>` for each format into run_dir; return {format: path}.
 
-    `validated(finding)` true: the finding's JSON was already checked against the report schema.
+    `schema_checked`, one flag per finding of `result`: True where that finding's JSON already
+    passed the report schema (`json_report.finding_problem`), so report.json need not check it again.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -72,7 +73,7 @@ def write_reports(result: RunResult, run_dir: Path, formats: list[Format] | tupl
             chunks: Callable[..., Iterable[bytes]] = getattr(importlib.import_module(module), name)
             try:
                 with tmp.open("wb") as fh:
-                    for chunk in chunks(result, validated):
+                    for chunk in chunks(result, schema_checked):
                         fh.write(chunk)
             except BaseException:
                 tmp.unlink(missing_ok=True)

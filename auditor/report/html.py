@@ -22,17 +22,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from auditor.models import Finding, RunResult, Severity, Status
+from auditor.models import EXIT_MEANINGS, Finding, RunResult, Severity, Status
 from auditor.report.visuals import chain_css, chain_view, trend_view
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
-
-EXIT_MEANINGS: dict[int, str] = {
-    0: "compliant: every control passes",
-    1: "drift: at least one control fails",
-    2: "unknown: some data could not be collected (ERROR)",
-}
 
 MODE_MEANINGS: dict[str, str] = {
     "scan": "live scan",

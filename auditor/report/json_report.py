@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from auditor.models import Finding, RunResult
+from auditor.models import EXIT_MEANINGS, Finding, RunResult
 from auditor.prettyjson import list_item, with_list
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
-
-EXIT_MEANINGS = {
-    0: "compliant: every control passes, is waived or does not apply",
-    1: "drift: at least one control fails",
-    2: "unknown: some data could not be collected (ERROR findings)",
-}
 
 
 @lru_cache(maxsize=1)
@@ -75,28 +69,31 @@ def _check(validator: Any, instance: Any, where: str) -> None:
 
 def finding_problem(finding: Finding) -> str | None:
     """Why the finding's JSON breaks the report schema (None: it does not). For callers that
-    validate findings early, off the critical path (runner.StreamingEvaluator)."""
+    check findings early, off the critical path (runner.StreamingEvaluator)."""
     import jsonschema
 
     error = jsonschema.exceptions.best_match(_validators()[1].iter_errors(finding.to_json()))
     return None if error is None else error.message
 
 
-def iter_json(result: RunResult, validated: Callable[[Finding], bool] | None = None) -> Iterator[bytes]:
+def iter_json(result: RunResult, schema_checked: Sequence[bool] | None = None) -> Iterator[bytes]:
     """report.json in chunks, each finding validated and encoded on its own: building and
     validating the whole document held every finding twice more (~60 MB for 1,000 federations).
     A report that breaks its own schema is a bug, so it raises (before the first chunk when the
     envelope is wrong, else at the finding). Same bytes as `json.dumps(doc, indent=2) + newline`.
-    `validated(finding)` true: that very finding was already checked (`finding_problem`).
+    `schema_checked[i]` true: `result.findings[i]` was already checked (`finding_problem`); flags
+    that do not match the findings one for one are ignored (every finding is checked).
     """
     envelope_validator, finding_validator = _validators()
     doc = report_document(result, findings=False)
     _check(envelope_validator, doc, "report.json")
 
+    checked = schema_checked if schema_checked is not None and len(schema_checked) == len(result.findings) else ()
+
     def items() -> Iterator[str]:
-        for finding in result.findings:
+        for i, finding in enumerate(result.findings):
             item = finding.to_json()
-            if validated is None or not validated(finding):
+            if not (checked and checked[i]):
                 _check(finding_validator, item, f"report.json finding {finding.uid}")
             yield list_item(item)
 

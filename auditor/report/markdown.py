@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import re
 
-from auditor.models import RunResult, Status
+from auditor.models import EXIT_MEANINGS, RunResult, Status
 
 MAX_ROWS = 50
-EXIT_MEANINGS = {
-    0: "compliant: every control passes, is waived or does not apply",
-    1: "drift: at least one control fails",
-    2: "unknown: some data could not be collected (ERROR findings)",
-}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~])")
 
 

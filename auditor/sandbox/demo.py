@@ -17,8 +17,8 @@ def run_demo(*, output: Path, verbose: bool = False, quiet: bool = False) -> int
     found (the seeded drift makes it 1).
     """
     from auditor.config import load_config
+    from auditor.models import EXIT_MEANINGS
     from auditor.outputs import check_output_dir
-    from auditor.report.json_report import EXIT_MEANINGS
     from auditor.report.terminal import print_summary
     from auditor.runner import ScanOptions, scan
     from auditor.sandbox.scenario import Sandbox, apply_environment, config_document, seed_demo, write_config
