@@ -7,7 +7,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -414,15 +414,14 @@ def _run_scan(args: argparse.Namespace, remediation: RemediationOptions | None, 
 def _print_interrupted(out: RunOutput) -> None:
     """What a --fix stopped by a signal changed, and how to undo it (always: even with -q)."""
     from auditor.remediate.apply import outcome_lines
-    from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome, PlannedChange
 
-    doc = out.result.remediation or {"plan": {"changes": []}, "outcomes": []}
-    changes = [PlannedChange.from_json(c) for c in doc["plan"]["changes"]]
-    outcomes = [ChangeOutcome(o["change_id"], o["state"], o["detail"]) for o in doc["outcomes"]]
-    applied = sum(o.state in (APPLIED_UNVERIFIED, APPLIED_VERIFIED) for o in outcomes)
-    print(f"auditor: interrupted ({out.interrupted}) during --fix: {applied} of {len(changes)} change(s) "
+    fix = out.result.remediation
+    outcomes = fix.outcomes if fix is not None else ()
+    applied = sum(o.state.applied for o in outcomes)
+    planned = len(fix.plan.changes) if fix is not None else 0
+    print(f"auditor: interrupted ({out.interrupted}) during --fix: {applied} of {planned} change(s) "
           "applied; the run is recorded and its report written", file=sys.stderr)
-    print("\n".join(outcome_lines(changes, outcomes)), file=sys.stderr)
+    print("\n".join(outcome_lines(outcomes)), file=sys.stderr)
     print(f"undo: auditor rollback {out.result.run_id}   (run folder: {out.run_dir})", file=sys.stderr)
 
 
@@ -440,24 +439,18 @@ def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
 
 def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
     from auditor.remediate.apply import outcome_lines
-    from auditor.remediate.model import Plan, PlannedChange, Unfixable
 
-    doc = out.result.remediation
-    if doc is None or args.quiet or doc.get("interrupted"):  # an interrupted fix: _print_interrupted
+    fix = out.result.remediation
+    if fix is None or args.quiet or fix.interrupted:  # an interrupted fix: _print_interrupted
         return
-    plan = Plan(tuple(PlannedChange.from_json(c) for c in doc["plan"]["changes"]),
-                tuple(Unfixable(**u) for u in doc["plan"]["unfixable"]))
-    if not doc["applied"]:
+    if not fix.applied:
         from auditor.remediate.plan import plan_text
 
-        print(plan_text(plan))
-        print("declined: nothing was written" if doc["declined"] else "(plan only: nothing was written)")
+        print(plan_text(fix.plan))
+        print("declined: nothing was written" if fix.declined else "(plan only: nothing was written)")
     else:
-        from auditor.remediate.model import ChangeOutcome
-
         print("fix results:")
-        outcomes = [ChangeOutcome(o["change_id"], o["state"], o["detail"]) for o in doc["outcomes"]]
-        print("\n".join(outcome_lines(plan.changes, outcomes)))
+        print("\n".join(outcome_lines(fix.outcomes)))
         print(f"journal: {out.run_dir / 'journal.jsonl'}  (undo: auditor rollback {out.result.run_id})")
     print()
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the remediation types are built by auditor/remediate/, which imports this module
+    from auditor.remediate.model import FindingFix, RemediationResult
 
 from auditor.diff import FieldChange
 
@@ -75,7 +78,8 @@ class Finding:
     expected: Any
     actual: Any
     message: str
-    remediation: dict[str, Any] | None = None
+    # After a plan or --fix, the change that fixes this finding's control (and its outcome).
+    remediation: FindingFix | None = None
     references: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
@@ -91,7 +95,7 @@ class Finding:
             "expected": self.expected,
             "actual": self.actual,
             "message": self.message,
-            "remediation": self.remediation,
+            "remediation": self.remediation.to_json() if self.remediation is not None else None,
             "references": list(self.references),
         }
 
@@ -207,7 +211,7 @@ class RunResult:
     notices: tuple[str, ...] = ()
     # The remediation plan and, after `--fix`, each change's outcome (auditor/remediate/);
     # None when the run neither planned nor fixed.
-    remediation: dict[str, Any] | None = None
+    remediation: RemediationResult | None = None
 
     @property
     def exit_code(self) -> int:

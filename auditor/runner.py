@@ -31,7 +31,7 @@ from auditor.outputs import check_output_dir
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.journal import JOURNAL_NAME
-from auditor.remediate.model import APPLIED_UNVERIFIED, APPLIED_VERIFIED, ChangeOutcome
+from auditor.remediate.model import ChangeOutcome, FindingFix, OutcomeState, SkipReason
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
@@ -136,9 +136,10 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     snapshot_after: Snapshot | None = None
     if remediation is not None:
         out_dir = options.output_dir or config.reports_dir
-        findings = evaluate(snapshot, policies, now=options.now)
-        fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation)
-        touched = {o.change_id.split(":", 1)[0] for o in fix.outcomes if o.state == APPLIED_UNVERIFIED}
+        evaluated_at = options.now or datetime.now(UTC)
+        findings = evaluate(snapshot, policies, now=evaluated_at)
+        fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation, now=evaluated_at)
+        touched = fix.applied_federations()
         if touched and fix.interrupted is None:
             try:
                 with sigterm_interrupts():
@@ -381,7 +382,7 @@ def run_result(snapshot: Snapshot, options: ScanOptions, started: datetime, verd
         evidence=state.evidence,
         mode=options.mode,
         notices=verdict.notices,
-        remediation=verdict.remediation.to_json() if verdict.remediation is not None else None,
+        remediation=verdict.remediation,
     )
 
 
@@ -554,42 +555,33 @@ def verify_outcomes(result: RemediationResult, findings: Sequence[Finding]) -> R
     """An applied change is verified when every control it was for now passes (an interrupted
     run re-collected nothing: its applied changes stay unverified)."""
     status = {(f.federation, f.control_id): f.status for f in findings}
-    by_id = {c.id: c for c in result.plan.changes}
     outcomes = []
     for outcome in result.outcomes:
-        change = by_id.get(outcome.change_id)
-        if outcome.state == APPLIED_UNVERIFIED and result.interrupted is not None:
+        change = outcome.change
+        if outcome.state is OutcomeState.APPLIED_UNVERIFIED and result.interrupted is not None:
             detail = f"not re-collected: the run was interrupted ({result.interrupted})"
-            outcome = ChangeOutcome(outcome.change_id, APPLIED_UNVERIFIED,
+            outcome = ChangeOutcome(change, OutcomeState.APPLIED_UNVERIFIED,
                                     f"{outcome.detail}; {detail}" if outcome.detail else detail)
-        elif outcome.state == APPLIED_UNVERIFIED and change is not None:
+        elif outcome.state is OutcomeState.APPLIED_UNVERIFIED:
             still = [c for c in change.control_ids if status.get((change.federation, c)) is not Status.PASS]
             if not still:
-                outcome = ChangeOutcome(outcome.change_id, APPLIED_VERIFIED, "re-collected: the controls pass")
+                outcome = ChangeOutcome(change, OutcomeState.APPLIED_VERIFIED, "re-collected: the controls pass")
             else:
-                outcome = ChangeOutcome(outcome.change_id, APPLIED_UNVERIFIED,
+                outcome = ChangeOutcome(change, OutcomeState.APPLIED_UNVERIFIED,
                                         f"re-collected: {', '.join(still)} still not passing")
         outcomes.append(outcome)
     return dataclasses.replace(result, outcomes=tuple(outcomes))
 
 
 def annotate_findings(findings: Sequence[Finding], result: RemediationResult) -> list[Finding]:
-    """Each finding a change is for carries that change's plan entry (and outcome)."""
-    outcomes = {o.change_id: o for o in result.outcomes}
+    """Each finding a change is for carries that change (and its outcome)."""
     out = []
     for finding in findings:
         change = result.plan.for_control(finding.federation, finding.control_id)
         if change is None:
             out.append(finding)
             continue
-        entry: dict[str, object] = {
-            "change_id": change.id, "api_call": change.api_call,
-            "fields": [f.to_json() for f in change.fields],
-            "state": outcomes[change.id].state if change.id in outcomes else "planned",
-        }
-        if change.id in outcomes and outcomes[change.id].detail:
-            entry["detail"] = outcomes[change.id].detail
-        out.append(dataclasses.replace(finding, remediation=entry))
+        out.append(dataclasses.replace(finding, remediation=FindingFix(change, result.outcome_of(change.id))))
     return out
 
 
@@ -616,7 +608,6 @@ def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
     """
     from auditor.remediate import rollback
     from auditor.remediate.interrupt import deferred_signals
-    from auditor.remediate.model import SKIPPED
 
     started = datetime.now(UTC)
     undoes = _run_id_of(fix_run_dir)
@@ -627,11 +618,10 @@ def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
     history = History(settings.history_path) if settings.history_path is not None else None
     earlier = tuple(r.run_id for r in history.rollbacks_of(undoes)) if history is not None else ()
     outcomes = tuple(rollback(config, okta_secret(config), fix_run_dir, run_dir / JOURNAL_NAME))
-    ok = all(o.state == "restored" or (o.state == SKIPPED and o.detail.startswith("nothing to undo"))
-             for o in outcomes)
+    ok = all(o.state is OutcomeState.RESTORED or o.skipped is SkipReason.NOTHING_TO_UNDO for o in outcomes)
     exit_code = EXIT_OK if ok else EXIT_FAIL
     started_at, finished_at = started.isoformat(timespec="seconds"), datetime.now(UTC).isoformat(timespec="seconds")
-    federations = tuple(sorted({o.change_id.split(":", 1)[0] for o in outcomes}))
+    federations = tuple(sorted({o.federation for o in outcomes}))
     doc = {"run_id": run_id, "mode": "rollback", "undoes": undoes, "undoes_run_dir": str(fix_run_dir),
            "started_at": started_at, "finished_at": finished_at,
            "tool_version": __version__, "federations": list(federations), "exit_code": exit_code,

@@ -24,7 +24,7 @@ import pytest
 
 from auditor.models import Status
 from auditor.remediate import RemediationOptions
-from auditor.remediate.model import FAILED, SKIPPED
+from auditor.remediate.model import OutcomeState, SkipReason
 from auditor.report import Format
 from auditor.sandbox.certs import make_service_app_keypair
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
@@ -282,14 +282,16 @@ def test_fault_during_fix_stops_the_federation_and_is_journaled(sandbox: Sandbox
     sandbox.okta.inject_fault(f"^/api/v1/apps/{drifted.app_id}$", kind="status", status=503, times=1000,
                               method="PUT")
     out = scan_sandbox(sandbox, [drifted], tmp_path, remediation=RemediationOptions(apply=True))
-    outcomes = out.result.remediation["outcomes"]
-    states = [o["state"] for o in outcomes]
-    assert states[0] == FAILED and set(states[1:]) == {SKIPPED}, outcomes
-    assert all("an earlier change failed" in o["detail"] for o in outcomes[1:])
+    assert out.result.remediation is not None
+    outcomes = out.result.remediation.outcomes
+    states = [o.state for o in outcomes]
+    assert states[0] is OutcomeState.FAILED and set(states[1:]) == {OutcomeState.SKIPPED}, outcomes
+    assert all(o.skipped is SkipReason.EARLIER_FAILURE and "an earlier change failed" in o.detail
+               for o in outcomes[1:])
     journal = [json.loads(line) for line in (out.run_dir / "journal.jsonl").read_text().splitlines()]
     failed = [e for e in journal if e["event"] == "failed"]
-    assert len(failed) == 1 and failed[0]["change_id"] == outcomes[0]["change_id"]
-    assert [e["event"] for e in journal if e["change_id"] == outcomes[0]["change_id"]] == ["pending", "failed"]
+    assert len(failed) == 1 and failed[0]["change_id"] == outcomes[0].change_id
+    assert [e["event"] for e in journal if e["change_id"] == outcomes[0].change_id] == ["pending", "failed"]
     assert not any(e["event"] == "done" for e in journal)
     assert out.result.exit_code in (1, 2)
     assert out.files["json"].exists()

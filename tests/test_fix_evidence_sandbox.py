@@ -73,7 +73,8 @@ def test_rollback_is_its_own_run_and_the_fix_run_stays_verifiable(
     assert doc["mode"] == "rollback" and doc["undoes"] == fix.result.run_id
     assert {o["state"] for o in doc["outcomes"]} == {"restored"}
     events = [json.loads(line)["event"] for line in (undo_dir / "journal.jsonl").read_text().splitlines()]
-    assert events.count("rollback-done") == len(fix.result.remediation["plan"]["changes"]) >= 2
+    assert fix.result.remediation is not None
+    assert events.count("rollback-done") == len(fix.result.remediation.plan.changes) >= 2
 
     # Rolling back again writes nothing: its preconditions see the restored objects (and it says
     # which earlier run restored them); it is a run of its own too, and the fix run is untouched.

@@ -15,7 +15,7 @@ import pytest
 
 from auditor.remediate.apply import apply_plan
 from auditor.remediate.journal import Journal, read_journal
-from auditor.remediate.model import FAILED, SKIPPED, FieldChange, Plan, PlannedChange
+from auditor.remediate.model import FieldChange, OutcomeState, Plan, PlannedChange
 from auditor.remediate.targets import KINDS, RemoteError, TargetKind
 from auditor.report.evidence import bundle_run, verify_run, write_manifest
 
@@ -45,7 +45,7 @@ def test_changes_skipped_after_a_failure_are_journaled(tmp_path: Path, monkeypat
     monkeypatch.setitem(KINDS, "fake", _FailingKind())
     journal = Journal(tmp_path / "journal.jsonl")
     outcomes = asyncio.run(apply_plan(Plan((_change(1), _change(2), _change(3))), _Remote(), journal))  # type: ignore[arg-type]
-    assert [o.state for o in outcomes] == [FAILED, SKIPPED, SKIPPED]
+    assert [o.state for o in outcomes] == [OutcomeState.FAILED, OutcomeState.SKIPPED, OutcomeState.SKIPPED]
     events = [json.loads(line) for line in journal.path.read_text().splitlines()]
     skipped = [e for e in events if e["event"] == "skipped"]
     assert [e["change_id"] for e in skipped] == ["f:fake2", "f:fake3"]

@@ -16,7 +16,7 @@ import pytest
 from auditor.remediate.apply import apply_plan
 from auditor.remediate.interrupt import StopRequest, deferred_signals, stop_on_signals
 from auditor.remediate.journal import UNDOABLE_STATES, Journal, read_journal
-from auditor.remediate.model import APPLIED_UNVERIFIED, SKIPPED, UNKNOWN, FieldChange, Plan, PlannedChange
+from auditor.remediate.model import FieldChange, OutcomeState, Plan, PlannedChange
 from auditor.remediate.targets import KINDS, TargetKind
 
 
@@ -81,7 +81,7 @@ def test_first_signal_lets_the_call_finish_and_starts_nothing_more(tmp_path: Pat
     monkeypatch.setitem(KINDS, "held", kind)
     journal = Journal(tmp_path / "journal.jsonl")
     outcomes = _apply(kind, journal)
-    assert [o.state for o in outcomes] == [APPLIED_UNVERIFIED, SKIPPED, SKIPPED]
+    assert [o.state for o in outcomes] == [OutcomeState.APPLIED_UNVERIFIED, OutcomeState.SKIPPED, OutcomeState.SKIPPED]
     assert all("interrupted (SIGINT)" in o.detail for o in outcomes[1:])
     assert kind.writes == 1
     assert _events(journal) == [("f:held1", "pending"), ("f:held1", "done"), ("f:held2", "skipped"),
@@ -97,15 +97,15 @@ def test_second_signal_abandons_the_call_and_its_outcome_is_re_read(tmp_path: Pa
     outcomes = _apply(kind, journal, n=2)
     first = outcomes[0]
     if applied:
-        assert first.state == APPLIED_UNVERIFIED and "re-read shows it applied" in first.detail
+        assert first.state is OutcomeState.APPLIED_UNVERIFIED and "re-read shows it applied" in first.detail
         assert _events(journal)[:2] == [("f:held1", "pending"), ("f:held1", "done")]
     else:
         # Re-read unchanged, yet the server may still apply what it received: unknown, and undoable.
-        assert first.state == UNKNOWN and "may still apply" in first.detail
+        assert first.state is OutcomeState.UNKNOWN and "may still apply" in first.detail
         assert _events(journal)[:2] == [("f:held1", "pending"), ("f:held1", "abandoned")]
         [entry] = read_journal(journal.path)
         assert entry.state == "unknown" and entry.state in UNDOABLE_STATES
-    assert outcomes[1].state == SKIPPED and "SIGTERM" in outcomes[1].detail
+    assert outcomes[1].state is OutcomeState.SKIPPED and "SIGTERM" in outcomes[1].detail
 
 
 def test_signals_cannot_be_caught_off_the_main_thread_and_nothing_changes() -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from auditor.models import Status
 from auditor.remediate import RemediationOptions
-from auditor.remediate.model import APPLIED_VERIFIED, FAILED, SKIPPED
+from auditor.remediate.model import OutcomeState
 from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
 from tests.conftest import by_control, scan_sandbox
 
@@ -113,21 +113,23 @@ def test_read_only_policy_is_enough_to_scan_and_not_enough_to_fix(
         # --fix with read-only keys: the first AWS write is refused, naming the permission; the
         # federation's other changes are skipped, and nothing is half-written.
         denied = scan_sandbox(sandbox, [fed], tmp_path / "fix-ro", remediation=RemediationOptions(apply=True))
-        outcomes = denied.result.remediation["outcomes"]
-        assert outcomes and outcomes[0]["state"] == FAILED, outcomes
-        assert "AccessDenied" in outcomes[0]["detail"]
-        assert any(p in outcomes[0]["detail"] for p in ("cognito-idp:UpdateIdentityProvider", "iam:UpdateSAMLProvider"))
-        assert "the scanner's credentials need" in outcomes[0]["detail"]
-        assert {o["state"] for o in outcomes[1:]} <= {SKIPPED}
-        assert "Traceback" not in json.dumps(denied.result.remediation)
+        assert denied.result.remediation is not None
+        outcomes = denied.result.remediation.outcomes
+        assert outcomes and outcomes[0].state is OutcomeState.FAILED, outcomes
+        assert "AccessDenied" in outcomes[0].detail
+        assert any(p in outcomes[0].detail for p in ("cognito-idp:UpdateIdentityProvider", "iam:UpdateSAMLProvider"))
+        assert "the scanner's credentials need" in outcomes[0].detail
+        assert {o.state for o in outcomes[1:]} <= {OutcomeState.SKIPPED}
+        assert "Traceback" not in json.dumps(denied.result.remediation.to_json())
         journal = (denied.run_dir / "journal.jsonl").read_text()
         assert '"event": "failed"' in journal
 
         # The fix policy on top: every planned change applies and verifies.
         _as(monkeypatch, fix_keys)
         fixed = scan_sandbox(sandbox, [fed], tmp_path / "fix", remediation=RemediationOptions(apply=True))
-        states = {o["change_id"]: (o["state"], o["detail"]) for o in fixed.result.remediation["outcomes"]}
-        assert states and {s for s, _ in states.values()} == {APPLIED_VERIFIED}, states
+        assert fixed.result.remediation is not None
+        states = {o.change_id: (o.state, o.detail) for o in fixed.result.remediation.outcomes}
+        assert states and {s for s, _ in states.values()} == {OutcomeState.APPLIED_VERIFIED}, states
     after = by_control(fixed, fed.name)
     assert after["COGNITO-IDP-EMAIL-MAPPING"].status is Status.PASS
     assert after["CONNECT-IAM-SAML-PROVIDER"].status is Status.PASS

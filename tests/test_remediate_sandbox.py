@@ -17,7 +17,7 @@ import pytest
 from auditor.history import History
 from auditor.models import Status
 from auditor.remediate import RemediationOptions
-from auditor.remediate.model import APPLIED_VERIFIED, SKIPPED
+from auditor.remediate.model import OutcomeState, SkipReason
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
 from tests.conftest import by_control, scan_sandbox
 
@@ -102,23 +102,23 @@ def test_fix_verifies_and_changes_only_planned_fields_then_second_fix_writes_not
     fed = drifted(sandbox, "fix-all", FIXABLE)
     before = objects(sandbox, fed)
     out = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
-    doc = out.result.remediation
-    assert doc is not None and doc["applied"]
-    assert {o["state"] for o in doc["outcomes"]} == {APPLIED_VERIFIED}, doc["outcomes"]
+    fix = out.result.remediation
+    assert fix is not None and fix.applied
+    assert {o.state for o in fix.outcomes} == {OutcomeState.APPLIED_VERIFIED}, fix.outcomes
     findings = by_control(out, fed.name)
     fixed = {"COGNITO-IDP-EMAIL-MAPPING", "COGNITO-CLIENT-IDP-ENABLED", "OKTA-SAML-AUDIENCE", "OKTA-SAML-ACS-URL",
              "OKTA-SAML-EMAIL-ATTRIBUTE", "OKTA-SAML-SIGNING", "OKTA-ASSIGNMENTS", "OKTA-APP-ACTIVE",
              "COGNITO-IDP-METADATA", "COGNITO-DOMAIN"}
     assert {c for c in fixed if findings[c].status is not Status.PASS} == set()
-    assert findings["COGNITO-CLIENT-IDP-ENABLED"].remediation["state"] == APPLIED_VERIFIED
+    assert findings["COGNITO-CLIENT-IDP-ENABLED"].remediation.state == OutcomeState.APPLIED_VERIFIED
     report = json.loads(out.files["json"].read_text())  # validated against the schema when written
-    assert report["remediation"]["applied"] and len(report["remediation"]["outcomes"]) == len(doc["outcomes"])
+    assert report["remediation"]["applied"] and len(report["remediation"]["outcomes"]) == len(fix.outcomes)
     html = out.files["html"].read_text()
     assert "Remediation results" in html and "applied and verified" in html
     assert (out.run_dir / "plan.json").exists() and (out.run_dir / "journal.jsonl").exists()
 
     after = objects(sandbox, fed)
-    planned = {(c["kind"], f["path"]) for c in doc["plan"]["changes"] for f in c["fields"]}
+    planned = {(c.kind, f.path) for c in fix.plan.changes for f in c.fields}
     for kind in after:
         for path in changed_paths(before[kind], after[kind]):
             assert any(path == p or path.startswith(p + ".") for k, p in planned if k == kind), (kind, path)
@@ -131,7 +131,7 @@ def test_fix_verifies_and_changes_only_planned_fields_then_second_fix_writes_not
 
     okta_from, aws_from = len(sandbox.okta.requests), len(sandbox.aws.calls)
     again = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
-    assert again.result.remediation["plan"]["changes"] == []
+    assert again.result.remediation is not None and again.result.remediation.plan.changes == ()
     assert writes(sandbox, okta_from, aws_from) == []
 
 
@@ -169,10 +169,12 @@ def test_outside_edit_between_plan_and_apply_is_skipped(sandbox: Sandbox, tmp_pa
 
     out = scan_sandbox(sandbox, [fed], tmp_path,
                        remediation=RemediationOptions(apply=True, confirm=colleague_edits_then_confirms))
-    outcomes = {o["change_id"]: o for o in out.result.remediation["outcomes"]}
-    assert outcomes[f"{fed.name}:cognito.identity_provider"]["state"] == SKIPPED
-    assert "changed since the scan" in outcomes[f"{fed.name}:cognito.identity_provider"]["detail"]
-    assert outcomes[f"{fed.name}:okta.app"]["state"] == APPLIED_VERIFIED
+    assert out.result.remediation is not None
+    outcomes = {o.change_id: o for o in out.result.remediation.outcomes}
+    conflict = outcomes[f"{fed.name}:cognito.identity_provider"]
+    assert conflict.state is OutcomeState.SKIPPED and conflict.skipped is SkipReason.CONFLICT
+    assert "changed since the scan" in conflict.detail
+    assert outcomes[f"{fed.name}:okta.app"].state is OutcomeState.APPLIED_VERIFIED
     idp = cognito.describe_identity_provider(UserPoolId=fed.pool_id, ProviderName="Okta")["IdentityProvider"]
     assert idp["AttributeMapping"]["email"] == "custom:colleague"  # the colleague's edit stands
     journal = (out.run_dir / "journal.jsonl").read_text()
@@ -264,14 +266,16 @@ def test_killed_mid_apply_leaves_a_journal_that_rolls_back(sandbox: Sandbox, tmp
 def test_scp_fix_needs_the_flag_and_creates_a_dedicated_policy(sandbox: Sandbox, tmp_path: Path) -> None:
     fed = seed_federation(sandbox, "fix-scp", NO_SCP)
     plain = scan_sandbox(sandbox, [fed], tmp_path, remediation=RemediationOptions(apply=False))
-    reasons = {u["control_id"]: u["reason"] for u in plain.result.remediation["plan"]["unfixable"]}
+    assert plain.result.remediation is not None
+    reasons = {u.control_id: u.reason for u in plain.result.remediation.plan.unfixable}
     assert "--allow-scp-changes" in reasons["SCP-DENY-ROLE-DELETION"]
     out = scan_sandbox(sandbox, [fed], tmp_path, remediation=RemediationOptions(apply=True, allow_scp_changes=True))
     findings = by_control(out, fed.name)
     assert findings["SCP-DENY-ROLE-DELETION"].status is Status.PASS
     assert findings["SCP-DENY-INSTANCE-DELETION"].status is Status.PASS
-    [change] = out.result.remediation["plan"]["changes"]
-    assert change["kind"] == "organizations.scp" and len(change["after"]["Content"]["Statement"]) == 2
+    assert out.result.remediation is not None
+    [change] = out.result.remediation.plan.changes
+    assert change.kind == "organizations.scp" and len(change.after["Content"]["Statement"]) == 2
 
 
 def test_connect_chain_fixes_and_rollback(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -285,7 +289,8 @@ def test_connect_chain_fixes_and_rollback(sandbox: Sandbox, tmp_path: Path) -> N
     findings = by_control(out, fed.name)
     assert findings["CONNECT-IAM-SAML-PROVIDER"].status is Status.PASS
     assert findings["OKTA-CONNECT-APP"].status is Status.PASS
-    kinds = {c["kind"] for c in out.result.remediation["plan"]["changes"]}
+    assert out.result.remediation is not None
+    kinds = {c.kind for c in out.result.remediation.plan.changes}
     assert kinds == {"iam.saml_provider", "okta.connect_app"}
     assert iam.get_saml_provider(SAMLProviderArn=arn)["SAMLMetadataDocument"] != old_document
     assert main(["rollback", "-c", str(tmp_path / "config.yaml"), out.result.run_id, "--yes"]) == 0

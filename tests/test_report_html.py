@@ -23,6 +23,7 @@ from auditor.models import (
     Status,
     finding_uid,
 )
+from auditor.remediate.model import FieldChange, FindingFix, PlannedChange
 from auditor.report.html import (
     FILTER_SCRIPT,
     TEMPLATE_DIR,
@@ -75,7 +76,7 @@ def _finding(
     message: str = "",
     title: str | None = None,
     references: tuple[str, ...] = (),
-    remediation: dict[str, Any] | None = None,
+    remediation: FindingFix | None = None,
 ) -> Finding:
     control_id, default_title, severity, resource = control
     return Finding(
@@ -131,7 +132,10 @@ def sample_result() -> RunResult:
                 },
                 "message": "Okta posts assertions to a domain the user pool does not own",
                 "references": ("Okta SAML app, step 2",),
-                "remediation": {"action": "okta.sign_on", "field": "ssoAcsUrl"},
+                "remediation": FindingFix(PlannedChange(
+                    "prod:okta.app", "prod", "okta.app", {"app_id": "0oa1"}, "okta PUT /api/v1/apps/0oa1",
+                    ("OKTA-SAML-ACS-URL",), (f"OKTA-SAML-ACS-URL: set {HOSTILE_SCRIPT}",),
+                    (FieldChange("settings.signOn.ssoAcsUrl", HOSTILE_IMG, "https://cc-prod.example"),), {}, {})),
             }
         elif cid == "OKTA-CERT-EXPIRY":
             kwargs = {

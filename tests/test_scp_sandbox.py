@@ -153,5 +153,6 @@ def test_scps_do_not_protect_the_management_account(sandbox: Sandbox, unguarded:
         assert mgmt[control].status is Status.FAIL
         assert "management account" in mgmt[control].message and MANAGEMENT_ACCOUNT_ID in mgmt[control].message
     # --fix would attach an SCP that protects nothing there: it says so instead.
-    reasons = {(u["federation"], u["control_id"]): u["reason"] for u in out.result.remediation["plan"]["unfixable"]}
+    assert out.result.remediation is not None
+    reasons = {(u.federation, u.control_id): u.reason for u in out.result.remediation.plan.unfixable}
     assert "management account" in reasons[("mgmt", "SCP-DENY-ROLE-DELETION")]

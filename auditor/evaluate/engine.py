@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from auditor.config import FederationConfig
-from auditor.evaluate.operators import OPERATORS, OpContext, OperatorError, show
+from auditor.evaluate.operators import OPERATORS, OpContext, Operator, OperatorError, show
 from auditor.evaluate.paths import MISSING, resolve
 from auditor.models import Finding, Status, finding_uid
 from auditor.policy.loader import PolicySet
@@ -154,14 +154,64 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
     label = f"{resource_key}.{a.path}" if a.path else resource_key
     if root is None:
         return _Check(False, label, "exists", None, _does_not_exist(fed, resource_key))
-    if a.when is not None:
-        # A guard may read another resource (`when: {resource: okta.metadata, ...}`): the
-        # schema allows it and the loader counts it among the control's needs.
-        guard_root = fed.resources.get(a.when.resource) if a.when.resource else root
-        if not _holds(a.when, guard_root, template_ctx, ctx):
-            return None
+    if not _guard_holds(a, root, fed, template_ctx, ctx):
+        return None
     ok, expected, actual, message = _apply(a, root, template_ctx, ctx)
     return _Check(ok, label, expected, actual, _message(a.message, template_ctx) or message)
+
+
+def _guard_holds(a: Assertion, root: Any, fed: FederationSnapshot, template_ctx: dict[str, Any],
+                 ctx: OpContext) -> bool:
+    """True when the assertion applies: it has no `when` guard, or the guard holds."""
+    if a.when is None:
+        return True
+    # A guard may read another resource (`when: {resource: okta.metadata, ...}`): the schema
+    # allows it and the loader counts it among the control's needs.
+    guard_root = fed.resources.get(a.when.resource) if a.when.resource else root
+    return _holds(a.when, guard_root, template_ctx, ctx)
+
+
+@dataclass(frozen=True)
+class ResolvedAssertion:
+    """One top-level operator assertion of a control on one federation, its templates rendered
+    with the context the judgement uses: what remediation reads (auditor/remediate/actions.py),
+    never the finding's report form."""
+
+    assertion: Assertion
+    resource: str  # the resource key the assertion reads
+    path: str
+    arg: Any  # the operator's argument, rendered
+    value: Any  # the value at `path` now; None when it is missing
+    holds: bool
+
+
+def resolve_assertions(control: Control, fed: FederationSnapshot, settings: dict[str, Any], *,
+                       now: datetime) -> tuple[ResolvedAssertion, ...]:
+    """The control's top-level operator assertions that apply to `fed`, in policy order, each
+    rendered and judged as `evaluate_federation` does (`settings`: the snapshot's).
+
+    Left out: `all`/`any` composites, assertions whose guard does not hold, whose resource does
+    not exist, or that cannot be judged (a template or the operator failed): none of them names
+    a value to write.
+    """
+    template_ctx = _template_context(settings, fed)
+    ctx = OpContext(now=now, settings=settings)
+    out: list[ResolvedAssertion] = []
+    for a in control.assertions:
+        resource_key = a.resource or control.resource
+        root = fed.resources.get(resource_key)
+        if a.op not in OPERATORS or root is None:
+            continue
+        try:
+            if not _guard_holds(a, root, fed, template_ctx, ctx):
+                continue
+            value = resolve(root, a.path)
+            arg = _rendered_arg(a, template_ctx)
+            holds = _operate(OPERATORS[a.op], value, arg, ctx)[0]
+        except (_Unknown, _TemplateProblem):
+            continue
+        out.append(ResolvedAssertion(a, resource_key, a.path, arg, _plain(value), holds))
+    return tuple(out)
 
 
 def _message(text: str | None, template_ctx: dict[str, Any]) -> str | None:
@@ -193,13 +243,20 @@ def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
         message = ("items " + ", ".join(map(str, bad)) + " do not satisfy the nested assertions"
                    if a.op == "all" else "no item satisfies the nested assertions")
         return ok, f"{a.op} items satisfy the nested assertions", _plain(value), message
-    op = OPERATORS[a.op]
+    return _operate(OPERATORS[a.op], value, _rendered_arg(a, template_ctx), ctx)
+
+
+def _rendered_arg(a: Assertion, template_ctx: dict[str, Any]) -> Any:
     try:
-        arg = render(a.arg, template_ctx)
+        return render(a.arg, template_ctx)
     except (UndefinedValue, TemplateFailure) as exc:
         raise _TemplateProblem(exc, a) from exc
     except jinja2.TemplateError as exc:
         raise _Unknown(f"template error: {exc}") from exc
+
+
+def _operate(op: Operator, value: Any, arg: Any, ctx: OpContext) -> tuple[bool, Any, Any, str]:
+    """One operator on a value with its rendered argument: (ok, expected, actual, message)."""
     if value is MISSING and not op.accepts_missing:
         expected = _expected_of(op.name, arg)
         return False, expected, None, f"is missing (expected {show(expected)})"

@@ -41,6 +41,9 @@ class OperatorError(Exception):
 
 
 OperatorFn = Callable[[Any, Any, OpContext], Outcome]
+# (the current value, or None when the path is missing; the rendered argument) -> the value that
+# makes the assertion hold.
+SatisfyingFn = Callable[[Any, Any], Any]
 
 
 @dataclass(frozen=True)
@@ -53,18 +56,22 @@ class Operator:
     doc: str
     # True when a missing path is a legitimate input (exists/absent); otherwise MISSING fails.
     accepts_missing: bool = False
+    # The one value that makes the assertion hold, for operators that can name it (`equals`: the
+    # argument). Remediation writes it (auditor/remediate/actions.py); None: no single value does.
+    # It raises OperatorError when the argument is malformed, like `fn`.
+    satisfying: SatisfyingFn | None = None
 
 
 OPERATORS: dict[str, Operator] = {}
 
 
-def operator(name: str, arg_schema: dict[str, Any], doc: str, *,
-             accepts_missing: bool = False) -> Callable[[OperatorFn], OperatorFn]:
+def operator(name: str, arg_schema: dict[str, Any], doc: str, *, accepts_missing: bool = False,
+             satisfying: SatisfyingFn | None = None) -> Callable[[OperatorFn], OperatorFn]:
     """Register an operator under `name`."""
     def register(fn: OperatorFn) -> OperatorFn:
         if name in OPERATORS:
             raise ValueError(f"operator {name!r} registered twice")
-        OPERATORS[name] = Operator(name, fn, arg_schema, doc, accepts_missing)
+        OPERATORS[name] = Operator(name, fn, arg_schema, doc, accepts_missing, satisfying)
         return fn
     return register
 
@@ -80,7 +87,8 @@ def show(value: Any) -> str:
 _ANY: dict[str, Any] = {}
 
 
-@operator("equals", _ANY, "the value equals the argument (templates allowed)")
+@operator("equals", _ANY, "the value equals the argument (templates allowed)",
+          satisfying=lambda actual, arg: arg)
 def _equals(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     return Outcome(actual == arg, arg, f"is {show(actual)}, expected {show(arg)}")
 
@@ -405,10 +413,11 @@ def _aws_signin_endpoint(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
 @operator("connect_relay_state", {"type": "object", "additionalProperties": False, "required": ["instance_arn"],
                                   "properties": {"instance_arn": {"type": "string"}}},
           "the relay state opens the Amazon Connect instance: https://<instance region>.console.aws.amazon.com"
-          "/connect/federate/<instance id>, optionally with a URL-encoded ?destination=")
+          "/connect/federate/<instance id>, optionally with a URL-encoded ?destination=",
+          satisfying=lambda actual, arg: _relay_state_to_write(actual, arg["instance_arn"]))
 def _connect_relay_state(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
-    """Expected is the value to write (the documented base, the valid query kept): the
-    okta.connect_relay_state remediation sets it."""
+    """Expected is the value to write (the documented base, the valid query kept), which the
+    okta.connect_relay_state remediation sets."""
     from auditor.evaluate.aws_signin import relay_state_problems
 
     try:
@@ -418,6 +427,15 @@ def _connect_relay_state(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
     if problems:
         return Outcome(False, fixed, f"is {show(actual)}, expected {show(fixed)}: " + "; ".join(problems))
     return Outcome(True, fixed, f"{actual} opens the instance")
+
+
+def _relay_state_to_write(actual: Any, instance_arn: str) -> str:
+    from auditor.evaluate.aws_signin import relay_state_problems
+
+    try:
+        return relay_state_problems(actual, instance_arn)[1]
+    except ValueError as exc:
+        raise OperatorError(str(exc)) from exc
 
 
 @operator("aws_saml_attributes", {"type": "object", "additionalProperties": False,

@@ -146,16 +146,35 @@ def _load_doc(doc: Located) -> tuple[list[Control], list[InputProblem]]:
             _check_template(doc, "{{ " + when + " }}", (*path, "when"), control_problems)
             if not control_problems:
                 needs |= referenced_resources("{{ " + when + " }}")
-        problems += control_problems
         line, _ = doc.line_of(path)
-        controls.append(Control(
+        control = Control(
             id=raw["id"], title=raw["title"], severity=Severity(raw["severity"]), resource=raw["resource"],
             assertions=assertions, description=raw.get("description", ""), when=when,
             skip_reason=raw.get("skip_reason", "not applicable"), remediation=raw.get("remediation"),
             references=tuple(raw.get("references", [])), needs=frozenset(needs),
             source=f"{doc.file}:{line}",
-        ))
+        )
+        _check_remediation(doc, control, (*path, "remediation"), control_problems)
+        problems += control_problems
+        controls.append(control)
     return controls, problems
+
+
+def _check_remediation(doc: Located, control: Control, path: tuple[str | int, ...],
+                       problems: list[InputProblem]) -> None:
+    """The control's `remediation:` action can serve it (the schema already checked the id)."""
+    from auditor.remediate.actions import ACTIONS  # see policy/schema.py action_ids
+
+    action = ACTIONS.get(control.remediation) if control.remediation else None
+    if action is None:
+        return
+    why = action.serves.problem(control)
+    if why is not None:
+        line, col = doc.line_of(path)
+        serving = sorted(a.name for a in ACTIONS.values() if a.serves.problem(control) is None)
+        hint = ("actions that can serve it: " + ", ".join(serving)) if serving else "remove it (fix by hand)"
+        problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: {control.remediation} cannot "
+                                     f"fix control {control.id}: {why}", hint))
 
 
 def _assertion(doc: Located, raw: dict[str, Any], path: tuple[str | int, ...],

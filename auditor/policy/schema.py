@@ -1,4 +1,4 @@
-"""The JSON Schema of policy files, generated from the operator registry."""
+"""The JSON Schema of policy files, generated from the operator and action registries."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ def assertion_schema() -> dict[str, Any]:
     return {"type": "object", "additionalProperties": False, "properties": props}
 
 
+def action_ids() -> list[str]:
+    """The remediation actions a control may name (auditor/remediate/actions.py), sorted."""
+    # Imported here: the remediation stack reads loaded policies, so it cannot load with this module.
+    from auditor.remediate.actions import ACTIONS
+
+    return sorted(ACTIONS)
+
+
 def policy_schema() -> dict[str, Any]:
     """Schema of a whole policy file."""
     return {
@@ -61,7 +69,8 @@ def policy_schema() -> dict[str, Any]:
                     "when": {"type": "string", "minLength": 1},
                     "skip_reason": {"type": "string"},
                     "assert": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/assertion"}},
-                    "remediation": {"type": ["string", "null"]},
+                    "remediation": {"enum": [*action_ids(), None],
+                                    "description": "the action that fixes a FAIL (null: fixed by hand)"},
                     "references": {"type": "array", "items": {"type": "string"}},
                 },
             },

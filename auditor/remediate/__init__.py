@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from auditor.config import Config
 from auditor.models import Finding
 from auditor.policy.loader import PolicySet
-from auditor.remediate.model import ChangeOutcome, Plan
+from auditor.remediate.model import ChangeOutcome, Plan, RemediationResult
 from auditor.remediate.targets import Remote
 from auditor.snapshot import Snapshot
+
+__all__ = ["RemediationOptions", "RemediationResult", "remediate", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -34,23 +36,6 @@ class RemediationOptions:
     grace_s: float = 2.0
 
 
-@dataclass(frozen=True)
-class RemediationResult:
-    """The plan, and (after an apply) what became of each change."""
-
-    plan: Plan
-    applied: bool = False
-    declined: bool = False
-    outcomes: tuple[ChangeOutcome, ...] = field(default_factory=tuple)
-    # The signal that stopped the apply ("SIGINT", "SIGTERM"), or None when it ran to the end.
-    interrupted: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON form, for report.json and the HTML report."""
-        return {"plan": self.plan.to_json(), "applied": self.applied, "declined": self.declined,
-                "outcomes": [o.to_json() for o in self.outcomes], "interrupted": self.interrupted}
-
-
 @contextlib.asynccontextmanager
 async def _remote(config: Config, secret: str | None) -> AsyncIterator[Remote]:
     """Okta (one aiohttp session for the whole plan/apply) and AWS clients."""
@@ -62,8 +47,10 @@ async def _remote(config: Config, secret: str | None) -> AsyncIterator[Remote]:
 
 
 def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: Sequence[Finding],
-              policies: PolicySet, run_dir: Path, options: RemediationOptions) -> RemediationResult:
-    """Plan, and when asked and confirmed, apply (journaled in run_dir/journal.jsonl).
+              policies: PolicySet, run_dir: Path, options: RemediationOptions, *,
+              now: datetime | None = None) -> RemediationResult:
+    """Plan, and when asked and confirmed, apply (journaled in run_dir/journal.jsonl). `now`: the
+    time `findings` were evaluated at (the plan reads the controls' assertions as of then).
 
     SIGINT/SIGTERM while applying do not interrupt: they stop the apply safely (see
     auditor/remediate/interrupt.py) and the result says which signal came.
@@ -76,7 +63,7 @@ def remediate(config: Config, secret: str | None, snapshot: Snapshot, findings: 
     async def run() -> RemediationResult:
         async with _remote(config, secret) as remote:
             plan = await build_plan(snapshot, findings, policies, remote,
-                                    allow_scp_changes=options.allow_scp_changes)
+                                    allow_scp_changes=options.allow_scp_changes, now=now)
             if not options.apply or not plan.changes:
                 return RemediationResult(plan)
             if options.confirm is not None and not options.confirm(plan):

@@ -1,6 +1,10 @@
 """Remediation actions, registered like operators and named by the controls that use them
 (`remediation:` in a policy file). An action edits a working copy of one object; the plan is
 the difference. Actions are additive and narrow: they never remove people, IdPs or statements.
+
+An action reads the control's assertions (rendered as the evaluator renders them), never the
+finding's report form, and declares which controls it can serve (`Serves`): a policy naming an
+action for a control it cannot serve does not load.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from urllib.parse import quote
 from auditor.collectors.okta import OktaError
 from auditor.collectors.okta_metadata import metadata_api_url, same_public_metadata
 from auditor.collectors.saml_metadata import MetadataError, parse_metadata
+from auditor.evaluate.engine import ResolvedAssertion
+from auditor.evaluate.operators import OPERATORS, OperatorError
 from auditor.evaluate.paths import parse_path
-from auditor.models import Finding
+from auditor.policy.model import Control
 from auditor.remediate.targets import Remote
 from auditor.snapshot import FederationSnapshot
 
@@ -27,14 +33,59 @@ class CannotFix(Exception):
     """The action cannot fix this finding; the message says why (shown as 'unfixable')."""
 
 
+@dataclass(frozen=True)
+class Serves:
+    """The controls an action can serve, checked when a policy loads (`problem`).
+
+    The control's `resource:` must be `resource`, and when `paths` or `operators` are given, one
+    of its top-level assertions on `resource` must match them: a path starting with one of
+    `paths`, one of `operators`. With `writes_expected`, the action writes the value that
+    satisfies each failing matching assertion, so (without `operators`) only operators that name
+    that value match (`equals`, ...).
+    """
+
+    resource: str
+    paths: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    writes_expected: bool = False
+
+    def matches(self, resource: str, path: str, op: str) -> bool:
+        """True when an assertion of `op` on `resource` at `path` is one the action acts on."""
+        operator = OPERATORS.get(op)
+        if resource != self.resource or operator is None:
+            return False
+        if self.paths and not path.startswith(self.paths):
+            return False
+        if self.operators:
+            return op in self.operators
+        return operator.satisfying is not None or not self.writes_expected
+
+    def problem(self, control: Control) -> str | None:
+        """Why the action cannot serve `control` (None: it can)."""
+        if control.resource != self.resource:
+            return f"it fixes controls on {self.resource}, and this control's resource is {control.resource}"
+        if not (self.paths or self.operators or self.writes_expected):
+            return None
+        if any(self.matches(a.resource or control.resource, a.path, a.op) for a in control.assertions):
+            return None
+        what = f"a top-level {' or '.join(self.operators)} assertion" if self.operators else "a top-level assertion"
+        where = f" on {' or '.join(self.paths)}" if self.paths else ""
+        naming = (" whose operator names the value to set (equals)"
+                  if self.writes_expected and not self.operators else "")
+        return f"it needs {what}{where}{naming}, and this control has none"
+
+
 @dataclass
 class ActionContext:
-    """What an action may use: the federation's snapshot, the failing finding, and live reads."""
+    """What an action may use: the federation's snapshot, the failing control and its resolved
+    assertions (auditor/evaluate/engine.py `resolve_assertions`), and live reads."""
 
     fed: FederationSnapshot
-    finding: Finding
+    control: Control
+    assertions: tuple[ResolvedAssertion, ...]
     remote: Remote
     settings: dict[str, Any]
+    serves: Serves
     allow_scp_changes: bool = False
 
 
@@ -43,24 +94,26 @@ ActionFn = Callable[[Any, ActionContext], Awaitable[str]]
 
 @dataclass(frozen=True)
 class Action:
-    """A registered action: the kind of object it edits and how."""
+    """A registered action: the kind of object it edits, how, and the controls it can serve."""
 
     name: str
     kind: str
     fn: ActionFn
     doc: str
     permissions: tuple[str, ...]
+    serves: Serves
 
 
 ACTIONS: dict[str, Action] = {}
 
 
-def action(name: str, kind: str, doc: str, permissions: tuple[str, ...]) -> Callable[[ActionFn], ActionFn]:
+def action(name: str, kind: str, doc: str, permissions: tuple[str, ...],
+           serves: Serves) -> Callable[[ActionFn], ActionFn]:
     """Register an action under `name` (the value of a control's `remediation:`)."""
     def register(fn: ActionFn) -> ActionFn:
         if name in ACTIONS:
             raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = Action(name, kind, fn, doc, permissions)
+        ACTIONS[name] = Action(name, kind, fn, doc, permissions, serves)
         return fn
     return register
 
@@ -73,28 +126,29 @@ def set_path(obj: Any, path: str, value: Any) -> None:
     obj[parts[-1]] = value
 
 
-def _expected_values(ctx: ActionContext, resource: str) -> dict[str, Any]:
-    """The finding's expected plain values under `resource` (from `equals` assertions)."""
-    expected = ctx.finding.expected if isinstance(ctx.finding.expected, dict) else {}
-    actual = ctx.finding.actual if isinstance(ctx.finding.actual, dict) else {}
-    out = {}
-    for key, value in expected.items():
-        if not key.startswith(resource + ".") or isinstance(value, dict | list):
-            continue
-        if actual.get(key) != value:
-            out[key[len(resource) + 1:]] = value
-    return out
+async def _set_expected(obj: Any, ctx: ActionContext) -> str:
+    """Set, for every failing assertion the action writes from (`Serves`), the value that
+    satisfies it (`equals`: the rendered argument).
 
-
-async def _set_expected(obj: Any, ctx: ActionContext, resource: str, allowed: tuple[str, ...]) -> str:
-    """Set the expected value of every failing `equals` check on a field the action may change.
-
-    Checks on other fields stay for a human (named in the reason); verification then reports
-    the control as not yet passing.
+    Failing assertions that name a value on fields the action may not change stay for a human
+    (named in the reason); verification then reports the control as not yet passing.
     """
-    expected = _expected_values(ctx, resource)
-    changes = {p: v for p, v in expected.items() if p.startswith(allowed)}
-    refused = [p for p in expected if p not in changes]
+    changes: dict[str, Any] = {}
+    refused: list[str] = []
+    for resolved in ctx.assertions:
+        satisfying = OPERATORS[resolved.assertion.op].satisfying
+        if resolved.holds or resolved.resource != ctx.serves.resource or satisfying is None:
+            continue
+        try:
+            value = satisfying(resolved.value, resolved.arg)
+        except OperatorError:
+            continue
+        if value == resolved.value:
+            continue
+        if ctx.serves.matches(resolved.resource, resolved.path, resolved.assertion.op):
+            changes[resolved.path] = value
+        else:
+            refused.append(resolved.path)
     if not changes:
         what = ", ".join(refused) if refused else "no expected value to set"
         raise CannotFix(f"nothing this action may change ({what})")
@@ -105,20 +159,23 @@ async def _set_expected(obj: Any, ctx: ActionContext, resource: str, allowed: tu
 
 
 @action("okta.sign_on", "okta.app", "set the SSO URL, recipient, destination and audience to the live Cognito values",
-        ("okta.apps.manage",))
+        ("okta.apps.manage",), Serves("okta.app", paths=(
+            "settings.signOn.ssoAcsUrl", "settings.signOn.recipient", "settings.signOn.destination",
+            "settings.signOn.audience"), writes_expected=True))
 async def _okta_sign_on(obj: Any, ctx: ActionContext) -> str:
-    return await _set_expected(obj, ctx, "okta.app", (
-        "settings.signOn.ssoAcsUrl", "settings.signOn.recipient", "settings.signOn.destination",
-        "settings.signOn.audience"))
+    return await _set_expected(obj, ctx)
 
 
-@action("okta.signing", "okta.app", "sign assertions with RSA-SHA256 and a SHA-256 digest", ("okta.apps.manage",))
+@action("okta.signing", "okta.app", "sign assertions with RSA-SHA256 and a SHA-256 digest", ("okta.apps.manage",),
+        Serves("okta.app", paths=(
+            "settings.signOn.assertionSigned", "settings.signOn.signatureAlgorithm",
+            "settings.signOn.digestAlgorithm"), writes_expected=True))
 async def _okta_signing(obj: Any, ctx: ActionContext) -> str:
-    return await _set_expected(obj, ctx, "okta.app", (
-        "settings.signOn.assertionSigned", "settings.signOn.signatureAlgorithm", "settings.signOn.digestAlgorithm"))
+    return await _set_expected(obj, ctx)
 
 
-@action("okta.activate", "okta.app", "activate the app (its sign-on mode is never changed)", ("okta.apps.manage",))
+@action("okta.activate", "okta.app", "activate the app (its sign-on mode is never changed)", ("okta.apps.manage",),
+        Serves("okta.app", paths=("status",)))
 async def _okta_activate(obj: Any, ctx: ActionContext) -> str:
     if obj.get("signOnMode") != "SAML_2_0":
         raise CannotFix(f"the app signs on with {obj.get('signOnMode')!r}, not SAML 2.0: replace it by hand")
@@ -129,7 +186,8 @@ async def _okta_activate(obj: Any, ctx: ActionContext) -> str:
 
 
 @action("okta.email_attribute", "okta.app",
-        "add the emailaddress = user.email attribute statement beside the existing ones", ("okta.apps.manage",))
+        "add the emailaddress = user.email attribute statement beside the existing ones", ("okta.apps.manage",),
+        Serves("okta.app", paths=("settings.signOn.attributeStatements",)))
 async def _okta_email(obj: Any, ctx: ActionContext) -> str:
     statements = obj.setdefault("settings", {}).setdefault("signOn", {}).setdefault("attributeStatements", [])
     for statement in statements:
@@ -143,7 +201,7 @@ async def _okta_email(obj: Any, ctx: ActionContext) -> str:
 
 
 @action("okta.assignments", "okta.assignments", "assign the missing required users and groups (never unassigns)",
-        ("okta.apps.manage", "okta.users.read", "okta.groups.read"))
+        ("okta.apps.manage", "okta.users.read", "okta.groups.read"), Serves("okta.assignments"))
 async def _okta_assignments(obj: Any, ctx: ActionContext) -> str:
     config = ctx.fed.config.get("required_assignments") or {}
     assigned = ctx.fed.resources.get("okta.assignments") or {}
@@ -192,7 +250,7 @@ async def _group_id(ctx: ActionContext, ref: str) -> str:
 @action("cognito.idp_metadata", "cognito.identity_provider",
         "point the IdP's MetadataURL at this Okta app's public metadata URL, as its Sign On tab shows it "
         "(sending the complete ProviderDetails)",
-        ("cognito-idp:UpdateIdentityProvider",))
+        ("cognito-idp:UpdateIdentityProvider",), Serves("cognito.identity_provider"))
 async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
     metadata = ctx.fed.resources.get("okta.metadata") or {}
     # The public form: Cognito fetches MetadataURL without credentials, so the API URL the
@@ -212,14 +270,15 @@ async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
 
 @action("cognito.attribute_mapping", "cognito.identity_provider",
         "map email from the emailaddress claim (sending the complete AttributeMapping, not ProviderDetails)",
-        ("cognito-idp:UpdateIdentityProvider",))
+        ("cognito-idp:UpdateIdentityProvider",),
+        Serves("cognito.identity_provider", paths=("AttributeMapping.",), writes_expected=True))
 async def _cognito_mapping(obj: Any, ctx: ActionContext) -> str:
-    return await _set_expected(obj, ctx, "cognito.identity_provider", ("AttributeMapping.",))
+    return await _set_expected(obj, ctx)
 
 
 @action("cognito.client_idp", "cognito.app_client",
         "add the IdP to SupportedIdentityProviders (keeping the others and every other field)",
-        ("cognito-idp:UpdateUserPoolClient",))
+        ("cognito-idp:UpdateUserPoolClient",), Serves("cognito.app_client", paths=("SupportedIdentityProviders",)))
 async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
     idp = ctx.fed.config["identity_provider"]
     if ctx.fed.resources.get("cognito.identity_provider") is None:
@@ -232,8 +291,10 @@ async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
 
 
 @action("scp.deny_statement", "organizations.scp",
-        "create and attach a dedicated SCP denying the unprotected deletion (needs --allow-scp-changes)",
-        ("organizations:CreatePolicy", "organizations:AttachPolicy", "organizations:ListPoliciesForTarget"))
+        "create and attach a dedicated SCP denying what the control's failing `denies` assertions name "
+        "(needs --allow-scp-changes)",
+        ("organizations:CreatePolicy", "organizations:AttachPolicy", "organizations:ListPoliciesForTarget"),
+        Serves("organizations", operators=("denies",), writes_expected=True))
 async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     if not ctx.allow_scp_changes:
         raise CannotFix("SCP changes need the explicit --allow-scp-changes flag")
@@ -243,28 +304,40 @@ async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
         # SCPs do not affect the management account: an SCP attached there would protect nothing.
         raise CannotFix(f"account {scp.get('account_id')} is the organization's management account, which SCPs "
                         "do not affect: move the role and instance to a member account")
-    wanted = {"SCP-DENY-ROLE-DELETION": ("iam:DeleteRole", scp.get("connect_role_arn")),
-              "SCP-DENY-INSTANCE-DELETION": ("connect:DeleteInstance", scp.get("connect_instance_arn"))}
-    act, resource = wanted[ctx.finding.control_id]
-    if obj is None:
-        obj = {}
+    wanted = [(r.arg["action"], r.arg["resource"]) for r in ctx.assertions
+              if not r.holds and ctx.serves.matches(r.resource, r.path, r.assertion.op)]
+    if not wanted:
+        failing = ", ".join(f"{r.resource}.{r.path}" if r.path else r.resource
+                            for r in ctx.assertions if not r.holds)
+        raise CannotFix(f"nothing this action may change (no failing `denies` assertion{'; ' if failing else ''}"
+                        f"{failing})")
+    for act, resource in wanted:  # all checked before the working copy is touched
+        service, _, name = act.partition(":")
+        # One Sid per action, and Sids are alphanumeric: a pattern ("iam:Delete*") or a bare name
+        # is not one action this narrow fix may deny.
+        if not service or not name.isalnum() or not name.isascii():
+            raise CannotFix(f"{act!r} is not one IAM action (service:Action): deny it in an SCP by hand")
+        if not isinstance(resource, str) or not resource:
+            raise CannotFix(f"the resource to protect from {act} is {resource!r}: name it in the config")
     statements = obj.setdefault("Content", {"Version": "2012-10-17", "Statement": []})["Statement"]
-    sid = "AuditorDeny" + act.split(":")[1]
-    if not any(s.get("Sid") == sid for s in statements):
-        statements.append({"Sid": sid, "Effect": "Deny", "Action": act, "Resource": resource})
+    for act, resource in wanted:
+        sid = "AuditorDeny" + act.partition(":")[2]
+        if not any(s.get("Sid") == sid for s in statements):
+            statements.append({"Sid": sid, "Effect": "Deny", "Action": act, "Resource": resource})
     obj["Name"] = f"auditor-protect-{ctx.fed.name}"
-    return f"deny {act} on {resource}"
+    return "; ".join(f"deny {act} on {resource}" for act, resource in wanted)
 
 
 @action("okta.connect_relay_state", "okta.connect_app",
-        "set the Amazon Connect app's default relay state to the instance's federate URL", ("okta.apps.manage",))
+        "set the Amazon Connect app's default relay state to the instance's federate URL", ("okta.apps.manage",),
+        Serves("okta.connect_app", paths=("settings.signOn.defaultRelayState",), writes_expected=True))
 async def _okta_connect_relay_state(obj: Any, ctx: ActionContext) -> str:
-    return await _set_expected(obj, ctx, "okta.connect_app", ("settings.signOn.defaultRelayState",))
+    return await _set_expected(obj, ctx)
 
 
 @action("iam.saml_provider_metadata", "iam.saml_provider",
         "replace the IAM SAML provider's metadata document with the Okta app's current metadata",
-        ("iam:UpdateSAMLProvider", "iam:GetSAMLProvider"))
+        ("iam:UpdateSAMLProvider", "iam:GetSAMLProvider"), Serves("iam.saml_provider", paths=("metadata.",)))
 async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
     metadata = ctx.fed.resources.get("okta.connect_metadata") or {}
     app = ctx.fed.resources.get("okta.connect_app")

@@ -7,6 +7,7 @@ applied.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,9 +18,31 @@ from typing import Any
 from auditor.remediate.model import PlannedChange
 
 JOURNAL_NAME = "journal.jsonl"
+
+
+class JournalState(enum.StrEnum):
+    """A journaled change's last known state, from its events.
+
+    The rollback-* states appear only in journals of versions that journaled rollbacks in the
+    fix run's own journal.
+    """
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # a call abandoned in flight by a stop signal
+    ROLLED_BACK = "rolled-back"
+    ROLLBACK_CONFLICT = "rollback-conflict"
+    ROLLBACK_FAILED = "rollback-failed"
+
+
 # States whose change may have reached the object, so a rollback re-reads it and restores it when
-# it is still as the fix left it ("unknown": a call abandoned in flight by a stop signal).
-UNDOABLE_STATES = ("done", "pending", "failed", "unknown")
+# it is still as the fix left it.
+UNDOABLE_STATES = frozenset({JournalState.DONE, JournalState.PENDING, JournalState.FAILED, JournalState.UNKNOWN})
+# The state each event leaves a change in (events not named leave it as it was).
+_STATE_AFTER = {"done": JournalState.DONE, "abandoned": JournalState.UNKNOWN, "failed": JournalState.FAILED,
+                "rollback-done": JournalState.ROLLED_BACK, "rollback-noop": JournalState.ROLLED_BACK,
+                "rollback-conflict": JournalState.ROLLBACK_CONFLICT, "rollback-failed": JournalState.ROLLBACK_FAILED}
 
 
 class Journal:
@@ -44,10 +67,9 @@ class JournaledChange:
     """What the journal says about one change: the plan entry and its last known state."""
 
     change: PlannedChange
-    # pending | done | failed | unknown | rolled-back | rollback-conflict | rollback-failed (the
-    # rollback-* states only in journals of versions that journaled rollbacks there). Changes journaled
-    # only as "conflict" or "skipped" (never sent) have no entry: there is nothing to undo.
-    state: str
+    # Changes journaled only as "conflict" or "skipped" (never sent) have no entry: there is
+    # nothing to undo.
+    state: JournalState
     after_actual: Any = None
     events: list[str] = field(default_factory=list)
 
@@ -63,18 +85,14 @@ def read_journal(path: Path) -> list[JournaledChange]:
                 continue  # the process died while writing this line: the call was never sent
             cid = record["change_id"]
             if record["event"] == "pending":
-                changes[cid] = JournaledChange(PlannedChange.from_json(record["change"]), "pending")
+                changes[cid] = JournaledChange(PlannedChange.from_json(record["change"]), JournalState.PENDING)
             entry = changes.get(cid)
             if entry is None:
                 continue
             entry.events.append(record["event"])
-            if record["event"] == "done":
-                entry.state, entry.after_actual = "done", record.get("after_actual")
-            elif record["event"] == "abandoned":
-                entry.state = "unknown"
-            elif record["event"] in ("failed", "rollback-done", "rollback-conflict", "rollback-failed",
-                                     "rollback-noop"):
-                entry.state = {"failed": "failed", "rollback-done": "rolled-back", "rollback-noop": "rolled-back",
-                               "rollback-conflict": "rollback-conflict",
-                               "rollback-failed": "rollback-failed"}[record["event"]]
+            state = _STATE_AFTER.get(record["event"])
+            if state is not None:
+                entry.state = state
+            if state is JournalState.DONE:
+                entry.after_actual = record.get("after_actual")
     return list(changes.values())

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from auditor.config import FederationConfig
 
 # field_changes stays importable from here (apply.py and the tests import it from this module).
 from auditor.diff import field_changes
+from auditor.evaluate.engine import resolve_assertions
 from auditor.models import Finding, Status
 from auditor.policy.loader import PolicySet
 from auditor.remediate.actions import ACTIONS, ActionContext, CannotFix, working_copy
@@ -44,8 +46,12 @@ def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]
 
 
 async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: PolicySet, remote: Remote, *,
-                     allow_scp_changes: bool = False) -> Plan:
-    """One merged change per federation and object, and the FAILs that stay for a human."""
+                     allow_scp_changes: bool = False, now: datetime | None = None) -> Plan:
+    """One merged change per federation and object, and the FAILs that stay for a human.
+
+    Each action reads its control's assertions as evaluated at `now` (default: the current time).
+    """
+    now = now or datetime.now(UTC)
     changes: list[PlannedChange] = []
     unfixable: list[Unfixable] = []
     for fed in snapshot.federations:
@@ -73,7 +79,8 @@ async def build_plan(snapshot: Snapshot, findings: Sequence[Finding], policies: 
                     pending[action.kind] = _Pending(action.kind, target, before,
                                                     working_copy(before) if before is not None else {})
                 entry = pending[action.kind]
-                ctx = ActionContext(fed, finding, bound, snapshot.settings, allow_scp_changes)
+                ctx = ActionContext(fed, control, resolve_assertions(control, fed, snapshot.settings, now=now),
+                                    bound, snapshot.settings, action.serves, allow_scp_changes)
                 reason = await action.fn(entry.working, ctx)
             except CannotFix as exc:
                 unfixable.append(Unfixable(fed.name, finding.control_id, str(exc)))

@@ -17,13 +17,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
 
 from auditor.models import EXIT_MEANINGS, Finding, RunResult, Severity, Status
 from auditor.report.visuals import chain_css, chain_view, trend_view
+
+if TYPE_CHECKING:  # only read here; importing auditor.remediate would load the remediation stack
+    from auditor.remediate.model import RemediationResult
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
@@ -451,22 +454,21 @@ def _short_value(value: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _remediation_view(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None:
     """The run's plan and outcomes, shaped for the template (all values escaped there)."""
-    if doc is None:
+    if result is None:
         return None
-    outcomes = {o["change_id"]: o for o in doc.get("outcomes", [])}
     changes = []
-    for change in doc["plan"]["changes"]:
-        outcome = outcomes.get(change["id"])
+    for change in result.plan.changes:
+        outcome = result.outcome_of(change.id)
         changes.append({
-            "federation": change["federation"], "kind": change["kind"],
-            "target": " ".join(f"{k}={v}" for k, v in change["target"].items()),
-            "api_call": change["api_call"], "reasons": change["reasons"],
-            "fields": [{"path": f["path"], "before": _short_value(f["before"]), "after": _short_value(f["after"])}
-                       for f in change["fields"]],
-            "state": outcome["state"] if outcome else ("declined" if doc.get("declined") else "planned"),
-            "detail": outcome["detail"] if outcome else "",
+            "federation": change.federation, "kind": change.kind,
+            "target": " ".join(f"{k}={v}" for k, v in change.target.items()),
+            "api_call": change.api_call, "reasons": change.reasons,
+            "fields": [{"path": f.path, "before": _short_value(f.before), "after": _short_value(f.after)}
+                       for f in change.fields],
+            "state": outcome.state.value if outcome else ("declined" if result.declined else "planned"),
+            "detail": outcome.detail if outcome else "",
         })
-    return {"applied": doc.get("applied", False), "declined": doc.get("declined", False), "changes": changes,
-            "unfixable": doc["plan"]["unfixable"], "interrupted": doc.get("interrupted")}
+    return {"applied": result.applied, "declined": result.declined, "changes": changes,
+            "unfixable": result.plan.unfixable, "interrupted": result.interrupted}

@@ -44,7 +44,7 @@ def report_document(result: RunResult, *, findings: bool = True) -> dict[str, An
         "trend": [t.to_json() for t in result.trend],
         "notices": list(result.notices),
         # The plan (and, after --fix, each change's outcome); null when the run planned nothing.
-        "remediation": result.remediation,
+        "remediation": result.remediation.to_json() if result.remediation is not None else None,
     }
 
 

@@ -81,7 +81,8 @@ def event(result: RunResult, f: Finding) -> dict[str, Any]:
         },
         "resources": [{"uid": f.resource, "type": f.resource.split(":", 1)[0], "group": {"name": f.federation}}],
         "unmapped": {"auditor_status": f.status.value, "expected": f.expected, "actual": f.actual,
-                     "references": list(f.references), "remediation": f.remediation},
+                     "references": list(f.references),
+                     "remediation": f.remediation.to_json() if f.remediation is not None else None},
     }
 
 
