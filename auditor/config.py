@@ -539,6 +539,19 @@ class FederationConfig:
             data["aws"] = {k: v for k, v in block["aws"].items() if k != "external_id"}
         return {"data": data}
 
+    @classmethod
+    def from_data(cls, name: str, data: dict[str, Any]) -> FederationConfig:
+        """The typed federation from its plain `data`, as a snapshot keeps it (so a snapshot judged
+        offline names its resources exactly as the scan did). Raises ValueError when `data` is not
+        a valid federation block (a hand-edited or foreign snapshot)."""
+        block = {**data, "name": name}
+        error = next(iter(_federation_validator().iter_errors(block)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(the block)"
+            raise ValueError(f"federation {name!r}: its config is not a valid federation block at {where}: "
+                             f"{error.message}")
+        return _build(cls, block, Path("."))
+
     @property
     def connect_role_arn(self) -> str | None:
         """The Amazon Connect user role: `scp.connect_role_arn`, else `connect_sso.role_arn`."""
@@ -616,6 +629,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "title": "auditor config",
     **schema_of(Config),
 }
+
+
+@functools.lru_cache(maxsize=1)
+def _federation_validator() -> Any:
+    """A compiled validator of one federation block (built once: `from_data` runs per federation)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema_of(FederationConfig))
 
 
 def is_loopback_url(url: str) -> bool:

@@ -78,7 +78,11 @@ class FederationSnapshot:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FederationSnapshot:
-        """Inverse of to_json."""
+        """Inverse of to_json; raises ValueError when the federation's config is not a valid
+        federation block (findings are named from it: judging could not name them)."""
+        from auditor.config import FederationConfig
+
+        FederationConfig.from_data(data["name"], data.get("config", {}))
         return cls(
             name=data["name"],
             config=data.get("config", {}),

@@ -108,7 +108,7 @@ def test_each_catalogue_entry_is_served(key: str) -> None:
     collectors = {c.name: c for c in default_collectors(_config(), None)}
     assert key in collectors[entry.collector].provides
     jsonschema.Draft202012Validator.check_schema(entry.shape)
-    identity = entry.identity(FederationConfig("prod", f.fed_config()))
+    identity = entry.identity(FederationConfig.from_data("prod", f.fed_config()))
     assert isinstance(identity, str) and identity
     if entry.fix_target is not None:
         assert KINDS[entry.fix_target].resource == key
@@ -199,17 +199,22 @@ _LABEL_VARIANTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         "iam.saml_provider": "iam.saml_provider"}),
     ("no scp", f.fed_config(scp=None), {
         "organizations": "organizations", "connect.instance": f"connect.instance:{f.INSTANCE_ID}"}),
-    ("ids", f.fed_config(okta_app={"id": "0oaA", "label": "L"}, app_client={"id": "cid", "name": "n"}), {
+    ("ids", f.fed_config(okta_app={"id": "0oaA"}, app_client={"id": "cid"}), {
         "okta.app": "okta.app:0oaA", "okta.assignments": "okta.assignments:0oaA",
         "okta.metadata": "okta.metadata:0oaA", "cognito.app_client": f"cognito.app_client:{f.POOL}/cid"}),
-    ("empty", {}, {**{k: k for k in _LABELS}, "cognito.identity_provider": "cognito.identity_provider:/",
-                   "cognito.idp_metadata": "cognito.idp_metadata:/", "cognito.app_client": "cognito.app_client:/"}),
 ]
+
+
+def test_a_snapshot_config_that_is_no_federation_block_is_refused_by_name() -> None:
+    # Labels come from the typed config; a hand-edited snapshot's block must fail clearly, not as
+    # an AttributeError halfway through judging.
+    with pytest.raises(ValueError, match="federation 'prod': its config is not a valid federation block"):
+        FederationConfig.from_data("prod", {})
 
 
 @pytest.mark.parametrize(("config", "changed"), [v[1:] for v in _LABEL_VARIANTS], ids=[v[0] for v in _LABEL_VARIANTS])
 def test_labels_are_what_they_were(config: dict[str, Any], changed: dict[str, str]) -> None:
-    typed = FederationConfig("prod", config)
+    typed = FederationConfig.from_data("prod", config)
     assert {k: resource_label(k, typed) for k in RESOURCES} == {**_LABELS, **changed}
 
 
@@ -304,7 +309,7 @@ def test_a_new_resource_takes_one_catalogue_entry_and_one_collector(widget_colle
                       include_builtin=False)
 
     # Collected, judged, and named by its identity.
-    feds = [FederationConfig("prod", f.fed_config()), FederationConfig("staging", f.fed_config())]
+    feds = [FederationConfig.from_data("prod", f.fed_config()), FederationConfig.from_data("staging", f.fed_config())]
     findings = {x.federation: x for x in evaluate(collect(config, feds, [collector], run_id="r"), policies)}
     assert findings["prod"].status is Status.PASS, findings["prod"].message
     assert findings["staging"].status is Status.FAIL

@@ -83,6 +83,14 @@ def test_evaluate_snapshot_offline(sandbox: Sandbox, feds: list[SeededFederation
     statuses2 = [(f["uid"], f["status"]) for f in json.loads(Path(report2).read_text())["findings"]]
     assert statuses == statuses2
     assert main(["evaluate", "--snapshot", str(tmp_path / "config.yaml")]) == 3
+    # A hand-edited federation block: one line naming the federation and the key, exit 3.
+    doc = json.loads(Path(snapshot).read_text())
+    del doc["federations"][0]["config"]["user_pool_id"]
+    edited = tmp_path / "edited-snapshot.json"
+    edited.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["evaluate", "--snapshot", str(edited), "-q"]) == 3
+    assert "its config is not a valid federation block" in capsys.readouterr().err
 
 
 def test_handover(sandbox: Sandbox, feds: list[SeededFederation], tmp_path: Path,

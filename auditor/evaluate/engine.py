@@ -67,7 +67,7 @@ def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], polic
     template_ctx = _template_context(settings, fed)
     # The typed view of the config the snapshot kept (what the scan ran with): findings name their
     # resource from it.
-    config = FederationConfig(name=fed.name, data=fed.config)
+    config = FederationConfig.from_data(fed.name, fed.config)
     return [_judge(control, fed, config, template_ctx, ctx) for control in policies.controls]
 
 

@@ -39,7 +39,7 @@ def target_for(kind: str, fed: FederationSnapshot) -> tuple[dict[str, str], Any]
     target = KINDS.get(kind)
     if target is None:
         raise CannotFix(f"no target kind {kind!r}")
-    located = target.locate(fed.resources, FederationConfig(name=fed.name, data=fed.config))
+    located = target.locate(fed.resources, FederationConfig.from_data(fed.name, fed.config))
     if located is None:
         raise CannotFix(target.missing)
     return located
