@@ -21,7 +21,7 @@ from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
 DEFAULT_CERT_MIN_DAYS = 30
 REPORT_FORMATS = ("html", "json")  # the default
 # Every format a config may name (auditor.report.Format; a test keeps the two in step).
-ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
+ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown", "asff")
 DEFAULT_PRESIGN_SECONDS = 3600
 # What a notification may be sent for (notifications.events); default: all three.
 NOTIFY_EVENTS = ("new_failures", "resolved", "errors")
@@ -47,6 +47,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "properties": {
         "version": {"const": 1},
         "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        # Framework mapping files or directories (policies/frameworks/ ships PCI DSS, SOC 2, ISO
+        # 27001, NIST 800-53 and is always loaded), like `policies:`.
+        "frameworks": {"type": "array", "items": {"type": "string", "minLength": 1}},
         "reports": {
             "type": "object", "additionalProperties": False,
             "properties": {
@@ -64,6 +67,18 @@ CONFIG_SCHEMA: dict[str, Any] = {
                     "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
                     "properties": {"keep_days": {"type": "integer", "minimum": 1, "maximum": 3650},
                                    "keep_runs": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                },
+                # Framework ids whose section every report gets (as `scan --framework ID`).
+                "frameworks": {"type": "array", "uniqueItems": True,
+                               "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,63}$"}},
+                # Send every finding to AWS Security Hub (as `scan --security-hub`); region defaults
+                # to aws.region, account_id to the scanning credentials' account.
+                "security_hub": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {
+                        "region": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
+                        "account_id": {"type": "string", "pattern": "^\\d{12}$"},
+                    },
                 },
                 "s3": {
                     "type": "object", "additionalProperties": False, "required": ["bucket"],
@@ -267,6 +282,14 @@ class S3Publish:
 
 
 @dataclass(frozen=True)
+class SecurityHubSettings:
+    """`reports.security_hub`: where findings are imported (None: aws.region / the caller's account)."""
+
+    region: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """What happens around the reports: history, trend, signing, publishing, waivers."""
 
@@ -275,6 +298,9 @@ class ReportSettings:
     signing_key: Path | None = None
     s3: S3Publish | None = None
     waivers_path: Path | None = None
+    # `reports.frameworks`: the framework sections every run's reports get.
+    frameworks: tuple[str, ...] = ()
+    security_hub: SecurityHubSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -379,6 +405,8 @@ class Config:
     schedule: ScheduleSettings | None = None
     retention: Retention | None = None
     notifications: NotifySettings | None = None
+    # `frameworks:`: the user's framework mapping files/directories (the shipped ones always load).
+    frameworks: tuple[Path, ...] = ()
 
     def federation(self, name: str) -> FederationConfig:
         """The federation called `name`; KeyError if none."""
@@ -604,6 +632,7 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
     return Config(
         path=path,
         policies=tuple(base / p for p in data.get("policies", [])),
+        frameworks=tuple(base / p for p in data.get("frameworks", [])),
         reports_dir=base / reports.get("dir", "reports"),
         formats=tuple(reports.get("formats", REPORT_FORMATS)),
         okta=OktaSettings(
@@ -662,6 +691,10 @@ def _report_settings(base: Path, data: dict[str, Any]) -> ReportSettings:
         s3=S3Publish(bucket=s3["bucket"], prefix=s3.get("prefix", "").strip("/"), kms_key_id=s3.get("kms_key_id"),
                      presign_seconds=int(s3.get("presign_seconds", DEFAULT_PRESIGN_SECONDS))) if s3 else None,
         waivers_path=base / data["waivers"] if "waivers" in data else None,
+        frameworks=tuple(reports.get("frameworks", ())),
+        security_hub=SecurityHubSettings(region=reports["security_hub"].get("region"),
+                                         account_id=reports["security_hub"].get("account_id"))
+        if "security_hub" in reports else None,
     )
 
 

@@ -280,6 +280,9 @@ class RunResult:
     # The frameworks asked for (`scan --framework`, reports.frameworks), judged requirement by
     # requirement (auditor/evaluate/frameworks.py); empty when none was asked for.
     frameworks: tuple[FrameworkView, ...] = ()
+    # How each loaded framework is named next to a requirement id ("PCI DSS v4.0"), by framework id:
+    # for OCSF `compliance.requirements` and ASFF `Compliance.RelatedRequirements`.
+    framework_labels: dict[str, str] = field(default_factory=dict)
     # Where ASFF findings go: {"region", "account_id", "partition"} (reports.security_hub or
     # `--security-hub`); None when neither Security Hub nor the asff format was asked for.
     aws_target: dict[str, str] | None = None

@@ -27,6 +27,7 @@ from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
 from auditor.models import EXIT_FAIL, EXIT_OK, Finding, RunResult, Status
 from auditor.outputs import check_output_dir
+from auditor.policy.frameworks import check_selection
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.journal import JOURNAL_NAME
@@ -53,6 +54,10 @@ class ScanOptions:
     mode: str = "scan"
     # Federations in flight per collector; 1 collects one federation at a time, collector by collector.
     concurrency: int = DEFAULT_CONCURRENCY
+    # Framework sections for the reports (`--framework`); empty: the config's reports.frameworks.
+    frameworks: tuple[str, ...] = ()
+    # Send the findings to AWS Security Hub (`--security-hub`; or reports.security_hub in the config).
+    security_hub: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class RunOutput:
     # The signal that stopped a --fix run ("SIGINT", "SIGTERM"); its report, manifest and history
     # entry are complete, and the CLI exits 130.
     interrupted: str | None = None
+    # The Security Hub import, when one was asked for (auditor.report.security_hub.PublishResult).
+    security_hub: object | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -106,7 +113,9 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
 
     check_reports_dir(config, options)
     started = datetime.now(UTC)
-    policies = policies or load_policies(list(config.policies))
+    policies = policies or load_policies(list(config.policies), frameworks=list(config.frameworks))
+    selected = options.frameworks or config.report_settings.frameworks
+    check_selection(policies.frameworks, selected, where="--framework" if options.frameworks else str(config.path))
     feds = select_federations(config, options.federations)
     secret = okta_secret(config)
     limits = collect_options(config, options.concurrency)
@@ -147,12 +156,14 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
             except KeyboardInterrupt as exc:  # the changes are made: report them, unverified
                 fix = dataclasses.replace(fix, interrupted="SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT")
 
+    hub = security_hub_for(config, options)
+
     def write_run() -> RunOutput:
         return judge(snapshot, policies, options, started=started, config_path=config.path,
                      remediation=fix, snapshot_after=snapshot_after, prepared=precomputed,
                      output_dir=options.output_dir or config.reports_dir, settings=config.report_settings,
                      s3_client=_s3_client(config) if config.report_settings.s3 else None,
-                     notifications=config.notifications)
+                     notifications=config.notifications, security_hub=hub)
 
     if fix is None or not fix.applied:
         return write_run()
@@ -161,6 +172,43 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         out = write_run()
     signal_name = fix.interrupted or (received[0] if received else None)
     return dataclasses.replace(out, interrupted=signal_name) if signal_name else out
+
+
+@dataclass(frozen=True)
+class SecurityHubTarget:
+    """Where ASFF findings go (`aws_target`) and the client that imports them (None: write the
+    asff file only); `problem` says why the target could not be worked out (a report notice)."""
+
+    aws_target: dict[str, Any] | None
+    client: object | None = None
+    problem: str | None = None
+
+
+def security_hub_for(config: Config, options: ScanOptions) -> SecurityHubTarget | None:
+    """The Security Hub target of a scan: reports.security_hub, else aws.region and the scanning
+    credentials' account (sts:GetCallerIdentity, which needs no permission). None when neither
+    `--security-hub`, reports.security_hub nor the asff format was asked for."""
+    settings = config.report_settings.security_hub
+    publish = options.security_hub or settings is not None
+    if not publish and Format.ASFF not in options.formats:
+        return None
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = (settings.region if settings else None) or config.aws.region
+    session = boto3.session.Session(profile_name=config.aws.profile, region_name=region)
+    account = settings.account_id if settings else None
+    if account is None:
+        try:
+            account = str(session.client("sts", endpoint_url=config.aws.endpoint_url).get_caller_identity()["Account"])
+        except (BotoCoreError, ClientError) as exc:
+            return SecurityHubTarget(None, problem=f"Security Hub/ASFF: cannot tell the AWS account "
+                                     f"(sts:GetCallerIdentity failed: {exc}); set reports.security_hub.account_id")
+    partition = session.get_partition_for_region(region)
+    client = session.client("securityhub", endpoint_url=config.aws.endpoint_url,
+                            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"})) if publish else None
+    return SecurityHubTarget({"region": region, "account_id": account, "partition": partition}, client)
 
 
 def _s3_client(config: Config) -> object:
@@ -201,7 +249,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
           config_path: Path | None, output_dir: Path, settings: ReportSettings | None = None,
           s3_client: object | None = None, remediation: RemediationResult | None = None,
           snapshot_after: Snapshot | None = None, notifications: NotifySettings | None = None,
-          prepared: StreamingEvaluator | None = None) -> RunOutput:
+          prepared: StreamingEvaluator | None = None, security_hub: SecurityHubTarget | None = None) -> RunOutput:
     """Evaluate a snapshot (live or loaded from disk), record it in the history, write snapshot,
     reports and the evidence manifest, and publish the folder when configured.
 
@@ -259,6 +307,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         notices=tuple(notices),
         remediation=remediation_doc,
     )
+    result = _with_frameworks(result, policies, options.frameworks or settings.frameworks, security_hub)
     if settings.history_path is not None:
         history = History(settings.history_path)
         stopped = remediation is not None and remediation.interrupted is not None
@@ -271,13 +320,33 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
 
         # Before the reports are written, so that a failed notification is in them (never raises).
         result = dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
-    files = write_reports(result, run_dir, options.formats,
+    hub_result = None
+    if security_hub is not None and security_hub.client is not None and result.aws_target is not None:
+        from auditor.report.asff import asff_findings
+        from auditor.report.security_hub import publish_findings
+
+        # Before the reports are written, so that a refused import is a notice in them. Never raises,
+        # and never changes the exit code.
+        hub_result = publish_findings(asff_findings(result), security_hub.client, target=result.aws_target)
+        result = dataclasses.replace(result, notices=result.notices + hub_result.notices)
+    formats = options.formats
+    if result.aws_target is None and Format.ASFF in formats:  # no account to put in the ASFF findings
+        formats = tuple(f for f in formats if f is not Format.ASFF)
+        if security_hub is None or security_hub.problem is None:
+            result = dataclasses.replace(result, notices=(
+                *result.notices, "findings.asff.json not written: ASFF needs the AWS account the findings belong to; "
+                "set reports.security_hub.account_id (a live scan asks sts:GetCallerIdentity)"))
+    files = write_reports(result, run_dir, formats,
                           validated=prepared.validated if prepared is not None else None)
+    if result.frameworks:
+        from auditor.report.attestation import write_attestations
+
+        files.update(write_attestations(result, run_dir))
     files["snapshot"] = snapshot_path
     files["manifest"] = write_manifest(run_dir, run_id=result.run_id, tool_version=result.tool_version,
                                        policy_files=policies.files, config_path=config_path,
                                        signing_key=settings.signing_key)
-    out = RunOutput(result, run_dir, files)
+    out = RunOutput(result, run_dir, files, security_hub=hub_result)
     if settings.s3 is not None and s3_client is not None:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -288,6 +357,23 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         except (BotoCoreError, ClientError) as exc:
             out = dataclasses.replace(out, publish_error=f"publishing to s3://{settings.s3.bucket} failed: {exc}")
     return out
+
+
+def _with_frameworks(result: RunResult, policies: PolicySet, selected: Sequence[str],
+                     security_hub: SecurityHubTarget | None) -> RunResult:
+    """The run with its framework sections and its ASFF target (and the notice when there is none)."""
+    from auditor.evaluate.frameworks import framework_views
+
+    check_selection(policies.frameworks, tuple(selected), where="--framework")
+    views = framework_views(policies.frameworks, selected, result.findings, result.federations)
+    target = None
+    notices = result.notices
+    if security_hub is not None:
+        target = security_hub.aws_target
+        if security_hub.problem:
+            notices += (security_hub.problem,)
+    labels = {f.id: f.related_requirement("").strip() for f in policies.frameworks.frameworks}
+    return dataclasses.replace(result, frameworks=views, aws_target=target, notices=notices, framework_labels=labels)
 
 
 class StreamingEvaluator:

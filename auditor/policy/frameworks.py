@@ -206,3 +206,16 @@ def _load_doc(doc: Located, control_ids: set[str] | frozenset[str], *,
                           requirements=tuple(requirements), source=doc.file,
                           asff_prefix=head.get("asff_prefix", ""), builtin=builtin)
     return framework, problems
+
+
+def check_selection(frameworks: FrameworkSet, names: list[str] | tuple[str, ...], *, where: str) -> None:
+    """Raise UnusableInputError (exit 3) naming each unknown framework id and the known ones."""
+    from auditor.errors import UnusableInputError
+
+    unknown = frameworks.unknown(names)
+    if unknown:
+        known = ", ".join(frameworks.ids) or "(none)"
+        raise UnusableInputError([
+            InputProblem(where, None, None, f"unknown framework {name!r}",
+                         f"known frameworks: {known} (`auditor frameworks` lists them; add your own under "
+                         "`frameworks:` in the config)") for name in unknown])
