@@ -23,16 +23,21 @@ from auditor.policy.frameworks import Framework, FrameworkSet
 
 # Worst first: the first status present decides the requirement.
 _PRECEDENCE = (Status.FAIL, Status.ERROR, Status.WAIVED, Status.PASS, Status.SKIPPED)
+_KNOWN = frozenset(s.value for s in _PRECEDENCE)
 
 
 def requirement_status(statuses: Sequence[str]) -> str:
     """The status of a requirement from its controls' statuses on one federation."""
     if not statuses:
         return NOT_ASSESSED
+    if Status.FAIL.value in statuses:
+        return Status.FAIL.value
+    if any(s not in _KNOWN for s in statuses):  # a status this code does not know is never a pass
+        return Status.ERROR.value
     for status in _PRECEDENCE:
         if status.value in statuses:
             return status.value
-    return Status.ERROR.value  # an unknown status is never a pass
+    return Status.ERROR.value
 
 
 def framework_view(framework: Framework, findings: Sequence[Finding], federations: Sequence[str]) -> FrameworkView:
