@@ -207,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, config=False)
     p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
                    help="reports folder (default: ./reports)")
+    frameworks(p, security_hub=True)
 
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
@@ -644,9 +645,13 @@ def _cmd_handover(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from auditor.policy.frameworks import check_selection
+    from auditor.policy.loader import load_policies
     from auditor.sandbox.demo import run_demo
 
-    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
+    check_selection(load_policies().frameworks, args.frameworks, where="--framework")  # before the sandbox starts
+    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet, frameworks=tuple(args.frameworks),
+                    security_hub=args.security_hub)
 
 
 def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -66,9 +66,12 @@ def render_attestation_md(result: RunResult, view: FrameworkView) -> bytes:
              "| requirement | title | federation | requirement status | control | control status | "
              "evidence file | finding uid |",
              "|---|---|---|---|---|---|---|---|"]
+    previous = None
     for row in rows(result, view):
         _, req, title, fed, req_status, ctl, ctl_status, _, evidence, uid = row
-        lines.append(f"| {md(req)} | {md(title)} | {md(fed)} | {md(req_status)} | {f'`{ctl}`' if ctl else '—'} | "
+        shown = title if req != previous else "〃"  # the title once per requirement: the table stays readable
+        previous = req
+        lines.append(f"| {md(req)} | {md(shown)} | {md(fed)} | {md(req_status)} | {f'`{ctl}`' if ctl else '—'} | "
                      f"{md(ctl_status) or '—'} | {f'`{evidence}`' if evidence else '—'} | "
                      f"{md(uid) if uid else '—'} |")
     return ("\n".join(lines) + "\n").encode("utf-8")
