@@ -57,8 +57,8 @@ def test_framework_section_screenshot(page: Path, tmp_path: Path) -> None:
     html = page.read_text(encoding="utf-8")
     start = html.index('<section class="card framework" id="framework-pci-dss-4.0"')
     alone = tmp_path / "section.html"
-    alone.write_text(html[:html.index("<body>") + 6] + '<main class="wrap">' + html[start:html.index("</section>", start)]
-                     + "</section></main></body></html>", encoding="utf-8")
+    head, section = html[:html.index("<body>") + 6], html[start:html.index("</section>", start)]
+    alone.write_text(head + '<main class="wrap">' + section + "</section></main></body></html>", encoding="utf-8")
     shot = tmp_path / "framework.png"
     proc = _run(["--window-size=1280,1600", f"--screenshot={shot}", "--virtual-time-budget=2000", alone.as_uri()],
                 tmp_path)
