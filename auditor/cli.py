@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
                        help="report formats, comma-separated or repeated: html, json, junit, ocsf, csv, "
-                            "markdown (default: the config's reports.formats)")
+                            "markdown, asff (default: the config's reports.formats)")
         p.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                        help="reports folder (default: the config's reports.dir); each run gets DIR/<run-id>/")
 
