@@ -61,6 +61,8 @@ examples:
   auditor history                             # past runs, newest first
   auditor diff RUN_A RUN_B                    # what changed between two runs
   auditor verify reports/<run-id>             # digests and signature of a run folder
+  auditor frameworks                          # PCI DSS, SOC 2, ISO 27001, NIST 800-53 mappings and coverage
+  auditor scan --framework pci-dss-4.0 --security-hub   # framework section + attestation; findings to Security Hub
   auditor schedule --log-format json          # nightly scans on the config's schedule
 
 {EXIT_CODES_HELP}"""
@@ -137,9 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     def output(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", type=_formats, action="extend", default=None, metavar="FMT[,FMT]",
                        help="report formats, comma-separated or repeated: html, json, junit, ocsf, csv, "
-                            "markdown (default: the config's reports.formats)")
+                            "markdown, asff (default: the config's reports.formats)")
         p.add_argument("-o", "--output", type=Path, default=None, metavar="DIR",
                        help="reports folder (default: the config's reports.dir); each run gets DIR/<run-id>/")
+
+    def frameworks(p: argparse.ArgumentParser, *, security_hub: bool) -> None:
+        p.add_argument("--framework", action="append", default=[], metavar="ID", dest="frameworks",
+                       help="add this framework's section and attestation summary to the reports (repeatable; "
+                            "default: the config's reports.frameworks; `auditor frameworks` lists the ids)")
+        if security_hub:
+            p.add_argument("--security-hub", action="store_true",
+                           help="send every finding to AWS Security Hub (BatchImportFindings, ASFF); a refused "
+                                "call is a report notice and never changes the exit code")
 
     p = sub.add_parser("scan", help="collect live state, judge it, write reports",
                        description="Collect the live state from Okta and AWS, judge it against the policies, "
@@ -149,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     output(p)
     federation(p, "scan")
     concurrency(p)
+    frameworks(p, security_hub=True)
     fix = p.add_argument_group("remediation")
     fix.add_argument("--fix", action="store_true",
                      help="after the scan, show the plan, ask, apply it, and re-collect to verify")
@@ -192,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     output(p)
     p.add_argument("--snapshot", type=Path, required=True, metavar="FILE", help="snapshot.json to judge")
+    frameworks(p, security_hub=False)
     p.add_argument("--at", default=None, metavar="ISO_TIME",
                    help="judge as of this time (default: now); certificate expiry depends on it")
 
@@ -209,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, config=False)
     p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
                    help="reports folder (default: ./reports)")
+    frameworks(p, security_hub=True)
 
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
@@ -253,6 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run one scan through the scheduler's path (lock, retention, heartbeat) and exit "
                         "with its exit code: for cron and systemd timers")
 
+    p = sub.add_parser("frameworks", help="list the compliance frameworks and how much of each the controls cover",
+                       description="List the shipped framework mappings (policies/frameworks/) and those under "
+                                   "the config's `frameworks:`, with how many requirements a control covers. "
+                                   "With an ID: that framework's requirements and their controls.",
+                       epilog="exit codes: 0 listed, 3 an unusable config or mapping, or an unknown ID",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    p.add_argument("framework_id", nargs="?", metavar="ID", help="show this framework's requirements")
+    p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")
+
     p = sub.add_parser("bundle", help="zip a run folder for download",
                        description="Write <reports.dir>/RUN_ID.zip holding the run's reports, snapshot, "
                                    "manifest and signature.")
@@ -276,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
                    "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
-                   "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
+                   "rollback": _cmd_rollback, "schedule": _cmd_schedule,
+                   "frameworks": _cmd_frameworks}[args.command]
         return handler(args)
     except (OutputLocationError, UnknownFederationError) as exc:  # one line: what and the fix
         print(f"auditor: {exc}", file=sys.stderr)
@@ -324,17 +349,31 @@ def _load(args: argparse.Namespace) -> tuple[Config, PolicySet]:
         from auditor.logs import add_secrets, config_secrets
 
         add_secrets(args.redact, config_secrets(config))
-    return config, load_policies(list(config.policies))
+    return config, load_policies(list(config.policies), frameworks=list(config.frameworks))
+
+
+def _compliance_options(args: argparse.Namespace, config: Config | None,
+                        policies: PolicySet) -> tuple[tuple[str, ...], bool]:
+    """`--framework` (checked: an unknown id is exit 3 naming the known ones) and `--security-hub`."""
+    from auditor.policy.frameworks import check_selection
+
+    selected = tuple(getattr(args, "frameworks", None) or ())
+    check_selection(policies.frameworks, selected, where="--framework")
+    if config is not None and not selected:
+        check_selection(policies.frameworks, config.report_settings.frameworks,
+                        where=f"{config.path}: reports.frameworks")
+    return selected, bool(getattr(args, "security_hub", False))
 
 
 def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str, *,
-             now: datetime | None = None) -> ScanOptions:
+             now: datetime | None = None, compliance: tuple[tuple[str, ...], bool] = ((), False)) -> ScanOptions:
     from auditor.report import Format
     from auditor.runner import ScanOptions
 
     names = args.format or tuple(config_formats)
     options = ScanOptions(formats=tuple(Format(n) for n in names), output_dir=args.output,
-                          federations=tuple(getattr(args, "federation", []) or ()), mode=mode, now=now)
+                          federations=tuple(getattr(args, "federation", []) or ()), mode=mode, now=now,
+                          frameworks=compliance[0], security_hub=compliance[1])
     if getattr(args, "concurrency", None) is not None:
         options = dataclasses.replace(options, concurrency=args.concurrency)
     return options
@@ -356,6 +395,10 @@ def _report(out: RunOutput, args: argparse.Namespace) -> int:
         print(f"link: {out.published.url}")
     if out.publish_error:
         print(f"auditor: {out.publish_error}", file=sys.stderr)
+    hub = getattr(out, "security_hub", None)
+    if hub is not None:
+        print(f"security hub: {hub.imported} of {hub.sent} finding(s) imported into {hub.target} "
+              f"({hub.batches} call(s))")
     code: int = out.result.exit_code
     if not args.quiet:
         print(f"exit {code}: {EXIT_MEANINGS[code]}")
@@ -396,7 +439,7 @@ def _run_scan(args: argparse.Namespace, remediation: RemediationOptions | None, 
     from auditor.runner import check_reports_dir, scan, select_federations
 
     config, policies = _load(args)
-    options = _options(args, config.formats, mode)
+    options = _options(args, config.formats, mode, compliance=_compliance_options(args, config, policies))
     # scan() checks both too; here before the "scanning" line, so that a typo is the only line.
     check_reports_dir(config, options)
     feds = select_federations(config, options.federations)
@@ -557,6 +600,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     config_path = Path(args.config)
     settings = ReportSettings()  # without a config: no history, waivers or signing
+    config = None
     if config_path.exists():
         config, policies = _load(args)
         formats, out_dir, settings = config.formats, config.reports_dir, config.report_settings
@@ -577,7 +621,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
     snapshot = dataclasses.replace(snapshot, run_id=new_run_id())
-    options = _options(args, formats, "evaluate", now=now)
+    options = _options(args, formats, "evaluate", now=now, compliance=_compliance_options(args, config, policies))
     # No S3 upload (no client) and no notifications for an offline re-evaluation: it is a what-if,
     # not the evidence of a scan. No config digest either: the snapshot's config is what it judges.
     out = judge(snapshot, policies, options, started=datetime.now(UTC),
@@ -606,9 +650,13 @@ def _cmd_handover(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from auditor.policy.frameworks import check_selection
+    from auditor.policy.loader import load_policies
     from auditor.sandbox.demo import run_demo
 
-    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
+    check_selection(load_policies().frameworks, args.frameworks, where="--framework")  # before the sandbox starts
+    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet, frameworks=tuple(args.frameworks),
+                    security_hub=args.security_hub)
 
 
 def _history(args: argparse.Namespace) -> History:
@@ -714,4 +762,51 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         print(f"auditor: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     print(f"bundle: {target}")
+    return EXIT_OK
+
+
+def _cmd_frameworks(args: argparse.Namespace) -> int:
+    """List the framework mappings (shipped and configured) with their coverage, or one framework's
+    requirements and the controls that give evidence for each."""
+    from auditor.policy.frameworks import check_selection
+    from auditor.policy.loader import load_policies
+
+    if Path(args.config).exists():
+        _, policies = _load(args)
+    else:  # no config: the shipped mappings alone
+        policies = load_policies()
+    frameworks = policies.frameworks
+    if args.framework_id:
+        check_selection(frameworks, [args.framework_id], where="auditor frameworks")
+        fw = frameworks.get(args.framework_id)
+        if args.list_format == "json":
+            print(json.dumps({"id": fw.id, "name": fw.name, "version": fw.version, "source": fw.source,
+                              "requirements": [{"id": r.id, "title": r.title, "note": r.note,
+                                                "controls": [{"id": c.control_id, "rationale": c.rationale}
+                                                             for c in r.controls]} for r in fw.requirements]},
+                             indent=2))
+            return EXIT_OK
+        print(f"{fw.label} ({fw.id}; {fw.source})")
+        for r in fw.requirements:
+            print(f"  {r.id:10} {r.title or '(title not verified)'}")
+            for c in r.controls:
+                print(f"  {'':10}   {c.control_id}: {c.rationale}")
+            if not r.controls:
+                print(f"  {'':10}   not assessed by this tool" + (f" — {r.note}" if r.note else ""))
+        return EXIT_OK
+    rows = []
+    for fw in frameworks.frameworks:
+        covered, total = fw.coverage()
+        controls = sorted({c.control_id for r in fw.requirements for c in r.controls})
+        rows.append({"id": fw.id, "name": fw.name, "version": fw.version, "shipped": fw.builtin,
+                     "source": fw.source, "requirements": total, "covered": covered, "controls": len(controls)})
+    if args.list_format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"{'id':18} {'framework':34} {'covered':>11}  {'controls':>8}  source")
+    for row in rows:
+        name = f"{row['name']} {row['version']}"
+        print(f"{row['id']:18} {name:34} {row['covered']:>4} of {row['requirements']:<4} {row['controls']:>8}  "
+              f"{'shipped' if row['shipped'] else row['source']}")
+    print("requirements no control covers are reported as 'not assessed by this tool', never as passing")
     return EXIT_OK

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # imported when loading: `import auditor.config` stays cheap 
 # Federations collected at a time per system: `auditor scan --concurrency` (not a config key).
 DEFAULT_CONCURRENCY = 16
 # Every format a config may name (auditor.report.Format; a test keeps the two in step).
-ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown")
+ALL_REPORT_FORMATS = ("html", "json", "junit", "ocsf", "csv", "markdown", "asff")
 # What a notification may be sent for (notifications.events).
 NOTIFY_EVENTS = ("new_failures", "resolved", "errors")
 
@@ -364,6 +364,16 @@ class Retention:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SecurityHubSettings:
+    """`reports.security_hub`: where findings are imported (None: aws.region / the caller's account)."""
+
+    region: str | None = setting(None, schema={"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"},
+                                 doc="default: aws.region")
+    account_id: str | None = setting(None, schema={"type": "string", "pattern": "^\\d{12}$"},
+                                     doc="default: the scanning credentials' account")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReportSettings:
     """The `reports:` block: where runs go, and what happens around the reports (history, trend,
     signing, publishing, retention, waivers). `ReportSettings()` (no config): no history."""
@@ -381,6 +391,11 @@ class ReportSettings:
                                        doc="an Ed25519 private key (PEM, unencrypted) that signs manifest.json")
     retention: Retention | None = setting(None, doc="which run folders `auditor schedule` keeps (never the newest)")
     s3: S3Publish | None = setting(None, doc="upload each run folder to S3")
+    frameworks: tuple[str, ...] = setting((), schema={
+        "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,63}$"}},
+        doc="framework ids whose section every report gets (as `scan --framework ID`)")
+    security_hub: SecurityHubSettings | None = setting(
+        None, doc="send every finding to AWS Security Hub (as `scan --security-hub`)")
     waivers_path: Path | None = derived(doc="the top-level `waivers` (Config.waivers_path)")
 
     def _derived(self, block: dict[str, Any]) -> dict[str, Any]:
@@ -575,6 +590,9 @@ class Config:
     version: int = setting(schema={"const": 1}, doc="config format version; always 1")
     policies: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
                                          doc="extra policy files or folders, beside the built-in pack")
+    frameworks: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
+                                           doc="your own framework mapping files or folders (the shipped "
+                                               "ones always load)")
     report_settings: ReportSettings = setting(key="reports", factory=ReportSettings,
                                               doc="where runs go and what happens around the reports")
     waivers_path: Path | None = setting(None, key="waivers", schema=_NONEMPTY,

@@ -64,6 +64,19 @@ EXIT_MEANINGS: dict[int, str] = {
 EXIT_PRECEDENCE = "2 wins over 1: with a FAIL and an ERROR, compliance is unknown"
 
 
+@dataclass(frozen=True, order=True)
+class RequirementRef:
+    """A requirement of a compliance framework that a control gives evidence for
+    (`framework` is the mapping's id, e.g. `pci-dss-4.0`; `id` as the standard numbers it)."""
+
+    framework: str
+    id: str
+
+    def to_json(self) -> dict[str, str]:
+        """Plain JSON form."""
+        return {"framework": self.framework, "id": self.id}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One control judged against one resource of one federation."""
@@ -81,6 +94,8 @@ class Finding:
     # After a plan or --fix, the change that fixes this finding's control (and its outcome).
     remediation: FindingFix | None = None
     references: tuple[str, ...] = field(default_factory=tuple)
+    # The framework requirements the control gives evidence for (policies/frameworks/).
+    requirements: tuple[RequirementRef, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
         """The finding as it appears in `report.json` (see auditor/schemas/report.schema.json)."""
@@ -97,6 +112,7 @@ class Finding:
             "message": self.message,
             "remediation": self.remediation.to_json() if self.remediation is not None else None,
             "references": list(self.references),
+            "requirements": [r.to_json() for r in self.requirements],
         }
 
 
@@ -184,6 +200,62 @@ class TrendPoint:
         return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts)}
 
 
+# A requirement's status in a framework view: a Status value, or this when no control covers it.
+NOT_ASSESSED = "NOT_ASSESSED"
+
+
+@dataclass(frozen=True)
+class ControlEvidence:
+    """One control under a framework requirement: why it counts, and its finding per federation."""
+
+    control_id: str
+    rationale: str
+    # {federation: (status, finding uid)}; a federation without a finding of the control is absent.
+    findings: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"control_id": self.control_id, "rationale": self.rationale,
+                "findings": {fed: {"status": s, "uid": uid} for fed, (s, uid) in self.findings.items()}}
+
+
+@dataclass(frozen=True)
+class RequirementView:
+    """One requirement of a framework with its controls and its status per federation
+    (NOT_ASSESSED when no control of this tool covers it: never a pass)."""
+
+    id: str
+    title: str | None
+    controls: tuple[ControlEvidence, ...]
+    status: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        return {"id": self.id, "title": self.title, "status": dict(self.status),
+                "controls": [c.to_json() for c in self.controls]}
+
+
+@dataclass(frozen=True)
+class FrameworkView:
+    """A framework as the run saw it: every requirement of its mapping, judged per federation."""
+
+    id: str
+    name: str
+    version: str
+    requirements: tuple[RequirementView, ...]
+
+    def coverage(self) -> tuple[int, int]:
+        """(requirements some control covers, all requirements of the mapping)."""
+        return sum(1 for r in self.requirements if r.controls), len(self.requirements)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form."""
+        covered, total = self.coverage()
+        return {"id": self.id, "name": self.name, "version": self.version,
+                "coverage": {"covered": covered, "total": total},
+                "requirements": [r.to_json() for r in self.requirements]}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """Everything the report writers need about one run. Writers only read it."""
@@ -212,6 +284,15 @@ class RunResult:
     # The remediation plan and, after `--fix`, each change's outcome (auditor/remediate/);
     # None when the run neither planned nor fixed.
     remediation: RemediationResult | None = None
+    # The frameworks asked for (`scan --framework`, reports.frameworks), judged requirement by
+    # requirement (auditor/evaluate/frameworks.py); empty when none was asked for.
+    frameworks: tuple[FrameworkView, ...] = ()
+    # How each loaded framework is named next to a requirement id ("PCI DSS v4.0"), by framework id:
+    # for OCSF `compliance.requirements` and ASFF `Compliance.RelatedRequirements`.
+    framework_labels: dict[str, str] = field(default_factory=dict)
+    # Where ASFF findings go: {"region", "account_id", "partition"} (reports.security_hub or
+    # `--security-hub`); None when neither Security Hub nor the asff format was asked for.
+    aws_target: dict[str, str] | None = None
 
     @property
     def exit_code(self) -> int:

@@ -28,6 +28,7 @@ from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
 from auditor.models import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Finding, RunResult, Status
 from auditor.outputs import check_output_dir
+from auditor.policy.frameworks import check_selection
 from auditor.policy.loader import PolicySet, load_policies
 from auditor.remediate import RemediationOptions, RemediationResult, remediate
 from auditor.remediate.journal import JOURNAL_NAME
@@ -53,6 +54,10 @@ class ScanOptions:
     mode: str = "scan"
     # Federations in flight per collector; 1 collects one federation at a time, collector by collector.
     concurrency: int = DEFAULT_CONCURRENCY
+    # Framework sections for the reports (`--framework`); empty: the config's reports.frameworks.
+    frameworks: tuple[str, ...] = ()
+    # Send the findings to AWS Security Hub (`--security-hub`; or reports.security_hub in the config).
+    security_hub: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class RunOutput:
     # The signal that stopped a --fix run ("SIGINT", "SIGTERM"); its report, manifest and history
     # entry are complete, and the CLI exits 130.
     interrupted: str | None = None
+    # The Security Hub import, when one was asked for (auditor.report.security_hub.PublishResult).
+    security_hub: object | None = None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -107,7 +114,9 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
 
     check_reports_dir(config, options)
     started = datetime.now(UTC)
-    policies = policies or load_policies(list(config.policies))
+    policies = policies or load_policies(list(config.policies), frameworks=list(config.frameworks))
+    selected = options.frameworks or config.report_settings.frameworks
+    check_selection(policies.frameworks, selected, where="--framework" if options.frameworks else str(config.path))
     feds = select_federations(config, options.federations)
     secret = okta_secret(config)
     limits = collect_options(config, options.concurrency)
@@ -150,10 +159,13 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
             except KeyboardInterrupt as exc:  # the changes are made: report them, unverified
                 fix = dataclasses.replace(fix, interrupted="SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT")
 
+    hub = security_hub_for(config, options)
+
     def write_run() -> RunOutput:
         target = RunTarget(output_dir=options.output_dir or config.reports_dir, config_path=config.path,
                            settings=config.report_settings, notifications=config.notifications,
-                           s3_client=_s3_client(config) if config.report_settings.s3 else None)
+                           s3_client=_s3_client(config) if config.report_settings.s3 else None,
+                           security_hub=hub)
         try:
             return judge(snapshot, policies, options, started=started, target=target,
                          fix=FixToVerify(fix, snapshot_after) if fix is not None else None,
@@ -169,6 +181,43 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         out = write_run()
     signal_name = fix.interrupted or (received[0] if received else None)
     return dataclasses.replace(out, interrupted=signal_name) if signal_name else out
+
+
+@dataclass(frozen=True)
+class SecurityHubTarget:
+    """Where ASFF findings go (`aws_target`) and the client that imports them (None: write the
+    asff file only); `problem` says why the target could not be worked out (a report notice)."""
+
+    aws_target: dict[str, Any] | None
+    client: object | None = None
+    problem: str | None = None
+
+
+def security_hub_for(config: Config, options: ScanOptions) -> SecurityHubTarget | None:
+    """The Security Hub target of a scan: reports.security_hub, else aws.region and the scanning
+    credentials' account (sts:GetCallerIdentity, which needs no permission). None when neither
+    `--security-hub`, reports.security_hub nor the asff format was asked for."""
+    settings = config.report_settings.security_hub
+    publish = options.security_hub or settings is not None
+    if not publish and Format.ASFF not in options.formats:
+        return None
+    import boto3
+    from botocore.config import Config as BotoConfig
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = (settings.region if settings else None) or config.aws.region
+    session = boto3.session.Session(profile_name=config.aws.profile, region_name=region)
+    account = settings.account_id if settings else None
+    if account is None:
+        try:
+            account = str(session.client("sts", endpoint_url=config.aws.endpoint_url).get_caller_identity()["Account"])
+        except (BotoCoreError, ClientError) as exc:
+            return SecurityHubTarget(None, problem=f"Security Hub/ASFF: cannot tell the AWS account "
+                                     f"(sts:GetCallerIdentity failed: {exc}); set reports.security_hub.account_id")
+    partition = session.get_partition_for_region(region)
+    client = session.client("securityhub", endpoint_url=config.aws.endpoint_url,
+                            config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"})) if publish else None
+    return SecurityHubTarget({"region": region, "account_id": account, "partition": partition}, client)
 
 
 def _s3_client(config: Config) -> object:
@@ -217,6 +266,8 @@ class RunTarget:
     notifications: NotifySettings | None = None
     # The S3 client publishing uses (with settings.s3); None: the run is not published.
     s3_client: object | None = None
+    # Where ASFF findings go and the Security Hub client (None: neither asked for).
+    security_hub: SecurityHubTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -303,13 +354,16 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     state = write_state(snapshot, target.output_dir / snapshot.run_id, policies, evaluated, target.config_path,
                         fix=fix, snapshot_texts=streamed.snapshot_texts if streamed is not None else None)
     result = run_result(snapshot, options, started, verdict, state)
+    result = _with_frameworks(result, policies, options.frameworks or target.settings.frameworks, target.security_hub)
     result = record_history(result, snapshot, state.run_dir, target.settings,
                             packed_states=streamed.packed_states if streamed is not None else None,
                             interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
     if target.notifications is not None:
         result = send_notifications(result, target.notifications, state.run_dir)
-    files = write_run_reports(result, verdict, state, options, policies, target)
-    return publish(RunOutput(result, state.run_dir, files), target)
+    result, hub_result = send_to_security_hub(result, target.security_hub)
+    result, formats = report_formats(result, options.formats, target.security_hub)
+    files = write_run_reports(result, verdict, state, formats, policies, target)
+    return publish(RunOutput(result, state.run_dir, files, security_hub=hub_result), target)
 
 
 def evaluate_snapshot(snapshot: Snapshot, policies: PolicySet, options: ScanOptions,
@@ -407,11 +461,42 @@ def send_notifications(result: RunResult, notifications: NotifySettings, run_dir
     return dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
 
 
-def write_run_reports(result: RunResult, verdict: Verdict, state: StateWritten, options: ScanOptions,
+def send_to_security_hub(result: RunResult, security_hub: SecurityHubTarget | None) -> tuple[RunResult, Any]:
+    """Stage 6b: import the findings into AWS Security Hub when asked; before the reports are
+    written, so that a refused import is a notice in them. Never raises, and never changes the
+    exit code. Returns the run and the import's result (None when nothing was sent)."""
+    if security_hub is None or security_hub.client is None or result.aws_target is None:
+        return result, None
+    from auditor.report.asff import asff_findings
+    from auditor.report.security_hub import publish_findings
+
+    hub_result = publish_findings(asff_findings(result), security_hub.client, target=result.aws_target)
+    return dataclasses.replace(result, notices=result.notices + hub_result.notices), hub_result
+
+
+def report_formats(result: RunResult, formats: tuple[Format, ...],
+                   security_hub: SecurityHubTarget | None) -> tuple[RunResult, tuple[Format, ...]]:
+    """The formats the run's reports can be written in: ASFF only with the AWS account the findings
+    belong to (else a notice says why findings.asff.json is missing)."""
+    if result.aws_target is not None or Format.ASFF not in formats:
+        return result, formats
+    if security_hub is None or security_hub.problem is None:  # a problem is already a notice
+        result = dataclasses.replace(result, notices=(
+            *result.notices, "findings.asff.json not written: ASFF needs the AWS account the findings belong to; "
+            "set reports.security_hub.account_id (a live scan asks sts:GetCallerIdentity)"))
+    return result, tuple(f for f in formats if f is not Format.ASFF)
+
+
+def write_run_reports(result: RunResult, verdict: Verdict, state: StateWritten, formats: tuple[Format, ...],
                       policies: PolicySet, target: RunTarget) -> dict[str, Path]:
-    """Stage 7: the reports in the run's formats, then the evidence manifest over the whole folder
-    (signed when a key is configured). Returns {name: path}, snapshot and manifest included."""
-    files = write_reports(result, state.run_dir, options.formats, schema_checked=verdict.schema_checked)
+    """Stage 7: the reports in the run's formats (and each framework's attestation summary), then
+    the evidence manifest over the whole folder (signed when a key is configured). Returns
+    {name: path}, snapshot and manifest included."""
+    files = write_reports(result, state.run_dir, formats, schema_checked=verdict.schema_checked)
+    if result.frameworks:
+        from auditor.report.attestation import write_attestations
+
+        files.update(write_attestations(result, state.run_dir))
     files["snapshot"] = state.snapshot_path
     files["manifest"] = write_manifest(state.run_dir, run_id=result.run_id, tool_version=result.tool_version,
                                        policy_files=policies.files, config_path=target.config_path,
@@ -472,6 +557,23 @@ class JudgedFederation:
     # One per finding: its report.json item passed the report schema (else report.json re-checks
     # it and raises).
     schema_checked: tuple[bool, ...]
+
+
+def _with_frameworks(result: RunResult, policies: PolicySet, selected: Sequence[str],
+                     security_hub: SecurityHubTarget | None) -> RunResult:
+    """The run with its framework sections and its ASFF target (and the notice when there is none)."""
+    from auditor.evaluate.frameworks import framework_views
+
+    check_selection(policies.frameworks, tuple(selected), where="--framework")
+    views = framework_views(policies.frameworks, selected, result.findings, result.federations)
+    target = None
+    notices = result.notices
+    if security_hub is not None:
+        target = security_hub.aws_target
+        if security_hub.problem:
+            notices += (security_hub.problem,)
+    labels = {f.id: f.related_requirement("").strip() for f in policies.frameworks.frameworks}
+    return dataclasses.replace(result, frameworks=views, aws_target=target, notices=notices, framework_labels=labels)
 
 
 class StreamingEvaluator:

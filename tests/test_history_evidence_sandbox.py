@@ -127,7 +127,7 @@ def test_manifest_lists_every_artifact_and_verify_names_an_edited_byte(
     manifest = json.loads((run_dir / "manifest.json").read_text())
     listed = {a["path"] for a in manifest["artifacts"]}
     assert listed == {"report.html", "report.json", "report.junit.xml", "report.ocsf.json", "report.csv",
-                      "report.md", "snapshot.json"}
+                      "report.md", "findings.asff.json", "snapshot.json"}
     assert manifest["tool"]["version"] and manifest["policy_files"] and manifest["config"]["sha256_redacted"]
     assert main(["verify", str(run_dir)]) == 0
     capsys.readouterr()

@@ -86,6 +86,8 @@ def test_wheel_installs_and_runs_without_the_source_tree(tmp_path: Path) -> None
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {p.relative_to(ROOT).as_posix() for p in (ROOT / "auditor").rglob("*.py")}
     expected |= {f"auditor/policies/{p.name}" for p in (ROOT / "policies").glob("*.yaml")}
+    expected |= {f"auditor/policies/frameworks/{p.name}" for p in (ROOT / "policies" / "frameworks").glob("*.yaml")}
+    assert any(n.startswith("auditor/policies/frameworks/") for n in expected)
     expected |= {p.relative_to(ROOT).as_posix() for d in ("schemas", "report/templates")
                  for p in (ROOT / "auditor" / d).iterdir() if p.is_file()}
     assert expected - names == set()

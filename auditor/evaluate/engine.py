@@ -103,7 +103,7 @@ def _judge(control: Control, fed: FederationSnapshot, config: FederationConfig, 
             uid=finding_uid(control.id, fed.name, control.resource), control_id=control.id,
             title=control.title, severity=control.severity, status=status, federation=fed.name,
             resource=label, expected=expected, actual=actual, message=message,
-            remediation=None, references=control.references,
+            remediation=None, references=control.references, requirements=control.requirements,
         )
 
     if control.when is not None:

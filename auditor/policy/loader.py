@@ -6,6 +6,7 @@ valid choices.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import importlib.resources
@@ -19,6 +20,7 @@ import jinja2
 from auditor.errors import InputProblem, PolicyError
 from auditor.evaluate.operators import OPERATORS
 from auditor.models import Severity
+from auditor.policy.frameworks import FrameworkSet, load_frameworks
 from auditor.policy.model import Assertion, Control
 from auditor.policy.schema import ASSERTION_KEYS, COMPOSITES, policy_schema
 from auditor.policy.templates import (
@@ -54,14 +56,19 @@ def _builtin_policy_dir() -> Path:
 
 
 BUILTIN_POLICY_DIR = _builtin_policy_dir()
+# The shipped framework mappings (PCI DSS, SOC 2, ISO/IEC 27001, NIST SP 800-53): a sub-folder of
+# the pack, so that a config listing policies/ does not read them as policy files.
+BUILTIN_FRAMEWORK_DIR = BUILTIN_POLICY_DIR / "frameworks"
 
 
 @dataclass(frozen=True)
 class PolicySet:
-    """The controls of every loaded policy file, and each file's SHA-256 (for the evidence)."""
+    """The controls of every loaded policy file, and each file's SHA-256 (for the evidence);
+    `frameworks` are the compliance mappings the controls' requirements come from."""
 
     controls: tuple[Control, ...]
     files: dict[str, str]
+    frameworks: FrameworkSet = dataclasses.field(default_factory=FrameworkSet)
 
     def control(self, control_id: str) -> Control:
         """The control with that id; KeyError if none."""
@@ -82,8 +89,11 @@ def policy_files(paths: list[Path]) -> list[Path]:
     return out
 
 
-def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin: bool = True) -> PolicySet:
-    """Load the built-in pack plus `extra` files/directories; raise PolicyError listing every problem."""
+def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin: bool = True,
+                  frameworks: list[Path] | tuple[Path, ...] = ()) -> PolicySet:
+    """Load the built-in pack plus `extra` files/directories, then the framework mappings (the
+    shipped ones with the built-in pack, plus `frameworks`), and give each control the
+    requirements that name it. Raise PolicyError listing every problem."""
     paths = ([BUILTIN_POLICY_DIR] if include_builtin else []) + list(extra)
     problems: list[InputProblem] = []
     controls: list[Control] = []
@@ -117,7 +127,12 @@ def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin:
             controls.append(c)
     if problems:
         raise PolicyError(problems)
-    return PolicySet(tuple(controls), digests)
+    mapped, problems = load_frameworks(list(frameworks), {c.id for c in controls},
+                                       builtin_dir=BUILTIN_FRAMEWORK_DIR if include_builtin else None)
+    if problems:
+        raise PolicyError(problems)
+    controls = [dataclasses.replace(c, requirements=mapped.requirements_for(c.id)) for c in controls]
+    return PolicySet(tuple(controls), digests, mapped)
 
 
 def _line(source: str) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.models import Severity
+from auditor.models import RequirementRef, Severity
 from auditor.resources import resource_keys
 
 # Resource keys a control may name: the resource catalogue's (auditor/resources.py).
@@ -46,3 +46,5 @@ class Control:
     # Every resource key the control reads (its own, assertion overrides, template references).
     needs: frozenset[str] = field(default_factory=frozenset)
     source: str = ""  # file:line, for messages
+    # The framework requirements it gives evidence for (set from policies/frameworks/ at load time).
+    requirements: tuple[RequirementRef, ...] = ()

@@ -19,6 +19,7 @@ class Format(enum.StrEnum):
     OCSF = "ocsf"  # report.ocsf.json: OCSF Compliance Finding events, for SIEMs
     CSV = "csv"  # report.csv: one row per finding, for spreadsheets
     MARKDOWN = "markdown"  # report.md: a short summary for tickets and chat
+    ASFF = "asff"  # findings.asff.json: AWS Security Finding Format, as sent to Security Hub
 
     @property
     def filename(self) -> str:
@@ -26,7 +27,8 @@ class Format(enum.StrEnum):
         return _FILENAMES.get(self, f"report.{self.value}")
 
 
-_FILENAMES = {Format.JUNIT: "report.junit.xml", Format.OCSF: "report.ocsf.json", Format.MARKDOWN: "report.md"}
+_FILENAMES = {Format.JUNIT: "report.junit.xml", Format.OCSF: "report.ocsf.json", Format.MARKDOWN: "report.md",
+              Format.ASFF: "findings.asff.json"}
 
 # Module and function of each writer; imported on demand so a run pays only for what it writes.
 _WRITERS: dict[Format, tuple[str, str]] = {
@@ -36,6 +38,7 @@ _WRITERS: dict[Format, tuple[str, str]] = {
     Format.OCSF: ("auditor.report.ocsf", "render_ocsf"),
     Format.CSV: ("auditor.report.csv_report", "render_csv"),
     Format.MARKDOWN: ("auditor.report.markdown", "render_markdown"),
+    Format.ASFF: ("auditor.report.asff", "render_asff"),
 }
 
 

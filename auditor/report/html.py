@@ -420,6 +420,9 @@ def render_html(result: RunResult) -> bytes:
         "notices": result.notices,
         "remediation": _remediation_view(result.remediation),
         "control_ids": sorted({f.control_id for f in result.findings}),
+        # The frameworks asked for (--framework), each requirement judged per federation.
+        "frameworks": result.frameworks,
+        "framework_federations": _federation_names(result),
         # A constant of this module, never data: the only thing allowed to bypass escaping.
         "filter_script": Markup(FILTER_SCRIPT),
         "report_data": {

@@ -45,6 +45,8 @@ def report_document(result: RunResult, *, findings: bool = True) -> dict[str, An
         "notices": list(result.notices),
         # The plan (and, after --fix, each change's outcome); null when the run planned nothing.
         "remediation": result.remediation.to_json() if result.remediation is not None else None,
+        # The frameworks asked for (--framework, reports.frameworks), requirement by requirement.
+        "frameworks": [v.to_json() for v in result.frameworks],
     }
 
 

@@ -73,7 +73,11 @@ def event(result: RunResult, f: Finding) -> dict[str, Any]:
             "types": [f.control_id],
         },
         "compliance": {
-            "standards": [STANDARD],
+            # The baseline itself, then every framework whose requirements the control gives evidence for.
+            "standards": [STANDARD, *dict.fromkeys(result.framework_labels.get(r.framework, r.framework)
+                                                   for r in f.requirements)],
+            "requirements": [f"{result.framework_labels.get(r.framework, r.framework)} {r.id}"
+                             for r in f.requirements],
             "control": f.control_id,
             "status_id": cstatus_id,
             "status": cstatus,

@@ -10,7 +10,8 @@ from pathlib import Path
 from auditor.models import EXIT_OK
 
 
-def run_demo(*, output: Path, verbose: bool = False, quiet: bool = False) -> int:
+def run_demo(*, output: Path, verbose: bool = False, quiet: bool = False, frameworks: tuple[str, ...] = (),
+             security_hub: bool = False) -> int:
     """Start the sandbox, seed the contact center, scan it, print the report paths.
 
     Exits 0 when the demo itself ran; the line "a real scan would exit N" says what the scan
@@ -42,12 +43,19 @@ def run_demo(*, output: Path, verbose: bool = False, quiet: bool = False) -> int
             config = load_config(config_path)
             say("scanning ...")
             progress = (lambda fed, msg: say(f"  [{fed}] {msg}")) if verbose else None
-            out = scan(config, ScanOptions(mode="demo"), progress=progress)
+            out = scan(config, ScanOptions(mode="demo", frameworks=frameworks, security_hub=security_hub),
+                       progress=progress)
     if not quiet:
         print_summary(out.result, show_pass=verbose)
         print()
     for name, path in out.files.items():
         print(f"{name}: {path}")
+    for notice in out.result.notices:
+        print(f"notice: {notice}", file=sys.stderr)
+    hub = out.security_hub
+    if hub is not None:
+        print(f"security hub: {hub.imported} of {hub.sent} finding(s) imported into {hub.target} "  # type: ignore[attr-defined]
+              f"({hub.batches} call(s))")  # type: ignore[attr-defined]
     code = out.result.exit_code
     print(f"a real scan would exit {code} ({EXIT_MEANINGS[code]}); the demo itself succeeded "
           f"in {time.monotonic() - started:.1f} s")

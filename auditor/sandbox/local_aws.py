@@ -46,6 +46,23 @@ __all__ = ["SCP_MAX_CHARACTERS", "SCP_MAX_PER_TARGET", "LocalAWS"]
 SCP_MAX_CHARACTERS = 5120
 SCP_MAX_PER_TARGET = 5
 
+# Security Hub BatchImportFindings. The API reference: "Maximum of 100 findings per request" (the
+# request's Findings list has max 100 in the service model), and the partner guide: "Security Hub
+# CSPM accepts up to 100 findings per batch, up to 240 KB per finding, and up to 6 MB per batch".
+# https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_BatchImportFindings.html
+# https://docs.aws.amazon.com/securityhub/latest/partnerguide/guidelines-batchimportfindings.html
+# moto 5 takes any number and requires only a non-empty Resources list.
+SECURITYHUB_MAX_FINDINGS_PER_CALL = 100
+SECURITYHUB_MAX_FINDING_BYTES = 240 * 1024
+# "The following top-level attributes in the AWS Security Finding Format (ASFF) are required for
+# all findings in Security Hub": https://docs.aws.amazon.com/securityhub/latest/userguide/asff-required-attributes.html
+ASFF_REQUIRED = ("AwsAccountId", "CreatedAt", "Description", "GeneratorId", "Id", "ProductArn", "Resources",
+                 "SchemaVersion", "Severity", "Title", "Types", "UpdatedAt")
+# Length limits of AwsSecurityFinding (API reference, "Length Constraints"/"Array Members").
+# https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFinding.html
+_ASFF_MAX_LENGTH = {"Title": 256, "Description": 1024}
+_ASFF_MAX_RELATED_REQUIREMENTS = 32
+
 _SCP = "SERVICE_CONTROL_POLICY"
 _DUMMY_CREDENTIAL = "testing"
 _DEFAULT_ACCOUNT = "123456789012"
@@ -150,6 +167,36 @@ class _RuleError(Exception):
         self.message = message
         self.status = status
         self.extra = extra
+
+
+def _asff_problem(finding: Any) -> str | None:
+    """Why Security Hub would refuse one finding of a BatchImportFindings call, or None.
+
+    A call that breaks the format for some findings still succeeds: those findings come back in
+    FailedFindings with ErrorCode "InvalidInput" and a message of the form "Finding does not adhere
+    to Amazon Finding Format. data should have required property 'Types'." / "data.Title should NOT
+    be longer than ..." (as users report it: github.com/aws-samples/aws-securityhub-config-integration
+    issue 3, github.com/aquasecurity/kube-bench issue 903).
+    """
+    prefix = "Finding does not adhere to Amazon Finding Format."
+    if not isinstance(finding, dict):
+        return f"{prefix} data should be object."
+    for name in ASFF_REQUIRED:
+        if name not in finding:
+            return f"{prefix} data should have required property '{name}'."
+    for name, limit in _ASFF_MAX_LENGTH.items():
+        value = finding.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            return f"{prefix} data.{name} should NOT be longer than {limit} characters."
+    if not isinstance(finding["Resources"], list) or not finding["Resources"]:
+        return f"{prefix} data.Resources should NOT have fewer than 1 items."
+    related = (finding.get("Compliance") or {}).get("RelatedRequirements") or []
+    if len(related) > _ASFF_MAX_RELATED_REQUIREMENTS:
+        return (f"{prefix} data.Compliance.RelatedRequirements should NOT have more than "
+                f"{_ASFF_MAX_RELATED_REQUIREMENTS} items.")
+    if len(json.dumps(finding).encode()) > SECURITYHUB_MAX_FINDING_BYTES:
+        return f"{prefix} The finding is larger than 240 KB."
+    return None
 
 
 def _is_separator(ch: str) -> bool:
@@ -512,7 +559,47 @@ class _Middleware:
         if key == ("organizations", "AcceptHandshake"):
             with self.rules_lock:
                 return self._accept_handshake(call)
+        if key == ("securityhub", "BatchImportFindings"):
+            with self.rules_lock:
+                return self._import_findings(call, environ)
         return self._forward(environ, body)
+
+    def _import_findings(self, call: _Call, environ: dict[str, Any]) -> _Reply:
+        """BatchImportFindings with AWS's limits: more than 100 findings refuse the whole call;
+        a finding that breaks the ASFF is reported in FailedFindings and not stored, the rest are."""
+        findings = call.params.get("Findings")
+        if not isinstance(findings, list):
+            raise _RuleError("InvalidInputException", "Findings: a list of findings is required")
+        if len(findings) > SECURITYHUB_MAX_FINDINGS_PER_CALL:
+            raise _RuleError("InvalidInputException",
+                             f"1 validation error detected: Value at 'findings' failed to satisfy constraint: Member "
+                             f"must have length less than or equal to {SECURITYHUB_MAX_FINDINGS_PER_CALL}")
+        refused: list[dict[str, Any]] = []
+        accepted: list[dict[str, Any]] = []
+        for finding in findings:
+            problem = _asff_problem(finding)
+            fid = finding.get("Id", "") if isinstance(finding, dict) else ""
+            if problem is not None:
+                refused.append({"Id": fid, "ErrorCode": "InvalidInput", "ErrorMessage": problem})
+            else:
+                accepted.append(finding)
+        injected = self.owner._take_import_failure()
+        if injected is not None:  # test knob: a transient failure of the first N valid findings
+            count, code = injected
+            refused += [{"Id": f["Id"], "ErrorCode": code, "ErrorMessage": "Internal failure (injected)"}
+                        for f in accepted[:count]]
+            accepted = accepted[count:]
+        doc: dict[str, Any] = {"FailedCount": 0, "SuccessCount": 0, "FailedFindings": []}
+        if accepted:
+            reply = self._forward(environ, json.dumps({"Findings": accepted}).encode())
+            if reply.code != 200:
+                return reply
+            doc = reply.json()
+        doc["FailedFindings"] = refused + list(doc.get("FailedFindings") or [])
+        doc["FailedCount"] = int(doc.get("FailedCount", 0)) + len(refused)
+        body = json.dumps(doc).encode()
+        return _Reply("200 OK", [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
+                                 ("Content-Length", str(len(body)))], body)
 
     def _provider_names(self, call: _Call, environ: dict[str, Any]) -> set[str] | None:
         """Names of the IdPs in the call's user pool, or None if moto cannot list them."""
@@ -832,6 +919,8 @@ class LocalAWS:
         self._initial_latency_ms = float(latency_ms)
         self._latency_ms = float(latency_ms)
         self._faults: dict[str, list[_Fault]] = {}
+        # fail_finding_imports: (count, code) for each of the next BatchImportFindings calls.
+        self._import_failures: list[tuple[int, str]] = []
         self._state_lock = threading.Lock()
         # Organizations invitations (see _Middleware._invite_account), by handshake id.
         self._handshakes: dict[str, dict[str, Any]] = {}
@@ -930,6 +1019,7 @@ class LocalAWS:
             self._handshakes.clear()
             self._account_keys.clear()
             self._faults.clear()
+            self._import_failures.clear()
             self.calls.clear()
             self.requests.clear()
             self._latency_ms = self._initial_latency_ms
@@ -1009,10 +1099,17 @@ class LocalAWS:
         """
         self._add_fault(operation, _Fault("deny", None, times))
 
+    def fail_finding_imports(self, count: int, *, times: int = 1, code: str = "InternalException") -> None:
+        """Make the next ``times`` BatchImportFindings calls report their first ``count`` valid
+        findings in FailedFindings with ``code`` (a transient failure; the call itself succeeds)."""
+        with self._state_lock:
+            self._import_failures.extend([(count, code)] * times)
+
     def clear_faults(self) -> None:
-        """Remove every pending throttle and deny."""
+        """Remove every pending throttle, deny and injected import failure."""
         with self._state_lock:
             self._faults.clear()
+            self._import_failures.clear()
 
     # --- used by the middleware ------------------------------------------------------------
 
@@ -1037,6 +1134,10 @@ class LocalAWS:
                     del self._faults[key]
                 return fault
         return None
+
+    def _take_import_failure(self) -> tuple[int, str] | None:
+        with self._state_lock:
+            return self._import_failures.pop(0) if self._import_failures else None
 
     def _record(self, service: str, operation: str, params: dict[str, Any]) -> None:
         with self._state_lock:
