@@ -44,7 +44,7 @@ def _chunks(items: Sequence[dict[str, Any]], size: int) -> list[list[dict[str, A
 
 
 def publish_findings(findings: Sequence[dict[str, Any]], client: Any, *, target: dict[str, Any],
-                     attempts: int = 3, backoff_seconds: float = 1.0,
+                     attempts: int = 3, retry_wait_seconds: float = 1.0,
                      sleep: Callable[[float], None] = time.sleep) -> PublishResult:
     """Import `findings` in batches of at most 100, retrying the findings a call reports as failed
     (except InvalidInput) up to `attempts` times in all. Never raises."""
@@ -90,7 +90,7 @@ def publish_findings(findings: Sequence[dict[str, Any]], client: Any, *, target:
             if not retry:
                 break
             pending = retry
-            sleep(backoff_seconds * attempt)
+            sleep(retry_wait_seconds * attempt)
     for fid, code, message in failed[:5]:
         notices.append(f"Security Hub did not import finding {fid}: {code} {message}".rstrip())
     if len(failed) > 5:
