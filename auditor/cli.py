@@ -46,6 +46,7 @@ examples:
   auditor diff RUN_A RUN_B                    # what changed between two runs
   auditor verify reports/<run-id>             # digests and signature of a run folder
   auditor schedule --log-format json          # nightly scans on the config's schedule
+  auditor discover --organization --write config.yaml   # find unaudited federations, add them
 
 {EXIT_CODES_HELP}"""
 
@@ -238,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run one scan through the scheduler's path (lock, retention, heartbeat) and exit "
                         "with its exit code: for cron and systemd timers")
 
+    _discover_parser(sub, common, concurrency)
+
     p = sub.add_parser("bundle", help="zip a run folder for download",
                        description="Write <reports.dir>/RUN_ID.zip holding the run's reports, snapshot, "
                                    "manifest and signature.")
@@ -261,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
                    "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
-                   "rollback": _cmd_rollback, "schedule": _cmd_schedule}[args.command]
+                   "rollback": _cmd_rollback, "schedule": _cmd_schedule, "discover": _cmd_discover}[args.command]
         return handler(args)
     except OutputLocationError as exc:  # one line: the path and the fix
         print(f"auditor: {exc}", file=sys.stderr)
@@ -711,3 +714,68 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
         return EXIT_UNUSABLE
     print(f"bundle: {target}")
     return EXIT_OK
+
+
+def _discover_parser(sub: Any, common: Any, concurrency: Any) -> None:
+    p = sub.add_parser("discover", help="find every federation in Okta and AWS; report what the config misses",
+                       description="Read Okta's SAML apps and, in each account and Region, the user pools, their "
+                                   "SAML IdPs and app clients, the IAM SAML providers and the roles trusting them, "
+                                   "the Connect instances and the SCPs in effect; match them into federations "
+                                   "(each match with its evidence) and print the config blocks and the coverage: "
+                                   "configured and found, unaudited, configured but not found, dangling "
+                                   "references. Read-only.",
+                       epilog="exit codes: 0 everything found is configured and nothing dangles, 1 something is "
+                              "unaudited or dangling, 2 something could not be read (see the notices), 3 unusable "
+                              "input or a --write that was refused",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    concurrency(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--organization", action="store_true",
+                       help="every active account of the organization (listed with organizations.profile), "
+                            "reached by assuming discovery.role_name in each")
+    where.add_argument("--account", action="append", default=[], metavar="ID",
+                       help="this account (repeatable); default: the config's discovery block, else the "
+                            "scanner's own account")
+    p.add_argument("--region", action="append", default=[], metavar="R",
+                   help="this Region (repeatable); default: discovery.regions, else aws.region")
+    p.add_argument("--write", type=Path, default=None, metavar="FILE",
+                   help="add the unaudited federations' blocks to FILE, keeping everything in it (comments "
+                        "too), or write FILE new; refused with the reason when it cannot be done safely")
+    p.add_argument("--format", choices=["text", "json", "yaml"], default="text", dest="discover_format")
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    import re
+
+    from auditor.collectors.discovery import scope_from
+    from auditor.config import okta_secret
+    from auditor.discovery import run_discovery
+    from auditor.discovery.render import render
+    from auditor.discovery.write import WriteRefused, write_blocks
+
+    config, _ = _load(args)
+    for account in args.account:
+        if not re.fullmatch(r"\d{12}", account):
+            print(f"auditor: --account {account!r} is not a 12-digit AWS account id", file=sys.stderr)
+            return EXIT_UNUSABLE
+    for region in args.region:
+        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+            print(f"auditor: --region {region!r} is not an AWS Region name (e.g. eu-central-1)", file=sys.stderr)
+            return EXIT_UNUSABLE
+    scope = scope_from(config, organization=args.organization or None, accounts=args.account, regions=args.region)
+    coverage = run_discovery(config, okta_secret(config), scope, progress=_progress(args),
+                             concurrency=args.concurrency)
+    if not args.quiet or args.discover_format != "text":
+        sys.stdout.write(render(coverage, args.discover_format))
+    if args.write is not None:
+        try:
+            written = write_blocks(args.write, coverage.unaudited, source_config=Path(args.config))
+        except WriteRefused as exc:
+            print(f"auditor: --write refused: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
+        names = ", ".join(b["name"] for b in written) or "none (every federation found is in it)"
+        print(f"{args.write}: added {len(written)} federation block(s): {names}", file=sys.stderr)
+    if coverage.notices:
+        return EXIT_ERROR
+    return 1 if coverage.unaudited or coverage.dangling else EXIT_OK

@@ -156,6 +156,24 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
             "properties": {"profile": _NULLABLE_STR},
         },
+        # `auditor discover`, and with `enabled` every scan too: find the federations of the
+        # estate (auditor/collectors/discovery.py) and report those the config does not audit.
+        "discovery": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "enabled": {"type": "boolean"},
+                # The accounts: every account of the organization (organizations.profile lists
+                # them), and/or these; neither: the scanner's own account.
+                "organization": {"type": "boolean"},
+                "accounts": {"type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": "^\\d{12}$"}},
+                # The role assumed in each account (a read-only audit role); null: the scanner's own
+                # credentials, which reach its own account only.
+                "role_name": {"type": ["string", "null"], "pattern": "^[\\w+=,.@/-]{1,512}$"},
+                "external_id": {"type": "string", "pattern": "^[\\w+=,.@:/-]{2,1224}$"},
+                "regions": {"type": "array", "minItems": 1, "uniqueItems": True,
+                            "items": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"}},
+            },
+        },
         "federations": {
             "type": "array", "minItems": 1,
             "items": {
@@ -320,6 +338,19 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class DiscoverySettings:
+    """`discovery`: where `auditor discover` (and a scan with `enabled`) looks for federations."""
+
+    enabled: bool = False
+    organization: bool = False
+    accounts: tuple[str, ...] = ()
+    role_name: str | None = None
+    # Not a secret by AWS's definition, but never written to a report or a snapshot.
+    external_id: str | None = field(default=None, repr=False)
+    regions: tuple[str, ...] = ()  # empty: aws.region
+
+
+@dataclass(frozen=True)
 class FederationAws:
     """A federation's own AWS access: a role to assume (another account) and/or a region."""
 
@@ -379,6 +410,7 @@ class Config:
     schedule: ScheduleSettings | None = None
     retention: Retention | None = None
     notifications: NotifySettings | None = None
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
 
     def federation(self, name: str) -> FederationConfig:
         """The federation called `name`; KeyError if none."""
@@ -622,8 +654,18 @@ def _build(path: Path, data: dict[str, Any]) -> Config:
         federations=tuple(feds),
         raw=data,
         report_settings=_report_settings(base, data),
+        discovery=_discovery(data),
         **_operations(data),
     )
+
+
+def _discovery(data: dict[str, Any]) -> DiscoverySettings:
+    """The `discovery` block (defaults when absent: off, the scanner's own account, aws.region)."""
+    block = data.get("discovery") or {}
+    return DiscoverySettings(enabled=bool(block.get("enabled", False)),
+                             organization=bool(block.get("organization", False)),
+                             accounts=tuple(block.get("accounts", ())), role_name=block.get("role_name"),
+                             external_id=block.get("external_id"), regions=tuple(block.get("regions", ())))
 
 
 def _operations(data: dict[str, Any]) -> dict[str, Any]:
