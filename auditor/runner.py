@@ -22,7 +22,7 @@ from typing import Any
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
-from auditor.evaluate.engine import evaluate, evaluate_federation
+from auditor.evaluate.engine import evaluate, evaluate_estate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
 from auditor.models import EXIT_FAIL, EXIT_OK, Finding, RunResult, Status
@@ -130,6 +130,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     finish_bar = getattr(progress, "finish", None)
     if callable(finish_bar):
         finish_bar()
+    if config.discovery.enabled:
+        snapshot = dataclasses.replace(snapshot, estate=discover_estate(config, secret, progress, options.concurrency))
     fix: RemediationResult | None = None
     snapshot_after: Snapshot | None = None
     if remediation is not None:
@@ -161,6 +163,24 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         out = write_run()
     signal_name = fix.interrupted or (received[0] if received else None)
     return dataclasses.replace(out, interrupted=signal_name) if signal_name else out
+
+
+def discover_estate(config: Config, secret: str | None, progress: Progress | None,
+                    concurrency: int) -> FederationSnapshot:
+    """Discovery for a scan with `discovery.enabled`: the coverage as the snapshot's estate-level
+    resources (auditor.resources.ESTATE_RESOURCES); what could not be read as its errors."""
+    from auditor.collectors.discovery import scope_from
+    from auditor.discovery import run_discovery
+    from auditor.discovery.match import estate_items
+    from auditor.snapshot import CollectionError
+
+    coverage = run_discovery(config, secret, scope_from(config), progress=progress, concurrency=concurrency)
+    federations, references = estate_items(coverage)
+    errors = tuple(CollectionError(key, f"{n['where']}: {n['message']}")
+                   for n in coverage.notices for key in ("coverage.federation", "coverage.reference"))
+    return FederationSnapshot(name="estate", config={"discovery": {"scope": coverage.scope}},
+                              resources={"coverage.federation": federations, "coverage.reference": references},
+                              errors=errors)
 
 
 def _s3_client(config: Config) -> object:
@@ -218,7 +238,8 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         prepared = None
     judged = snapshot if snapshot_after is None else merge_snapshots(snapshot, snapshot_after)
     if prepared is not None:
-        evaluated_at, judged_findings = prepared.now, prepared.in_order(snapshot)
+        evaluated_at = prepared.now
+        judged_findings = prepared.in_order(snapshot) + evaluate_estate(snapshot, policies, now=evaluated_at)
     else:
         evaluated_at = options.now or datetime.now(UTC)
         judged_findings = evaluate(judged, policies, now=evaluated_at)

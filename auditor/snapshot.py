@@ -99,14 +99,20 @@ class Snapshot:
     # allow_insecure_http}}.
     settings: dict[str, Any]
     federations: tuple[FederationSnapshot, ...]
+    # The estate-level resources (auditor.resources.ESTATE_RESOURCES: discovery's coverage) when
+    # the scan ran discovery; its `errors` are what discovery could not read. Absent otherwise.
+    estate: FederationSnapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form (what `snapshot.json` holds)."""
         return {**self._header(), "federations": [f.to_json() for f in self.federations]}
 
     def _header(self) -> dict[str, Any]:
-        return {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
-                "tool_version": self.tool_version, "settings": self.settings}
+        header = {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
+                  "tool_version": self.tool_version, "settings": self.settings}
+        if self.estate is not None:
+            header["estate"] = self.estate.to_json()
+        return header
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -119,6 +125,7 @@ class Snapshot:
             tool_version=data["tool_version"],
             settings=data.get("settings", {}),
             federations=tuple(FederationSnapshot.from_json(f) for f in data["federations"]),
+            estate=FederationSnapshot.from_json(data["estate"]) if data.get("estate") else None,
         )
 
     @classmethod

@@ -604,3 +604,24 @@ def _pieces_line(fed: dict[str, Any]) -> str:
     if fed.get("connect") and fed["connect"].get("instance"):
         parts.append(f"Connect instance {fed['connect']['instance']['id']}")
     return ", ".join(parts)
+
+
+def estate_items(coverage: Coverage) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The coverage as the snapshot's estate-level resources (auditor.resources: the shapes of
+    `coverage.federation` and `coverage.reference`): every federation found, every reference."""
+    feds = []
+    for fed in coverage.federations:
+        app = fed.get("okta_app") or {}
+        pool = (fed.get("user_pool") or {}).get("id")
+        conn = fed.get("connect") or {}
+        target = pool or (conn.get("instance") or {}).get("id")
+        key = f"{app.get('id') or conn.get('saml_provider_arn') or '?'}|{target}"
+        where = f"account {fed.get('account_id')} {fed.get('region')}"
+        what = (f"Okta app {app.get('label')!r} ({app.get('id')}) -> user pool {pool}" if pool
+                else f"Amazon Connect chain {conn.get('saml_provider_arn')}")
+        feds.append({"id": key, "name": str(fed["name"]), "configured": fed["configured_as"] is not None,
+                     "configured_as": fed["configured_as"], "kind": str(fed["kind"]),
+                     "account_id": fed.get("account_id"), "region": fed.get("region"),
+                     "okta_app_id": app.get("id"), "okta_app_label": app.get("label"), "user_pool_id": pool,
+                     "summary": f"{what} ({where})", "evidence": list(fed["evidence"]), "notes": list(fed["notes"])})
+    return feds, [dict(r) for r in coverage.references]

@@ -24,7 +24,7 @@ from jinja2.runtime import missing
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 # The names a template may use. Resource roots come from the snapshot; the rest from the config.
-RESOURCE_ROOTS = ("okta", "cognito", "organizations", "iam", "connect")
+RESOURCE_ROOTS = ("okta", "cognito", "organizations", "iam", "connect", "coverage")
 CONTEXT_ROOTS = ("config", "aws", "settings", "federation")
 ALLOWED_ROOTS = RESOURCE_ROOTS + CONTEXT_ROOTS
 
