@@ -4,7 +4,9 @@ config with comments; the scan integration (`discovery: {enabled: true}`)."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +32,10 @@ from auditor.sandbox.scenario import (
     public_metadata_url,
     seed_dangling_idp,
     seed_estate_federation,
-    write_config,
 )
 
 OTHER_REGION = "eu-central-1"
+AWS_SIGNIN_URL = "https://signin.aws.amazon.com/saml"
 
 
 @dataclass
@@ -84,11 +86,8 @@ def estate(sandbox: Sandbox) -> Iterator[Estate]:
     cognito.delete_identity_provider(UserPoolId=gone, ProviderName="OldOkta")
     # ... and an IAM SAML provider carrying the metadata of an Okta app that was deleted.
     temp = sandbox.admin.call("POST", "/api/v1/apps", {"label": "Dsc Temp", "signOnMode": "SAML_2_0",
-                                                       "settings": {"signOn": {"ssoAcsUrl": "https://x.example/a"}}})
-    metadata = sandbox.admin.call("GET", f"/api/v1/apps/{temp['id']}")  # exists; read its public metadata
-    assert metadata["id"] == temp["id"]
-    import urllib.request
-
+                                                       "settings": {"signOn": {"ssoAcsUrl": AWS_SIGNIN_URL,
+                                                                               "audience": "urn:amazon:webservices"}}})
     with urllib.request.urlopen(public_metadata_url(sandbox, temp["id"]), timeout=30) as resp:
         account_client(sandbox, "iam", member).create_saml_provider(
             Name="OktaOrphan", SAMLMetadataDocument=resp.read().decode())
@@ -105,10 +104,12 @@ def _config(sandbox: Sandbox, estate: Estate, tmp_path: Path, *, enabled: bool =
         "app_client": {"name": "app-client"}, "identity_provider": "Okta"}]
     doc["discovery"] = {"organization": True, "role_name": AUDIT_ROLE, "regions": [REGION, OTHER_REGION],
                         **({"enabled": True} if enabled else {})}
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     text = yaml.safe_dump(doc, sort_keys=False)
     # A commented config, as people write them: the comments must survive --write.
-    text = text.replace("federations:\n", "# our contact centers (keep this comment)\nfederations:\n  # amer: the US one\n")
+    text = text.replace("federations:\n",
+                        "# our contact centers (keep this comment)\nfederations:\n  # amer: the US one\n")
     path.write_text("# hand-written config\n" + text + "# trailing comment\n", encoding="utf-8")
     return path
 
@@ -154,10 +155,10 @@ def test_write_keeps_comments_and_the_written_config_scans(
     before = config.read_text()
     main(["discover", "-c", str(config), "--write", str(config), "-q"])
     after = config.read_text()
-    assert after.startswith(before.split("# trailing comment")[0].rstrip("\n"))
-    for comment in ("# hand-written config", "# our contact centers (keep this comment)", "#   amer: the US one",
-                    "# trailing comment"):
-        assert comment.replace("#   ", "  # ") in after
+    # Only lines were added: every line that was there is still there, in its order.
+    changes = [d for d in difflib.ndiff(before.splitlines(), after.splitlines()) if d[:1] in "+-"]
+    assert changes and all(d.startswith("+ ") for d in changes), changes
+    assert "  # amer: the US one" in after and after.endswith("# trailing comment\n")
     loaded = load_config(config)
     names = [f.name for f in loaded.federations]
     assert names[0] == "amer" and len(names) == 3  # only the two unaudited blocks were added
@@ -188,7 +189,8 @@ def test_write_refuses_a_flow_style_list(sandbox: Sandbox, estate: Estate, tmp_p
 def test_scan_with_discovery_reports_coverage(sandbox: Sandbox, estate: Estate, tmp_path: Path) -> None:
     plain = scan(load_config(_config(sandbox, estate, tmp_path / "off")), ScanOptions(formats=(Format.JSON,)))
     assert not [f for f in plain.result.findings if f.control_id.startswith("COVERAGE-")]
-    out = scan(load_config(_config(sandbox, estate, tmp_path / "on", enabled=True)), ScanOptions(formats=(Format.JSON,)))
+    enabled = load_config(_config(sandbox, estate, tmp_path / "on", enabled=True))
+    out = scan(enabled, ScanOptions(formats=(Format.JSON,)))
     cov = [f for f in out.result.findings if f.control_id.startswith("COVERAGE-")]
     unaudited = [f for f in cov if f.control_id == "COVERAGE-UNAUDITED-FEDERATION" and f.status is Status.FAIL]
     assert len(unaudited) == 2 and all("auditor discover --write" in f.message for f in unaudited)

@@ -230,7 +230,7 @@ def _cognito_federation(app: dict[str, Any], ix: _Index) -> tuple[dict[str, Any]
                              f"accounts scanned ({region})", region=region))
     if by_acs is not None:
         evidence.append(f"{label}: ACS {acs} is the domain of user pool {by_acs['id']}")
-    elif acs_match and ix.region_seen(acs_match.group("region")) and by_aud is None:
+    elif acs_match and ix.region_seen(acs_match.group("region")) and not aud:
         refs.append(_ref(f"okta-acs:{app['id']}", "okta-acs", None, label, acs, False,
                          f"the ACS {acs} is no user pool's domain in the accounts scanned",
                          region=acs_match.group("region")))
