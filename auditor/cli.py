@@ -195,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, config=False)
     p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
                    help="reports folder (default: ./reports)")
+    p.add_argument("--discover", action="store_true",
+                   help="then run `auditor discover` over the demo's organization: an unaudited federation, "
+                        "a dangling IdP and a configured one that is gone")
 
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
@@ -607,7 +610,7 @@ def _cmd_handover(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from auditor.sandbox.demo import run_demo
 
-    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet)
+    return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet, discover=args.discover)
 
 
 def _history(args: argparse.Namespace):  # type: ignore[no-untyped-def]
