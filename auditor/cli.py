@@ -64,6 +64,7 @@ examples:
   auditor frameworks                          # PCI DSS, SOC 2, ISO 27001, NIST 800-53 mappings and coverage
   auditor scan --framework pci-dss-4.0 --security-hub   # framework section + attestation; findings to Security Hub
   auditor schedule --log-format json          # nightly scans on the config's schedule
+  auditor discover --organization --write config.yaml   # find unaudited federations, add them
 
 {EXIT_CODES_HELP}"""
 
@@ -223,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
                    help="reports folder (default: ./reports)")
     frameworks(p, security_hub=True)
+    p.add_argument("--discover", action="store_true",
+                   help="then run `auditor discover` over the demo's organization: an unaudited federation, "
+                        "a dangling IdP and a configured one that is gone")
 
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
@@ -276,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("framework_id", nargs="?", metavar="ID", help="show this framework's requirements")
     p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")
+    _discover_parser(sub, common, concurrency)
 
     p = sub.add_parser("bundle", help="zip a run folder for download",
                        description="Write <reports.dir>/RUN_ID.zip holding the run's reports, snapshot, "
@@ -301,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule,
-                   "frameworks": _cmd_frameworks}[args.command]
+                   "frameworks": _cmd_frameworks, "discover": _cmd_discover}[args.command]
         return handler(args)
     except (OutputLocationError, UnknownFederationError) as exc:  # one line: what and the fix
         print(f"auditor: {exc}", file=sys.stderr)
@@ -656,7 +661,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     check_selection(load_policies().frameworks, args.frameworks, where="--framework")  # before the sandbox starts
     return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet, frameworks=tuple(args.frameworks),
-                    security_hub=args.security_hub)
+                    security_hub=args.security_hub, discover=args.discover)
 
 
 def _history(args: argparse.Namespace) -> History:
@@ -810,3 +815,69 @@ def _cmd_frameworks(args: argparse.Namespace) -> int:
               f"{'shipped' if row['shipped'] else row['source']}")
     print("requirements no control covers are reported as 'not assessed by this tool', never as passing")
     return EXIT_OK
+
+
+def _discover_parser(sub: argparse._SubParsersAction[_Parser],
+                     common: Callable[..., None], concurrency: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("discover", help="find every federation in Okta and AWS; report what the config misses",
+                       description="Read Okta's SAML apps and, in each account and Region, the user pools, their "
+                                   "SAML IdPs and app clients, the IAM SAML providers and the roles trusting them, "
+                                   "the Connect instances and the SCPs in effect; match them into federations "
+                                   "(each match with its evidence) and print the config blocks and the coverage: "
+                                   "configured and found, unaudited, configured but not found, dangling "
+                                   "references. Read-only.",
+                       epilog="exit codes: 0 everything found is configured and nothing dangles, 1 something is "
+                              "unaudited or dangling, 2 something could not be read (see the notices), 3 unusable "
+                              "input or a --write that was refused",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(p)
+    concurrency(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--organization", action="store_true",
+                       help="every active account of the organization (listed with organizations.profile), "
+                            "reached by assuming discovery.role_name in each")
+    where.add_argument("--account", action="append", default=[], metavar="ID",
+                       help="this account (repeatable); default: the config's discovery block, else the "
+                            "scanner's own account")
+    p.add_argument("--region", action="append", default=[], metavar="R",
+                   help="this Region (repeatable); default: discovery.regions, else aws.region")
+    p.add_argument("--write", type=Path, default=None, metavar="FILE",
+                   help="add the unaudited federations' blocks to FILE, keeping everything in it (comments "
+                        "too), or write FILE new; refused with the reason when it cannot be done safely")
+    p.add_argument("--format", choices=["text", "json", "yaml"], default="text", dest="discover_format")
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    import re
+
+    from auditor.collectors.discovery import scope_from
+    from auditor.config import okta_secret
+    from auditor.discovery import run_discovery
+    from auditor.discovery.render import render
+    from auditor.discovery.write import WriteRefused, write_blocks
+
+    config, _ = _load(args)
+    for account in args.account:
+        if not re.fullmatch(r"\d{12}", account):
+            print(f"auditor: --account {account!r} is not a 12-digit AWS account id", file=sys.stderr)
+            return EXIT_UNUSABLE
+    for region in args.region:
+        if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+            print(f"auditor: --region {region!r} is not an AWS Region name (e.g. eu-central-1)", file=sys.stderr)
+            return EXIT_UNUSABLE
+    scope = scope_from(config, organization=args.organization or None, accounts=args.account, regions=args.region)
+    coverage = run_discovery(config, okta_secret(config), scope, progress=_progress(args),
+                             concurrency=args.concurrency)
+    if not args.quiet or args.discover_format != "text":
+        sys.stdout.write(render(coverage, args.discover_format))
+    if args.write is not None:
+        try:
+            written = write_blocks(args.write, coverage.unaudited, source_config=Path(args.config))
+        except WriteRefused as exc:
+            print(f"auditor: --write refused: {exc}", file=sys.stderr)
+            return EXIT_UNUSABLE
+        names = ", ".join(b["name"] for b in written) or "none (every federation found is in it)"
+        print(f"{args.write}: added {len(written)} federation block(s): {names}", file=sys.stderr)
+    if coverage.notices:
+        return EXIT_ERROR
+    return 1 if coverage.unaudited or coverage.dangling else EXIT_OK

@@ -364,6 +364,30 @@ class Retention:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DiscoverySettings:
+    """`discovery`: where `auditor discover` (and a scan with `enabled`) looks for federations
+    (auditor/collectors/discovery.py) and reports those the config does not audit."""
+
+    enabled: bool = setting(False, schema={"type": "boolean"},
+                            doc="every scan also runs discovery and reports the coverage controls")
+    organization: bool = setting(False, schema={"type": "boolean"},
+                                 doc="every account of the organization (organizations.profile lists them)")
+    accounts: tuple[str, ...] = setting((), schema={
+        "type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": "^\\d{12}$"}},
+        doc="and/or these accounts; neither: the scanner's own account")
+    role_name: str | None = setting(None, schema={"type": ["string", "null"], "pattern": "^[\\w+=,.@/-]{1,512}$"},
+                                    doc="the role assumed in each account (a read-only audit role); null: the "
+                                        "scanner's own credentials, which reach its own account only")
+    # Not a secret by AWS's definition, but never written to a report or a snapshot.
+    external_id: str | None = setting(None, schema={"type": "string", "pattern": "^[\\w+=,.@:/-]{2,1224}$"},
+                                      doc="if the role's trust policy requires sts:ExternalId", repr=False)
+    regions: tuple[str, ...] = setting((), schema={
+        "type": "array", "minItems": 1, "uniqueItems": True,
+        "items": {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"}},
+        doc="the Regions searched; empty: aws.region")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SecurityHubSettings:
     """`reports.security_hub`: where findings are imported (None: aws.region / the caller's account)."""
 
@@ -590,6 +614,8 @@ class Config:
     version: int = setting(schema={"const": 1}, doc="config format version; always 1")
     policies: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
                                          doc="extra policy files or folders, beside the built-in pack")
+    discovery: DiscoverySettings = setting(factory=DiscoverySettings,
+                                           doc="`auditor discover`: find the federations of the estate")
     frameworks: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
                                            doc="your own framework mapping files or folders (the shipped "
                                                "ones always load)")

@@ -94,6 +94,7 @@ def config_secrets(config: Config | None) -> list[str]:
         if notify.email and notify.email.password_env:
             values.append(os.environ.get(notify.email.password_env))
     values += [f.aws.external_id for f in config.federations if f.aws is not None]
+    values.append(config.discovery.external_id)
     return [v for v in values if v]
 
 

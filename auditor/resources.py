@@ -208,6 +208,37 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
 )}
 
 
+# Estate-level resources (`auditor discover`'s coverage, in the snapshot's `estate` when the
+# config has `discovery: {enabled: true}`): each holds a *list*, and a control on one of them is
+# judged once per item (one finding per federation found, per reference checked), not per
+# configured federation.
+ESTATE_RESOURCES = frozenset({"coverage.federation", "coverage.reference"})
+_LIST_OF_STR = _list(_STR)
+
+
+def _no_identity(config: FederationConfig) -> str:
+    """Estate items are no federation's: each finding names its item itself."""
+    return ""
+
+
+RESOURCES.update({r.key: r for r in (
+    Resource("coverage.federation", "one federation `auditor discover` found in Okta and AWS (estate-level: a "
+             "control on it is judged per item): `configured` whether the config audits it (`configured_as` under "
+             "which name), its pieces, the `evidence` of each match and `notes` on what will fail",
+             _closed(id=_STR, name=_STR, configured={"type": "boolean"}, configured_as=_STR_OR_NULL, kind=_STR,
+                     account_id=_STR_OR_NULL, region=_STR_OR_NULL, okta_app_id=_STR_OR_NULL,
+                     okta_app_label=_STR_OR_NULL, user_pool_id=_STR_OR_NULL, summary=_STR,
+                     evidence=_LIST_OF_STR, notes=_LIST_OF_STR),
+             collector="discovery", identity=_no_identity),
+    Resource("coverage.reference", "one reference between pieces that discovery checked (estate-level): an "
+             "Okta app's audience -> a user pool, a Cognito IdP's metadata -> an Okta app, an IAM SAML provider "
+             "-> an Okta app, an app client -> an IdP; `resolves` false when its target is gone",
+             _closed(id=_STR, kind=_STR, federation=_STR_OR_NULL, account_id=_STR_OR_NULL, region=_STR_OR_NULL,
+                     subject=_STR, target=_STR, resolves={"type": "boolean"}, reason=_STR),
+             collector="discovery", identity=_no_identity),
+)})
+
+
 def resource_keys() -> tuple[str, ...]:
     """Every resource key, in catalogue order."""
     return tuple(RESOURCES)

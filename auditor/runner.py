@@ -23,7 +23,7 @@ from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
 from auditor.errors import UnknownFederationError
-from auditor.evaluate.engine import evaluate, evaluate_federation
+from auditor.evaluate.engine import evaluate, evaluate_estate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
 from auditor.models import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Finding, RunResult, Status
@@ -141,6 +141,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     finish_bar = getattr(progress, "finish", None)
     if callable(finish_bar):
         finish_bar()
+    if config.discovery.enabled:
+        snapshot = dataclasses.replace(snapshot, estate=discover_estate(config, secret, progress, options.concurrency))
     fix: RemediationResult | None = None
     snapshot_after: Snapshot | None = None
     if remediation is not None:
@@ -218,6 +220,24 @@ def security_hub_for(config: Config, options: ScanOptions) -> SecurityHubTarget 
     client = session.client("securityhub", endpoint_url=config.aws.endpoint_url,
                             config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"})) if publish else None
     return SecurityHubTarget({"region": region, "account_id": account, "partition": partition}, client)
+
+
+def discover_estate(config: Config, secret: str | None, progress: Progress | None,
+                    concurrency: int) -> FederationSnapshot:
+    """Discovery for a scan with `discovery.enabled`: the coverage as the snapshot's estate-level
+    resources (auditor.resources.ESTATE_RESOURCES); what could not be read as its errors."""
+    from auditor.collectors.discovery import scope_from
+    from auditor.discovery import run_discovery
+    from auditor.discovery.match import estate_items
+    from auditor.snapshot import CollectionError
+
+    coverage = run_discovery(config, secret, scope_from(config), progress=progress, concurrency=concurrency)
+    federations, references = estate_items(coverage)
+    errors = tuple(CollectionError(key, f"{n['where']}: {n['message']}")
+                   for n in coverage.notices for key in ("coverage.federation", "coverage.reference"))
+    return FederationSnapshot(name="estate", config={"discovery": {"scope": coverage.scope}},
+                              resources={"coverage.federation": federations, "coverage.reference": references},
+                              errors=errors)
 
 
 def _s3_client(config: Config) -> object:
@@ -349,7 +369,10 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     now = options.now or datetime.now(UTC)  # waivers expire as of now
     if fix is not None and fix.snapshot_after is not None:
         streamed = None
-    evaluated = streamed.evaluated if streamed is not None else evaluate_snapshot(snapshot, policies, options, fix)
+    if streamed is not None:  # the federations were judged while collecting; the estate is judged now
+        evaluated = with_estate(streamed.evaluated, snapshot, policies)
+    else:
+        evaluated = evaluate_snapshot(snapshot, policies, options, fix)
     verdict = reach_verdict(evaluated, load_waiver_set(target.settings.waivers_path), now, fix)
     state = write_state(snapshot, target.output_dir / snapshot.run_id, policies, evaluated, target.config_path,
                         fix=fix, snapshot_texts=streamed.snapshot_texts if streamed is not None else None)
@@ -375,6 +398,16 @@ def evaluate_snapshot(snapshot: Snapshot, policies: PolicySet, options: ScanOpti
         judged = merge_snapshots(snapshot, fix.snapshot_after)
     at = options.now or datetime.now(UTC)
     return Evaluated.of(at, evaluate(judged, policies, now=at))
+
+
+def with_estate(evaluated: Evaluated, snapshot: Snapshot, policies: PolicySet) -> Evaluated:
+    """Stage 1 after streaming: the federations' findings judged while collecting, then the
+    estate-level controls (a scan with discovery), judged at the same time."""
+    estate = evaluate_estate(snapshot, policies, now=evaluated.at)
+    if not estate:
+        return evaluated
+    return Evaluated(evaluated.at, evaluated.findings + tuple(estate),
+                     evaluated.schema_checked + (False,) * len(estate))
 
 
 def reach_verdict(evaluated: Evaluated, waivers: WaiverSet, now: datetime, fix: FixToVerify | None) -> Verdict:

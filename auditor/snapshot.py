@@ -78,11 +78,7 @@ class FederationSnapshot:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FederationSnapshot:
-        """Inverse of to_json; raises ValueError when the federation's config is not a valid
-        federation block (findings are named from it: judging could not name them)."""
-        from auditor.config import FederationConfig
-
-        FederationConfig.from_data(data["name"], data.get("config", {}))
+        """Inverse of to_json."""
         return cls(
             name=data["name"],
             config=data.get("config", {}),
@@ -103,14 +99,20 @@ class Snapshot:
     # allow_insecure_http}}.
     settings: dict[str, Any]
     federations: tuple[FederationSnapshot, ...]
+    # The estate-level resources (auditor.resources.ESTATE_RESOURCES: discovery's coverage) when
+    # the scan ran discovery; its `errors` are what discovery could not read. Absent otherwise.
+    estate: FederationSnapshot | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form (what `snapshot.json` holds)."""
         return {**self._header(), "federations": [f.to_json() for f in self.federations]}
 
     def _header(self) -> dict[str, Any]:
-        return {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
-                "tool_version": self.tool_version, "settings": self.settings}
+        header = {"format": SNAPSHOT_FORMAT, "run_id": self.run_id, "collected_at": self.collected_at,
+                  "tool_version": self.tool_version, "settings": self.settings}
+        if self.estate is not None:
+            header["estate"] = self.estate.to_json()
+        return header
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Snapshot:
@@ -122,7 +124,8 @@ class Snapshot:
             collected_at=data["collected_at"],
             tool_version=data["tool_version"],
             settings=data.get("settings", {}),
-            federations=tuple(FederationSnapshot.from_json(f) for f in data["federations"]),
+            federations=tuple(_configured(FederationSnapshot.from_json(f)) for f in data["federations"]),
+            estate=FederationSnapshot.from_json(data["estate"]) if data.get("estate") else None,
         )
 
     @classmethod
@@ -151,3 +154,12 @@ def encode_federation(fed: FederationSnapshot) -> str:
     """One federation's text in snapshot.json: a newline, then the pretty, key-sorted JSON
     indented to its place in the top-level `federations` list."""
     return list_item(fed.to_json(), sort_keys=True)
+
+
+def _configured(fed: FederationSnapshot) -> FederationSnapshot:
+    """`fed`, once its config is known to be a valid federation block (findings are named from it:
+    judging could not name them); raises ValueError naming the federation and the key."""
+    from auditor.config import FederationConfig
+
+    FederationConfig.from_data(fed.name, fed.config)
+    return fed

@@ -331,13 +331,19 @@ class OrganizationsCollector(Collector):
             sink = sinks[fed.name]
             self.progress(fed.name, "organizations: SCPs in effect")
             try:
-                org = self._once.get(("account", scp["account_id"]), lambda: self._organization(scp["account_id"]))
+                org = self.organization(scp["account_id"])
             except _AwsFailure as exc:
                 sink.fail("organizations", str(exc))
                 return
             sink.put("organizations", org)
 
         for_each_federation(self, federations, one)
+
+    def organization(self, account_id: str) -> dict[str, Any]:
+        """The `organizations` value for one account (read once per collector, shared by every
+        federation and by discovery); raises _AwsFailure."""
+        result: dict[str, Any] = self._once.get(("account", account_id), lambda: self._organization(account_id))
+        return result
 
     def _cached(self, key: tuple[str, ...], action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """`_call` made once per scan for `key` (a failure is remembered too)."""

@@ -5,6 +5,7 @@ Pure: reads the Snapshot and the PolicySet, returns Findings. No I/O.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +19,12 @@ from auditor.models import Finding, Status, finding_uid
 from auditor.policy.loader import PolicySet
 from auditor.policy.model import Assertion, Control
 from auditor.policy.templates import TemplateFailure, UndefinedValue, holds, render, undefined_reads
-from auditor.resources import resource_label
+from auditor.resources import ESTATE_RESOURCES, resource_label
 from auditor.snapshot import FederationSnapshot, Snapshot
+
+# The federation name of estate findings that belong to no federation (a dangling piece of
+# nothing found, or what discovery could not read).
+ESTATE = "estate"
 
 
 @dataclass
@@ -53,7 +58,45 @@ def evaluate(snapshot: Snapshot, policies: PolicySet, *, now: datetime | None = 
     findings = []
     for fed in snapshot.federations:
         findings += evaluate_federation(fed, snapshot.settings, policies, now=now)
-    return findings
+    return findings + evaluate_estate(snapshot, policies, now=now)
+
+
+def is_estate_control(control: Control) -> bool:
+    """True for a control on an estate-level resource (judged per item, not per federation)."""
+    return control.resource in ESTATE_RESOURCES
+
+
+def evaluate_estate(snapshot: Snapshot, policies: PolicySet, *, now: datetime) -> list[Finding]:
+    """The estate-level controls, once per item of their resource (a scan with discovery): each
+    item is judged like a federation holding just that item, and its finding carries the item's
+    federation (its name, or ESTATE) and id. What discovery could not read is one ERROR finding
+    per control: a coverage nobody could see is never a PASS. No estate: no findings."""
+    estate = snapshot.estate
+    if estate is None:
+        return []
+    ctx = OpContext(now=now, settings=snapshot.settings)
+    out: list[Finding] = []
+    for control in policies.controls:
+        if not is_estate_control(control):
+            continue
+        key = control.resource
+        problems = [e.message for k in sorted(control.needs | {key}) for e in estate.errors_for(k)]
+        if not estate.has(key) or problems:
+            label = f"{key}:unread"
+            out.append(Finding(
+                uid=finding_uid(control.id, ESTATE, label), control_id=control.id, title=control.title,
+                severity=control.severity, status=Status.ERROR, federation=ESTATE, resource=label,
+                expected=None, actual=None, remediation=None, references=control.references,
+                message="discovery could not read everything, so what it did not see is unknown: "
+                        + ("; ".join(problems) if problems else f"{key} was not collected")))
+        items = estate.resources.get(key) or []
+        for item in items if isinstance(items, list) else []:
+            name = str(item.get("name") or item.get("federation") or ESTATE)
+            one = FederationSnapshot(name=name, config={}, resources={key: item})
+            label = f"{key}:{item.get('id')}"
+            judged = _judge(control, one, label, _template_context(snapshot.settings, one), ctx)
+            out.append(dataclasses.replace(judged, uid=finding_uid(control.id, name, label), resource=label))
+    return out
 
 
 def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], policies: PolicySet, *,
@@ -68,7 +111,8 @@ def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], polic
     # The typed view of the config the snapshot kept (what the scan ran with): findings name their
     # resource from it.
     config = FederationConfig.from_data(fed.name, fed.config)
-    return [_judge(control, fed, config, template_ctx, ctx) for control in policies.controls]
+    return [_judge(control, fed, resource_label(control.resource, config), template_ctx, ctx)
+            for control in policies.controls if not is_estate_control(control)]
 
 
 def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict[str, Any]:
@@ -94,9 +138,9 @@ def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict
     return context
 
 
-def _judge(control: Control, fed: FederationSnapshot, config: FederationConfig, template_ctx: dict[str, Any],
+def _judge(control: Control, fed: FederationSnapshot, label: str, template_ctx: dict[str, Any],
            ctx: OpContext) -> Finding:
-    label = resource_label(control.resource, config)
+    """One control against one federation; `label` is what the finding names as its resource."""
 
     def finding(status: Status, message: str, expected: Any = None, actual: Any = None) -> Finding:
         return Finding(

@@ -480,3 +480,158 @@ def seed_demo(sb: Sandbox) -> list[SeededFederation]:
 def apply_environment(sb: Sandbox) -> None:
     """Set the sandbox's token and dummy AWS credentials in this process's environment."""
     os.environ.update(sb.environment())
+
+
+# --- the wider estate, for `auditor discover` --------------------------------------------------
+
+AUDIT_ROLE = "AuditorReadOnly"
+DEMO_EXTRA_REGION = "eu-central-1"
+
+
+def account_client(sb: Sandbox, service: str, account: str, region: str = REGION) -> Any:
+    """A boto3 client acting in `account` (the default account's own keys, else an IAM user's
+    there, see LocalAWS.account_credentials) in `region`."""
+    if account == ACCOUNT_ID:
+        return sb.aws.client(service, region_name=region)
+    return sb.aws.client(service, region_name=region, **sb.aws.account_credentials(account))
+
+
+def create_audit_role(sb: Sandbox, account: str, *, trusted_account: str = ACCOUNT_ID) -> str:
+    """The read-only role discovery assumes in `account`, trusting the scanner's account (the
+    sandbox's default credentials act in ACCOUNT_ID); returns its ARN."""
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{trusted_account}:root"}, "Action": "sts:AssumeRole"}]}
+    iam = account_client(sb, "iam", account)
+    iam.create_role(RoleName=AUDIT_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+    # The AWS managed ReadOnlyAccess policy covers every read discovery makes (docs/permissions).
+    return f"arn:aws:iam::{account}:role/{AUDIT_ROLE}"
+
+
+@dataclass(frozen=True)
+class EstateFederation:
+    """What `seed_estate_federation` created."""
+
+    name: str
+    account: str
+    region: str
+    app_id: str
+    pool_id: str
+    client_id: str
+    connect_app_id: str | None = None
+    instance_id: str | None = None
+    instance_arn: str | None = None
+    provider_arn: str | None = None
+    role_arn: str | None = None
+
+
+def seed_estate_federation(sb: Sandbox, name: str, *, account: str = ACCOUNT_ID, region: str = REGION,
+                           connect: bool = True) -> EstateFederation:
+    """A whole, compliant sign-in chain in `account` and `region`, as an admin would build it (the
+    same shapes as `seed_federation`, which only seeds the demo's account and Region)."""
+    cognito = account_client(sb, "cognito-idp", account, region)
+    slug = name.lower()
+    pool_id = cognito.create_user_pool(PoolName=f"cc-{slug}")["UserPool"]["Id"]
+    domain = f"cc-{slug}-login"
+    cognito.create_user_pool_domain(Domain=domain, UserPoolId=pool_id)
+    acs = f"https://{domain}.auth.{region}.amazoncognito.com/saml2/idpresponse"
+    app = sb.admin.call("POST", "/api/v1/apps", {
+        "label": f"Contact Center {name}", "signOnMode": "SAML_2_0", "settings": {"signOn": {
+            "ssoAcsUrl": acs, "recipient": acs, "destination": acs, "audience": f"urn:amazon:cognito:sp:{pool_id}",
+            "idpIssuer": "http://www.okta.com/${org.externalKey}", "assertionSigned": True, "responseSigned": True,
+            "signatureAlgorithm": "RSA_SHA256", "digestAlgorithm": "SHA256", "attributeStatements": [{
+                "type": "EXPRESSION", "name": EMAIL_CLAIM,
+                "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]}]}}})
+    group = sb.group(f"{name} agents", [f"agent1.{slug}@example.com"])
+    sb.admin.call("PUT", f"/api/v1/apps/{app['id']}/groups/{group}", {})
+    cognito.create_identity_provider(UserPoolId=pool_id, ProviderName="Okta", ProviderType="SAML",
+                                     ProviderDetails={"MetadataURL": public_metadata_url(sb, app["id"])},
+                                     AttributeMapping={"email": EMAIL_CLAIM})
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app-client", SupportedIdentityProviders=["COGNITO", "Okta"],
+        CallbackURLs=[f"https://{slug}.contact-center.example.com/callback"], AllowedOAuthFlows=["code"],
+        AllowedOAuthScopes=["openid", "email"], AllowedOAuthFlowsUserPoolClient=True)["UserPoolClient"]["ClientId"]
+    if not connect:
+        return EstateFederation(name, account, region, str(app["id"]), pool_id, client_id)
+    instance = account_client(sb, "connect", account, region).create_instance(
+        IdentityManagementType="SAML", InstanceAlias=f"cc-{slug}", InboundCallsEnabled=True, OutboundCallsEnabled=True)
+    iam = account_client(sb, "iam", account)
+    provider_arn = f"arn:aws:iam::{account}:saml-provider/OktaConnect-{slug}"
+    role_arn = f"arn:aws:iam::{account}:role/AmazonConnectUserRole-{slug}"
+    connect_app = sb.admin.call("POST", "/api/v1/apps", {
+        "label": f"Amazon Connect {name}", "signOnMode": "SAML_2_0", "settings": {"signOn": {
+            "ssoAcsUrl": AWS_SIGNIN, "recipient": AWS_SIGNIN, "destination": AWS_SIGNIN,
+            "audience": "urn:amazon:webservices", "idpIssuer": "http://www.okta.com/${org.externalKey}",
+            "defaultRelayState": f"https://{region}.console.aws.amazon.com/connect/federate/{instance['Id']}",
+            "assertionSigned": True, "responseSigned": True, "signatureAlgorithm": "RSA_SHA256",
+            "digestAlgorithm": "SHA256", "attributeStatements": [
+                {"type": "EXPRESSION", "name": ROLE_ATTRIBUTE,
+                 "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri",
+                 "values": [f"{role_arn},{provider_arn}"]},
+                {"type": "EXPRESSION", "name": ROLE_SESSION_ATTRIBUTE,
+                 "namespace": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri", "values": ["user.email"]}]}}})
+    with urllib.request.urlopen(public_metadata_url(sb, connect_app["id"]), timeout=30) as resp:
+        iam.create_saml_provider(Name=f"OktaConnect-{slug}", SAMLMetadataDocument=resp.read().decode("utf-8"))
+    iam.create_role(RoleName=f"AmazonConnectUserRole-{slug}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": provider_arn}, "Action": "sts:AssumeRoleWithSAML",
+            "Condition": {"StringEquals": {"SAML:aud": AWS_SIGNIN}}}]}))
+    iam.put_role_policy(RoleName=f"AmazonConnectUserRole-{slug}", PolicyName="connect-federation",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                            "Effect": "Allow", "Action": "connect:GetFederationToken",
+                            "Resource": f"{instance['Arn']}/user/${{aws:userid}}"}]}))
+    return EstateFederation(name, account, region, str(app["id"]), pool_id, client_id, str(connect_app["id"]),
+                            instance["Id"], instance["Arn"], provider_arn, role_arn)
+
+
+def seed_dangling_idp(sb: Sandbox, name: str, *, account: str = ACCOUNT_ID, region: str = REGION) -> str:
+    """A user pool whose SAML IdP still reads the metadata URL of an Okta app that was deleted
+    (deactivated, then DELETE /api/v1/apps/{id}: Okta deletes inactive apps only); its app client
+    still enables the IdP. Returns the pool id."""
+    cognito = account_client(sb, "cognito-idp", account, region)
+    slug = name.lower()
+    pool_id = cognito.create_user_pool(PoolName=f"cc-{slug}")["UserPool"]["Id"]
+    cognito.create_user_pool_domain(Domain=f"cc-{slug}-login", UserPoolId=pool_id)
+    acs = f"https://cc-{slug}-login.auth.{region}.amazoncognito.com/saml2/idpresponse"
+    sign_on = {"ssoAcsUrl": acs, "recipient": acs, "destination": acs, "audience": f"urn:amazon:cognito:sp:{pool_id}"}
+    app = sb.admin.call("POST", "/api/v1/apps", {"label": f"Contact Center {name}", "signOnMode": "SAML_2_0",
+                                                 "settings": {"signOn": sign_on}})
+    cognito.create_identity_provider(UserPoolId=pool_id, ProviderName="Okta", ProviderType="SAML",
+                                     ProviderDetails={"MetadataURL": public_metadata_url(sb, app["id"])},
+                                     AttributeMapping={"email": EMAIL_CLAIM})
+    cognito.create_user_pool_client(UserPoolId=pool_id, ClientName="app-client",
+                                    SupportedIdentityProviders=["COGNITO", "Okta"])
+    sb.admin.call("POST", f"/api/v1/apps/{app['id']}/lifecycle/deactivate")
+    sb.admin.call("DELETE", f"/api/v1/apps/{app['id']}")
+    return str(pool_id)
+
+
+@dataclass(frozen=True)
+class DemoEstate:
+    """The demo's pieces beyond the two configured federations."""
+
+    emea: EstateFederation
+    legacy_pool_id: str
+    retired: dict[str, Any]  # a config block for a contact center decommissioned long ago
+
+
+def seed_demo_estate(sb: Sandbox) -> DemoEstate:
+    """What `auditor demo --discover` finds beyond 'prod' and 'staging' (which stay as they are):
+    'emea', a whole federation nobody added to the config, in eu-central-1; 'legacy', a pool whose
+    IdP still reads a deleted Okta app's metadata; and 'retired', a config block whose pool and
+    app are gone. The audit role discovery assumes exists in both accounts of the organization."""
+    sb.organization()
+    for account in (MANAGEMENT_ACCOUNT_ID, ACCOUNT_ID):
+        create_audit_role(sb, account)
+    emea = seed_estate_federation(sb, "emea", region=DEMO_EXTRA_REGION)
+    legacy = seed_dangling_idp(sb, "legacy")
+    cognito = sb.aws.client("cognito-idp")
+    gone = cognito.create_user_pool(PoolName="cc-retired")["UserPool"]["Id"]
+    cognito.delete_user_pool(UserPoolId=gone)
+    retired = {"name": "retired", "okta_app": {"label": "Contact Center retired"}, "user_pool_id": gone,
+               "app_client": {"name": "app-client"}, "identity_provider": "Okta"}
+    return DemoEstate(emea, legacy, retired)
+
+
+def discovery_block(regions: Iterable[str] = (REGION, DEMO_EXTRA_REGION)) -> dict[str, Any]:
+    """The config's `discovery` block for the sandbox's organization."""
+    return {"organization": True, "role_name": AUDIT_ROLE, "regions": list(regions)}
