@@ -41,7 +41,7 @@ from auditor.collectors.okta import APPS_PAGE, OktaAPI, OktaError
 from auditor.collectors.okta_metadata import metadata_api_url
 from auditor.collectors.pacing import KeyedLimiters, OktaPacer, OnceCache
 from auditor.collectors.saml_metadata import MetadataError, fetch_metadata, parse_metadata
-from auditor.config import Config, FederationAws, FederationConfig
+from auditor.config import AppClientRef, AppRef, Config, FederationAws, FederationConfig
 from auditor.discovery.patterns import app_kind, app_summary
 
 _PERMISSION = re.compile(r"\(the scanner's credentials need ([\w:-]+)\)")
@@ -229,7 +229,9 @@ class Discoverer:
         """A stand-in federation whose `aws` block reaches `account` in `region` (the client cache
         and the assumed-role sessions key on it: one session per account)."""
         role = f"arn:aws:iam::{account}:role/{self.scope.role_name}" if self.scope.role_name else None
-        return FederationConfig(name=f"discover-{account}", data={},
+        # Only `name` and `aws` are read by the client cache; the rest is a placeholder (no federation is audited).
+        return FederationConfig(name=f"discover-{account}", data={}, okta_app=AppRef(label="-"), user_pool_id="-",
+                                app_client=AppClientRef(name="-"), identity_provider="-",
                                 aws=FederationAws(role_arn=role, external_id=self.scope.external_id if role else None,
                                                   region=region))
 
