@@ -6,11 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint install constraints clean help
+.PHONY: demo test test-fast lint install constraints clean help
 
 help:
 	@echo "make demo   run a scan against the embedded sandbox (reports in reports/)"
 	@echo "make test   run the test-suite"
+	@echo "make test-fast   the unit tests only (tests/unit, well under a minute)"
 	@echo "make lint   ruff + mypy"
 	@echo "make constraints   re-pin constraints.txt to the versions installed in $(VENV)"
 
@@ -29,6 +30,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q tests/unit
 
 # After changing pyproject.toml's dependencies (or upgrading in the venv): install what the new
 # pyproject.toml needs without the old pins (nothing already satisfied is upgraded), then pin what

@@ -13,7 +13,7 @@ A few values are not keys of their own block but computed from others (`derived(
 filled in the class's `_derived` method): `reports.history` defaults to a file in `reports.dir`,
 and a federation's `data` is its block as templates and the snapshot see it. What JSON Schema
 cannot say (https only off loopback, ARNs in the right account, ...) is checked by the
-`_..._checks` functions after validation. `tests/test_config_schema.py` keeps the schema, the
+`_..._checks` functions after validation. `tests/unit/test_config_schema.py` keeps the schema, the
 dataclasses and the documented defaults from drifting apart.
 
 Secrets never live in the config: the Okta API token comes from the environment variable

@@ -7,7 +7,7 @@ it through (if any). Everything else derives from here: `policy/model.py`'s RESO
 policy schema's resource names, each collector's `provides`, the templates' resource roots, the
 evaluator's finding labels (`resource_label`), and which target kinds `remediate/targets.py`
 implements (KINDS) and `remediate/plan.py` locates. This module imports no collector and no
-remediation module: they read the catalogue. `tests/test_catalogue.py` fails on any drift
+remediation module: they read the catalogue. `tests/unit/test_catalogue.py` fails on any drift
 between them, and README "Extending" says how to add a resource.
 
 auditor/snapshot.py says how keys, errors and `absent` work. A shape describes the value when the
@@ -19,7 +19,7 @@ provider's envelope): a template that reads a field outside them can never get a
 `auditor validate` rejects it with the valid names. Raw API objects (an Okta app, Cognito's and
 IAM's answers) are *open*: Okta and AWS add fields over time, so any field may exist.
 
-`tests/test_resources.py` checks that the values the collectors write into a sandbox snapshot
+`tests/integration/test_resources.py` checks that the values the collectors write into a sandbox snapshot
 match these shapes, so a collector that adds a field must add it here too.
 """
 
@@ -269,7 +269,7 @@ def resource_label(key: str, config: FederationConfig) -> str:
 
 
 def markdown_table() -> str:
-    """The catalogue as README "Writing policies" lists it (tests/test_catalogue.py keeps them equal)."""
+    """The catalogue as README "Writing policies" lists it (tests/unit/test_catalogue.py keeps them equal)."""
     rows = ["| resource | collector | what it holds | shape | `--fix` target kind |", "|---|---|---|---|---|"]
     for r in RESOURCES.values():
         description = r.description.replace("|", "\\|")

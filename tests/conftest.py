@@ -27,6 +27,15 @@ settings.register_profile("long", max_examples=5000, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder is the marker: tests/unit/ runs on plain data (`make test-fast`), tests/integration/
+    drives the sandbox, subprocesses or Chromium (`-m integration` / `-m "not integration"`)."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, folder))
+
+
 @pytest.fixture(autouse=True)
 def _isolated_okta_sdk_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The okta SDK reads ~/.okta/okta.yaml and OKTA_CLIENT_* by itself: keep the host's out of tests."""

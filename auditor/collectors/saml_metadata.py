@@ -27,7 +27,7 @@ certificate outside the XML-DSig namespace, which no SAML consumer reads). It is
 there is a certificate. ``warnings`` lists what was ignored in a usable document (a misplaced
 certificate beside a good one, a KeyDescriptor with an unknown ``use``, a second SAML 2.0 role).
 Anything that makes the document unusable raises MetadataError, and nothing else escapes
-`parse_metadata` (tests/test_saml_metadata_properties.py mutates documents to hold it to that).
+`parse_metadata` (tests/unit/test_saml_metadata_properties.py mutates documents to hold it to that).
 
 Kept deliberately light: standard library, defusedxml and cryptography only.
 """

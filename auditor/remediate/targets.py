@@ -382,6 +382,6 @@ class DedicatedScp(TargetKind):
 IMPLEMENTATIONS: tuple[TargetKind, ...] = (OktaApp(), OktaConnectApp(), OktaAssignments(), CognitoIdentityProvider(),
                                             CognitoAppClient(), IamSamlProvider(), DedicatedScp())
 # The target kinds the resource catalogue names, in its order, each with its implementation (an
-# implementation the catalogue does not name is unreachable: tests/test_catalogue.py fails on it).
+# implementation the catalogue does not name is unreachable: tests/unit/test_catalogue.py fails on it).
 KINDS: dict[str, TargetKind] = {impl.name: impl for kind in fix_targets() for impl in IMPLEMENTATIONS
                                 if impl.name == kind}

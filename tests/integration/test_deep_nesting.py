@@ -19,6 +19,7 @@ from auditor.policy.loader import load_policies
 from auditor.sandbox.scenario import ACCOUNT_ID, Sandbox, seed_federation
 from tests import factories as f
 from tests.conftest import by_control, scan_sandbox
+from tests.paths import ROOT
 
 DEEP = 2000  # past Python's recursion limit (json.loads itself raises RecursionError)
 SCP_CONTROLS = ("SCP-DENY-ROLE-DELETION", "SCP-DENY-INSTANCE-DELETION")
@@ -62,7 +63,7 @@ def test_deep_config_is_exit_3_naming_the_file(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_deep_policy_file_is_exit_3_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    example = (Path(__file__).resolve().parents[1] / "config.example.yaml").read_text(encoding="utf-8")
+    example = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
     lines = example.splitlines()
     config = tmp_path / "config.yaml"
     config.write_text("\n".join(line for line in lines if not line.startswith("policies:"))

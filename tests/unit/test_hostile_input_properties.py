@@ -2,7 +2,7 @@
 load or a clean UnusableInputError (exit 3) — never any other exception.
 
 CI runs the fixed-seed `ci` profile (registered in tests/conftest.py, < 1 min); locally,
-`HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/test_hostile_input_properties.py` explores more.
+`HYPOTHESIS_PROFILE=long .venv/bin/pytest tests/unit/test_hostile_input_properties.py` explores more.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ app label, an Okta group name, an Okta attribute statement value, a Cognito attr
 value) is scanned, reported, and opened in headless Chromium: no payload runs, no element is
 injected, and each payload is on the page as text.
 
-tests/test_report_html.py and tests/test_report_chromium.py render a hand-made result; this one
+tests/integration/test_report_html.py and tests/integration/test_report_chromium.py render a hand-made result; this one
 takes the payloads from live API answers through the collectors, snapshot, engine and writer.
 Cognito's app client name cannot carry one (AWS: `[\\w\\s+=,.@-]+`), so it is not used.
 """
@@ -22,7 +22,7 @@ from auditor.models import Status
 from auditor.report import Format
 from auditor.sandbox.scenario import Sandbox, seed_federation
 from tests.conftest import by_control, scan_sandbox
-from tests.test_report_html import _parse
+from tests.integration.test_report_html import _parse
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.integration,

@@ -24,10 +24,11 @@ from auditor.remediate import RemediationOptions
 from auditor.remediate.model import OutcomeState
 from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
 from tests.conftest import by_control, scan_sandbox
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
-PERMISSIONS = Path(__file__).resolve().parent.parent / "docs" / "permissions"
+PERMISSIONS = ROOT / "docs" / "permissions"
 SCAN_POLICY = PERMISSIONS / "scan-readonly-iam-policy.json"
 FIX_POLICY = PERMISSIONS / "fix-iam-policy.json"
 # Drift that --fix repairs on the AWS side: Cognito's IdP mapping and the IAM SAML provider.

@@ -45,8 +45,7 @@ from auditor.resources import (
 )
 from auditor.snapshot import FederationSnapshot
 from tests import factories as f
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
 
 
 def _config() -> Config:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,7 @@ from auditor.models import (
     Severity,
     Status,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 def _result(*statuses: Status) -> RunResult:

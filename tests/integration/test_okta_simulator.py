@@ -24,6 +24,7 @@ import pytest
 from auditor.collectors.saml_metadata import fetch_metadata, parse_metadata
 from auditor.sandbox.certs import make_service_app_keypair
 from auditor.sandbox.okta_sim import OktaSimulator
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +35,7 @@ AUDIENCE = "urn:amazon:cognito:sp:us-east-1_Example1"
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 # ../shared beside the checkout; AUDITOR_OKTA_OPENAPI names it elsewhere (a git worktree).
 OPENAPI = Path(os.environ.get("AUDITOR_OKTA_OPENAPI")
-               or Path(__file__).resolve().parents[2] / "shared/okta-openapi/management.yaml")
+               or ROOT.parent / "shared/okta-openapi/management.yaml")
 ERROR_KEYS = {"errorCode", "errorSummary", "errorLink", "errorId", "errorCauses"}
 
 

@@ -23,6 +23,7 @@ from auditor.policy.loader import BUILTIN_FRAMEWORK_DIR, load_policies
 from auditor.report.attestation import render_attestation_csv, render_attestation_md
 from auditor.report.json_report import render_json
 from auditor.report.ocsf import render_ocsf
+from tests.paths import ROOT
 
 SHIPPED = {"pci-dss-4.0", "soc2-tsc-2017", "iso-27001-2022", "nist-800-53-r5"}
 POLICIES = load_policies()
@@ -186,7 +187,7 @@ def test_report_json_carries_requirements_per_finding_and_the_framework_section(
 
 def test_ocsf_compliance_names_the_standards_and_requirements() -> None:
     events = json.loads(render_ocsf(_result()))
-    schema = json.loads((Path(__file__).parents[1] / "auditor/schemas/ocsf-compliance-finding.schema.json").read_text())
+    schema = json.loads((ROOT / "auditor/schemas/ocsf-compliance-finding.schema.json").read_text())
     jsonschema.validate(events, schema)
     signing = next(e for e in events if e["compliance"]["control"] == "OKTA-SAML-SIGNING")
     assert "PCI DSS v4.0 8.3.1" in signing["compliance"]["requirements"]

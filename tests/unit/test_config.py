@@ -9,6 +9,7 @@ import pytest
 
 from auditor.config import load_config, okta_secret
 from auditor.errors import ConfigError
+from tests.paths import ROOT
 
 GOOD = """\
 version: 1
@@ -127,7 +128,7 @@ def test_broken_files_give_clear_errors(tmp_path: Path, content: bytes, expected
 
 
 def test_example_config_is_valid() -> None:
-    example = Path(__file__).resolve().parents[1] / "config.example.yaml"
+    example = ROOT / "config.example.yaml"
     config = load_config(example)
     assert config.federations[0].name == "contact-center-prod"
 

@@ -12,8 +12,7 @@ import pytest
 
 from auditor.cli import main
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 def test_help_teaches_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

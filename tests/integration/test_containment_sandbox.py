@@ -16,8 +16,7 @@ import pytest
 
 from auditor.cli import main
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, seed_federation, write_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 # A policy that `auditor validate` accepts (okta.app is Okta's raw JSON: any field may exist) but
 # whose expected value names a field the live app does not have.

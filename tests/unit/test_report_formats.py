@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -18,9 +17,10 @@ from auditor.evaluate.waivers import Waiver, WaiverSet, apply_waivers
 from auditor.models import RunResult, Status
 from auditor.report import Format, writer
 from auditor.report.json_report import report_schema
-from tests.test_report_html import HOSTILE_SCRIPT, sample_result
+from tests.integration.test_report_html import HOSTILE_SCRIPT, sample_result
+from tests.paths import ROOT
 
-OCSF_SCHEMA = Path(__file__).resolve().parents[1] / "auditor" / "schemas" / "ocsf-compliance-finding.schema.json"
+OCSF_SCHEMA = ROOT / "auditor" / "schemas" / "ocsf-compliance-finding.schema.json"
 
 
 @pytest.fixture(scope="module")

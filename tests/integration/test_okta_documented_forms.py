@@ -26,12 +26,13 @@ from auditor.models import Status
 from auditor.remediate import RemediationOptions
 from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
 from tests.conftest import by_control, scan_sandbox
+from tests.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
 # ../shared beside the checkout; AUDITOR_OKTA_OPENAPI names it elsewhere (a git worktree).
 OPENAPI = Path(os.environ.get("AUDITOR_OKTA_OPENAPI")
-               or Path(__file__).resolve().parents[2] / "shared/okta-openapi/management.yaml")
+               or ROOT.parent / "shared/okta-openapi/management.yaml")
 NO_SCP = ["scp_missing_role", "scp_missing_instance"]  # keep SCP targets under AWS's 5-per-target limit
 # The public forms (Okta's Sign On tab): the entity key is the `exk...` tail of the IdP entity ID.
 PUBLIC_METADATA = (re.compile(r"^/app/exk[0-9A-Za-z]+/sso/saml/metadata$"),

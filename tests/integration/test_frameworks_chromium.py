@@ -13,8 +13,8 @@ import pytest
 from auditor.evaluate.frameworks import framework_views
 from auditor.policy.loader import load_policies
 from auditor.report.html import render_html
-from tests.test_report_chromium import CHROMIUM, _png_size, _run
-from tests.test_report_html import sample_result
+from tests.integration.test_report_chromium import CHROMIUM, _png_size, _run
+from tests.integration.test_report_html import sample_result
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")

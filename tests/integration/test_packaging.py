@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from auditor.policy.loader import load_policies
+from tests.paths import ROOT
 
 # Part of the normal suite (no skip): the demo drives the sandbox in the installed copy. About 10 s.
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 MIN_SETUPTOOLS = (77, 0)  # build-system.requires: the SPDX `project.license` string needs it
 
 

@@ -32,8 +32,7 @@ from auditor.scheduler import (
     read_heartbeat,
     scan_job,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 class FakeClock:

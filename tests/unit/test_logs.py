@@ -12,8 +12,7 @@ import pytest
 
 from auditor.config import load_config
 from auditor.logs import REDACTED, add_secrets, config_secrets, configure_logging
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,7 @@ import pytest
 
 from auditor.config import load_config
 from auditor.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 def _load(tmp_path: Path, extra: str, fed_extra: str = "") -> object:

@@ -23,7 +23,7 @@ from auditor.history import History
 from auditor.runner import ScanOptions, scan
 from auditor.sandbox.scenario import Sandbox, SeededFederation, config_document, write_config
 from tests.conftest import scan_sandbox
-from tests.test_remediate_sandbox import FIX, changed_paths, drifted, objects, writes
+from tests.integration.test_remediate_sandbox import FIX, changed_paths, drifted, objects, writes
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "config.example.yaml")
 
 

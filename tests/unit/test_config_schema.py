@@ -30,8 +30,8 @@ from auditor.config import (
     setting,
     settings_of,
 )
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = """\
 version: 1
 okta: {org_url: https://example.okta.com, auth: {token_env: T}}
