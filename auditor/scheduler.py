@@ -347,6 +347,8 @@ class Scheduler:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 handlers[sig] = signal.signal(sig, self._on_signal)
+        import schedule
+
         runs = 0
         try:
             last = read_heartbeat(self.reports_dir).get("last_start")
@@ -355,15 +357,19 @@ class Scheduler:
             self.next_run = plan.due
             self._heartbeat(state="idle")
             log.info("scheduler started; next run at %s", self.next_run.isoformat(timespec="seconds"))
+            # The `schedule` package holds the scan job and runs it (public API: `do`, `run_all`);
+            # *when* it is due is RunPlan's decision - zone-aware without pytz, counted from the run
+            # before a restart, on the injectable clock - which its own interval units cannot say
+            # (README "Schedule"). Its nominal interval is therefore never what triggers a run.
+            jobs = schedule.Scheduler()
+            jobs.every().day.do(self._scheduled_run, plan).tag("scan")
             while not self._stop.is_set():
                 now = self.clock()
                 if now < plan.due:
                     self.sleep(min(_TICK_SECONDS, (plan.due - now).total_seconds()))
                     continue
-                plan.start()
-                self.next_run = plan.due  # planned before the scan: the heartbeat shows it meanwhile
                 try:
-                    self.run_once()
+                    jobs.run_all()
                 except KeyboardInterrupt:
                     log.warning("run abandoned")
                     break
@@ -379,6 +385,13 @@ class Scheduler:
             self._heartbeat(state="stopped")
         log.info("scheduler stopped after %d run(s)", runs)
         return EXIT_OK
+
+    def _scheduled_run(self, plan: RunPlan) -> None:
+        """The scheduled job: start the run in the plan (which plans the next one before the scan
+        begins, so the heartbeat names it meanwhile), then lock, scan and record it."""
+        plan.start()
+        self.next_run = plan.due
+        self.run_once()
 
 
 @dataclass

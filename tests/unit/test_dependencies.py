@@ -93,7 +93,7 @@ def test_constraints_pin_every_declared_dependency_within_its_bounds() -> None:
 
 
 def test_every_declared_dependency_is_imported() -> None:
-    # `schedule` was declared while the scheduler computed its due times itself.
+    # A dependency declared but imported nowhere is dead weight in every install.
     imported = _imported(_sources(sandbox=False)) | _imported(_sources(sandbox=True))
     unused = _declared("sandbox") - imported
     assert not unused, f"declared but imported nowhere in auditor/: {sorted(unused)}"
