@@ -23,6 +23,7 @@ from auditor.models import (
     EXIT_OK,
     EXIT_PRECEDENCE,
     EXIT_UNUSABLE,
+    RUN_MODES,
 )
 from auditor.outputs import OutputLocationError
 
@@ -74,7 +75,6 @@ def _default_config() -> str:
 
 
 # auditor.history.MODES (not imported: keeps --help fast).
-RUN_MODES = ("scan", "plan", "dry-run", "fix", "rollback", "evaluate", "scheduled", "demo")
 
 
 def _positive_int(value: str) -> int:
@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "<reports.dir>/history.sqlite), newest first.")
     common(p)
     p.add_argument("-n", "--limit", type=int, default=20, help="how many runs (default 20)")
-    p.add_argument("--mode", choices=RUN_MODES, default=None,
+    p.add_argument("--mode", choices=list(RUN_MODES), default=None,
                    help="only runs of this mode (a rollback names the fix run it undid)")
     p.add_argument("--history", type=Path, default=None, metavar="FILE", help="history file (overrides the config)")
     p.add_argument("--format", choices=["text", "json"], default="text", dest="list_format")

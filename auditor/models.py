@@ -53,6 +53,19 @@ EXIT_UNUSABLE = 3
 # still written and recorded whole, with this code in the history.
 EXIT_INTERRUPTED = 130
 
+# How a run came about (history, report.json `run.mode`, the HTML header, `history --mode`), with
+# the words reports use for it: the one list of run modes.
+RUN_MODES: dict[str, str] = {
+    "scan": "live scan",
+    "plan": "live scan and remediation plan (nothing changed)",
+    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
+    "fix": "live scan with remediation (--fix)",
+    "rollback": "rollback of a --fix run (its changes restored)",
+    "evaluate": "offline evaluation of a snapshot",
+    "scheduled": "scheduled live scan",
+    "demo": "demo against the local sandbox",
+}
+
 EXIT_MEANINGS: dict[int, str] = {
     EXIT_OK: "compliant: every control passes, is waived or does not apply",
     EXIT_FAIL: "drift: at least one control fails",

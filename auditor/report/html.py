@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
-from auditor.models import EXIT_MEANINGS, Finding, RunResult, Severity, Status
+from auditor.models import EXIT_MEANINGS, RUN_MODES, Finding, RunResult, Severity, Status
 from auditor.report.visuals import chain_css, chain_view, trend_view
 
 if TYPE_CHECKING:  # only read here; importing auditor.remediate would load the remediation stack
@@ -31,15 +31,6 @@ if TYPE_CHECKING:  # only read here; importing auditor.remediate would load the 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
 
-MODE_MEANINGS: dict[str, str] = {
-    "scan": "live scan",
-    "plan": "live scan and remediation plan (nothing changed)",
-    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
-    "fix": "live scan with remediation (--fix)",
-    "scheduled": "scheduled live scan",
-    "evaluate": "offline evaluation of a snapshot",
-    "demo": "demo against the local sandbox",
-}
 
 # FAIL and ERROR are what a reader must act on, so they come first (ordered among themselves by
 # severity); the rest follow in decreasing order of interest.
@@ -397,7 +388,7 @@ def render_html(result: RunResult) -> bytes:
         "result": result,
         "exit_code": result.exit_code,
         "exit_meaning": EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}"),
-        "mode_meaning": MODE_MEANINGS.get(result.mode, result.mode),
+        "mode_meaning": RUN_MODES.get(result.mode, result.mode),
         "duration": _duration(result.started_at, result.finished_at),
         "statuses": [s.value for s in Status],
         "severities": [s.value for s in Severity],
