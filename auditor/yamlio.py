@@ -6,6 +6,7 @@ map from each value's path (a tuple of keys and indexes) to its 1-based line and
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,3 +150,25 @@ def format_path(path: Path_) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out or "(top level)"
+
+
+def load_yaml_files(paths: Iterable[Path], key: str, problems: list[InputProblem]) -> Iterator[tuple[Path, Located]]:
+    """Each distinct file of `paths` (as the config's `key:` lists them) with its document, in order.
+
+    A file named twice (a config that lists a built-in folder) is read once; one that does not
+    exist or is not YAML becomes a problem in `problems` naming it, and the others are still read.
+    """
+    loaded: set[Path] = set()
+    for path in paths:
+        if path.resolve() in loaded:
+            continue
+        loaded.add(path.resolve())
+        if not path.exists():
+            what = "policy" if key == "policies" else key.rstrip("s")
+            problems.append(InputProblem(str(path), None, None, f"{what} file or directory does not exist",
+                                         f"fix the path under `{key}:` in the config"))
+            continue
+        try:
+            yield path, load_yaml_file(path)
+        except YamlLoadError as exc:
+            problems.append(exc.problem)

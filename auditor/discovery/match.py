@@ -186,7 +186,7 @@ def match(inventory: dict[str, Any], configured: Sequence[dict[str, Any]], *, de
         if fed["configured_as"] is not None:
             fed["name"] = fed["configured_as"]
         else:
-            fed["name"] = _unique(_derived_name(fed), taken)
+            fed["name"] = unique_name(_derived_name(fed), taken)
             taken.add(fed["name"])
         fed["config"] = _config_block(fed, role_name=role_name, default_region=default_region)
     for ref in refs:  # the federation each reference belongs to, by its pieces
@@ -536,7 +536,8 @@ def _derived_name(fed: dict[str, Any]) -> str:
     return slug
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`... (within the 64-character limit) when it is taken."""
     if name not in taken:
         return name
     n = 2

@@ -19,20 +19,13 @@ from typing import Any
 
 import yaml
 
+from auditor.discovery.match import unique_name
+
 _KEEP = ("version", "okta", "aws", "organizations", "discovery")
 
 
 class WriteRefused(Exception):
     """The config cannot be edited safely; the message says why and what to do."""
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    n = 2
-    while f"{name[:60]}-{n}" in taken:
-        n += 1
-    return f"{name[:60]}-{n}"
 
 
 def new_blocks(federations: Sequence[dict[str, Any]], existing: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,7 +45,7 @@ def new_blocks(federations: Sequence[dict[str, Any]], existing: Sequence[dict[st
                     for e in existing)
         if known:
             continue
-        name = _unique(str(block["name"]), taken)
+        name = unique_name(str(block["name"]), taken)
         taken.add(name)
         out.append({**block, "name": name})
     return out

@@ -21,7 +21,7 @@ from typing import Any
 from auditor.errors import InputProblem
 from auditor.models import RequirementRef
 from auditor.validation import schema_problems
-from auditor.yamlio import Located, YamlLoadError, load_yaml_file
+from auditor.yamlio import Located, load_yaml_files
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "framework.schema.json"
 
@@ -133,23 +133,9 @@ def load_frameworks(paths: list[Path], control_ids: set[str] | frozenset[str], *
     frameworks: list[Framework] = []
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
-    loaded: set[Path] = set()
-    sources = [(p, True) for p in (framework_files([builtin_dir]) if builtin_dir is not None else [])]
-    sources += [(p, False) for p in framework_files(paths)]
-    for path, builtin in sources:
-        if path.resolve() in loaded:
-            continue
-        loaded.add(path.resolve())
-        if not path.exists():
-            problems.append(InputProblem(str(path), None, None, "framework file or directory does not exist",
-                                         "fix the path under `frameworks:` in the config"))
-            continue
-        try:
-            doc = load_yaml_file(path)
-        except YamlLoadError as exc:
-            problems.append(exc.problem)
-            continue
-        framework, file_problems = _load_doc(doc, control_ids, builtin=builtin)
+    shipped = framework_files([builtin_dir]) if builtin_dir is not None else []
+    for path, doc in load_yaml_files([*shipped, *framework_files(paths)], "frameworks", problems):
+        framework, file_problems = _load_doc(doc, control_ids, builtin=path in shipped)
         problems += file_problems
         if framework is None:
             continue

@@ -35,7 +35,7 @@ from auditor.policy.templates import (
 )
 from auditor.resources import read_problem
 from auditor.validation import schema_problems
-from auditor.yamlio import Located, YamlLoadError, format_path, load_yaml_file
+from auditor.yamlio import Located, format_path, load_yaml_files
 
 
 def _builtin_policy_dir() -> Path:
@@ -99,21 +99,7 @@ def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin:
     controls: list[Control] = []
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
-    loaded: set[Path] = set()
-    for path in policy_files(paths):
-        # A config that lists the built-in folder (config.example.yaml does) must not load it twice.
-        if path.resolve() in loaded:
-            continue
-        loaded.add(path.resolve())
-        if not path.exists():
-            problems.append(InputProblem(str(path), None, None, "policy file or directory does not exist",
-                                         "fix the path under `policies:` in the config"))
-            continue
-        try:
-            doc = load_yaml_file(path)
-        except YamlLoadError as exc:
-            problems.append(exc.problem)
-            continue
+    for path, doc in load_yaml_files(policy_files(paths), "policies", problems):
         digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         file_controls, file_problems = _load_doc(doc)
         problems += file_problems
