@@ -272,6 +272,8 @@ def _denies(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
         verdict = evaluate_deny(actual["policies"], arg["action"], arg["resource"])
     except PolicyDocumentError as exc:
         raise OperatorError(str(exc)) from exc
+    except ValueError as exc:  # not a concrete action (`iam:Put*`): no single request to judge
+        raise OperatorError(f"denies: {exc}") from exc
     summary = {
         "denied": verdict.denied,
         "action": arg["action"],

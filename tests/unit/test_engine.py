@@ -336,3 +336,19 @@ def test_undefined_or_failing_templates_are_errors_naming_the_template(tmp_path:
     assert "{{ cognito.user_pool.Id + 1 }}" in found["X-TYPE"].message
     assert found["X-WHEN"].status is Status.ERROR and "okta.app.nonexistent" in found["X-WHEN"].message
     assert found["X-MESSAGE"].status is Status.FAIL and "expected 'INACTIVE'" in found["X-MESSAGE"].message
+
+
+def test_denies_with_a_wildcard_action_is_an_error_not_a_traceback(tmp_path: Any) -> None:
+    # `iam:Put*` is no single request to judge: the IAM evaluator refused it with a ValueError that
+    # escaped the engine and crashed the scan.
+    policies = _custom(tmp_path, """\
+  - id: X-WILDCARD
+    title: a denies with a wildcard action
+    severity: low
+    resource: organizations
+    assert:
+      - denies: {action: "iam:Put*", resource: "*"}
+""")
+    [finding] = evaluate(f.snapshot(), policies, now=NOW)
+    assert finding.status is Status.ERROR
+    assert "concrete 'service:Action' name" in finding.message
