@@ -355,6 +355,10 @@ async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
     if fresh.get("entity_id") != metadata.get("entity_id"):
         # The document changed since the scan in a way the scan did not see: do not guess.
         raise CannotFix("Okta's metadata changed since the scan (entity ID differs); scan again")
+    if fresh.get("signing_certificate") is None:
+        # AWS would then check assertions against no certificate: uploading it fixes nothing.
+        problem = fresh.get("signing_certificate_problem") or "the metadata carries no signing certificate"
+        raise CannotFix(f"Okta's metadata cannot be uploaded as it is: {problem}")
     obj["SAMLMetadataDocument"] = xml.decode("utf-8")
     old = ((ctx.fed.resources.get("iam.saml_provider") or {}).get("metadata") or {}).get("signing_certificate") or {}
     new = fresh.get("signing_certificate") or {}

@@ -47,3 +47,36 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
         fh.write('{"event": "done", "change_id": "f:ok')  # killed while writing
     [entry] = read_journal(tmp_path / "journal.jsonl")
     assert entry.state == "pending" and entry.change == change
+
+
+def test_iam_metadata_fix_refuses_okta_metadata_without_a_signing_certificate() -> None:
+    # Uploading such a document would leave AWS sign-in checking assertions against no
+    # certificate: the fix must say so, not write it (before: it uploaded the document).
+    import asyncio
+    from typing import Any
+
+    from auditor.remediate.actions import ActionContext, CannotFix
+    from tests import factories as f
+
+    xml = (b'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
+           b'entityID="http://www.okta.com/exk2"><md:IDPSSODescriptor '
+           b'protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService '
+           b'Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" '
+           b'Location="https://acme.okta.com/app/connect/exk2/sso/saml"/></md:IDPSSODescriptor>'
+           b'</md:EntityDescriptor>')
+
+    class Okta:  # the one live read the action makes: Okta's metadata through the API
+        async def get_xml(self, url: str) -> tuple[bytes, Any]:
+            return xml, None
+
+    class Remote:
+        okta = Okta()
+
+    fed = f.snapshot().federations[0]
+    action = ACTIONS["iam.saml_provider_metadata"]
+    ctx = ActionContext(fed=fed, control=None, assertions=(), remote=Remote(),  # type: ignore[arg-type]
+                        settings={"okta": {"org_url": "https://acme.okta.com"}}, serves=action.serves)
+    provider = dict(fed.resources["iam.saml_provider"])
+    with pytest.raises(CannotFix, match="the metadata carries no signing certificate"):
+        asyncio.run(action.fn(provider, ctx))
+    assert "SAMLMetadataDocument" not in provider
