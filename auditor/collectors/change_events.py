@@ -130,12 +130,12 @@ class ChangeEventReader:
             session = clients.session_for(fed)
         from botocore.config import Config as BotoConfig
 
-        # No retries of a throttle here: the pacing keeps to the quota, and a retry would be a
-        # third call in the same second.
+        # The pacing keeps this process to the quota; other callers in the account share it, so a
+        # throttle is still retried (botocore's standard mode: jittered exponential backoff).
         with self._lock:  # boto3 sessions are not thread-safe when creating clients
             return session.client("cloudtrail", region_name=query.region or GLOBAL_REGION,
                                   endpoint_url=self.config.aws.endpoint_url,
-                                  config=BotoConfig(retries={"total_max_attempts": 2, "mode": "standard"},
+                                  config=BotoConfig(retries={"total_max_attempts": 4, "mode": "standard"},
                                                     user_agent_extra="auditor"))
 
     def _read_trail(self, query: ChangeQuery, since: datetime, until: datetime) -> list[ChangeEvent] | LookupFailure:
