@@ -162,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     federation(p, "scan")
     concurrency(p)
     frameworks(p, security_hub=True)
+    p.add_argument("--attribute", choices=("new", "all", "none"), default=None,
+                   help="who changed it: attribute each FAIL new since the previous run (new), every FAIL "
+                        "(all) or none, from Okta's System Log and CloudTrail (default: the config's "
+                        "attribution.mode, new); a denied lookup is a notice, never a change of the verdict")
     fix = p.add_argument_group("remediation")
     fix.add_argument("--fix", action="store_true",
                      help="after the scan, show the plan, ask, apply it, and re-collect to verify")
@@ -381,6 +385,8 @@ def _options(args: argparse.Namespace, config_formats: Sequence[str], mode: str,
                           frameworks=compliance[0], security_hub=compliance[1])
     if getattr(args, "concurrency", None) is not None:
         options = dataclasses.replace(options, concurrency=args.concurrency)
+    if getattr(args, "attribute", None) is not None:
+        options = dataclasses.replace(options, attribute=args.attribute)
     return options
 
 

@@ -387,6 +387,25 @@ class DiscoverySettings:
         doc="the Regions searched; empty: aws.region")
 
 
+# When a scan looks for who changed what a failing finding is about (`scan --attribute`).
+ATTRIBUTE_MODES = ("new", "all", "none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttributionSettings:
+    """`attribution:`: who changed it, from Okta's System Log and CloudTrail (auditor/evaluate/attribution.py)."""
+
+    lookback_days: int = setting(7, schema={"type": "integer", "minimum": 1, "maximum": 90},
+                                 doc="how far back to look when there is no previous run (CloudTrail keeps 90 days)")
+    mode: str = setting("new", schema={"enum": list(ATTRIBUTE_MODES)},
+                        doc="new: FAILs new since the previous run; all: every FAIL; none: off "
+                            "(`scan --attribute` overrides)")
+    # "The rate of lookup requests is limited to two per second, per account, per Region"
+    # (LookupEvents API reference).
+    cloudtrail_rps: float = setting(2.0, schema={"type": "number", "exclusiveMinimum": 0, "maximum": 2},
+                                    doc="LookupEvents calls per second per account and Region (AWS allows 2)")
+
+
 @dataclass(frozen=True, kw_only=True)
 class SecurityHubSettings:
     """`reports.security_hub`: where findings are imported (None: aws.region / the caller's account)."""
@@ -616,6 +635,9 @@ class Config:
                                          doc="extra policy files or folders, beside the built-in pack")
     discovery: DiscoverySettings = setting(factory=DiscoverySettings,
                                            doc="`auditor discover`: find the federations of the estate")
+    attribution: AttributionSettings = setting(factory=AttributionSettings,
+                                               doc="who changed it: each new FAIL's change event (Okta System "
+                                                   "Log, CloudTrail)")
     frameworks: tuple[Path, ...] = setting((), schema={"type": "array", "items": _NONEMPTY},
                                            doc="your own framework mapping files or folders (the shipped "
                                                "ones always load)")

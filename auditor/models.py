@@ -90,6 +90,50 @@ class RequirementRef:
         return {"framework": self.framework, "id": self.id}
 
 
+class AttributionState(enum.StrEnum):
+    """What looking for a finding's cause came to."""
+
+    # A change event found: who, when, with what.
+    FOUND = "found"
+    # Looked through the look-back window, and no change event of the object is in it.
+    NONE = "none"
+    # Could not look (a denied or failed lookup): a notice, never a change of the verdict.
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who changed what a failing finding is about (auditor/evaluate/attribution.py matches the
+    change events auditor/collectors/change_events.py reads from Okta's System Log and CloudTrail).
+
+    `confidence` "field": the event's request shows it set the drifted field to what was found;
+    "object": an event on this object in the window, its request does not show the field.
+    """
+
+    state: AttributionState
+    # One line for people: "changed by ... at ... via ...", the honest absence, or why not.
+    summary: str
+    since: str | None = None  # the window searched, from (ISO 8601)
+    source: str | None = None  # "okta" (System Log) or "cloudtrail"
+    confidence: str | None = None  # "field" | "object"
+    actor: str | None = None  # Okta actor.alternateId; AWS userIdentity ARN
+    session: str | None = None  # AWS: the role session name (and source identity, when set)
+    time: str | None = None
+    client: str | None = None  # "Terraform", "console", "SDK/CLI", "auditor --fix", or "other"
+    user_agent: str | None = None
+    source_ip: str | None = None
+    event_id: str | None = None
+    event_name: str | None = None
+    link: str | None = None  # the event in the Okta admin console / CloudTrail console
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON form (report.schema.json `findings[].attribution`)."""
+        return {"state": self.state.value, "summary": self.summary, "since": self.since, "source": self.source,
+                "confidence": self.confidence, "actor": self.actor, "session": self.session, "time": self.time,
+                "client": self.client, "user_agent": self.user_agent, "source_ip": self.source_ip,
+                "event_id": self.event_id, "event_name": self.event_name, "link": self.link}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One control judged against one resource of one federation."""
@@ -109,10 +153,13 @@ class Finding:
     references: tuple[str, ...] = field(default_factory=tuple)
     # The framework requirements the control gives evidence for (policies/frameworks/).
     requirements: tuple[RequirementRef, ...] = field(default_factory=tuple)
+    # Who changed it, for a FAIL new since the previous run (`scan --attribute`); None: not looked.
+    attribution: Attribution | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The finding as it appears in `report.json` (see auditor/schemas/report.schema.json)."""
-        return {
+        """The finding as it appears in `report.json` (see auditor/schemas/report.schema.json);
+        `attribution` only when it was looked for (reports of runs without it stay as they were)."""
+        doc = {
             "uid": self.uid,
             "control_id": self.control_id,
             "title": self.title,
@@ -127,6 +174,9 @@ class Finding:
             "references": list(self.references),
             "requirements": [r.to_json() for r in self.requirements],
         }
+        if self.attribution is not None:
+            doc["attribution"] = self.attribution.to_json()
+        return doc
 
 
 def finding_uid(control_id: str, federation: str, resource: str) -> str:

@@ -62,8 +62,10 @@ def summarize(result: RunResult) -> Summary:
     return Summary(new, resolved, errors)
 
 
-def _lines(items: tuple[tuple[str, str], ...], limit: int = 20) -> str:
-    shown = [f"• {fed}: {cid}" for fed, cid in items[:limit]]
+def _lines(items: tuple[tuple[str, str], ...], limit: int = 20, notes: dict[tuple[str, str], str] | None = None) -> str:
+    notes = notes or {}
+    shown = [f"• {fed}: {cid}" + (f" ({notes[(fed, cid)]})" if (fed, cid) in notes else "")
+             for fed, cid in items[:limit]]
     if len(items) > limit:
         shown.append(f"… and {len(items) - limit} more")
     return "\n".join(shown)
@@ -76,10 +78,13 @@ def message(result: RunResult, summary: Summary, run_dir: Path | None) -> tuple[
             f"{len(summary.resolved)} resolved, {len(summary.errors)} error(s) "
             f"(FAIL {counts['FAIL']}, ERROR {counts['ERROR']}, PASS {counts['PASS']})")
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}}]
+    # A new failure carries who changed it, when the run looked (`scan --attribute`).
+    who = {(f.federation, f.control_id): f.attribution.summary for f in result.findings if f.attribution is not None}
     for title, items in (("New failures", summary.new_failures), ("Resolved", summary.resolved),
                          ("Errors (compliance unknown)", summary.errors)):
         if items:
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{_lines(items)}"}})
+            lines = _lines(items, notes=who if title == "New failures" else None)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n{lines}"}})
     if run_dir is not None:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"reports: {run_dir}"}]})
     return text, blocks

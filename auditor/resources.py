@@ -128,10 +128,40 @@ def _scp_account(config: FederationConfig) -> str:
     return (config.data.get("scp") or {}).get("account_id", "")
 
 
+# Okta event types that change an app, its assignments and its keys: the names of Okta's event
+# type catalogue (https://developer.okta.com/docs/reference/api/event-types/).
+_OKTA_APP_EVENTS = ("application.lifecycle.create", "application.lifecycle.update",
+                    "application.lifecycle.activate", "application.lifecycle.deactivate",
+                    "application.lifecycle.delete")
+_OKTA_ASSIGNMENT_EVENTS = ("application.user_membership.add", "application.user_membership.remove",
+                           "group.application_assignment.add", "group.application_assignment.update",
+                           "group.application_assignment.remove", "application.lifecycle.delete")
+_OKTA_KEY_EVENTS = ("app.keys.generate", "app.keys.rotate", "app.keys.clone", "application.lifecycle.update")
+
+
+@dataclass(frozen=True)
+class ChangeSource:
+    """Where the changes of a resource are logged, for attribution (auditor/evaluate/attribution.py).
+
+    `system` "okta": the System Log, events whose target is the app (`GET /api/v1/logs`, filter
+    `target.id eq "<app id>"`); "cloudtrail": LookupEvents by event name. `scope` is where CloudTrail
+    records them: "federation" (its account and Region), "global" (its account, us-east-1: IAM) or
+    "organization" (the management account, us-east-1). `params` are the request parameters
+    (CloudTrail's requestParameters, first letter lower case) that name the object: an event is
+    about it when each of them that the event carries names it.
+    """
+
+    system: str
+    events: tuple[str, ...]
+    scope: str = "federation"
+    params: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class Resource:
     """One resource key of the snapshot: what it holds, the JSON Schema of that value, who
-    collects it, its identity in findings and the kind of object `--fix` writes it through."""
+    collects it, its identity in findings, the kind of object `--fix` writes it through and where
+    its changes are logged."""
 
     key: str
     description: str
@@ -141,18 +171,27 @@ class Resource:
     # The remediation target kind (auditor/remediate/targets.py) that reads and writes the object;
     # None: `--fix` never writes it.
     fix_target: str | None = None
+    # Where a change of it is logged (None: nowhere this tool reads).
+    changes: ChangeSource | None = None
 
+
+# CloudTrail event names that change a user pool's IdP, and the Connect role (IAM).
+_IDP_EVENTS = ("UpdateIdentityProvider", "DeleteIdentityProvider", "CreateIdentityProvider")
+_ROLE_EVENTS = ("UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "AttachRolePolicy",
+                "DetachRolePolicy", "DeleteRole")
 
 RESOURCES: dict[str, Resource] = {r.key: r for r in (
     Resource("okta.app", "the app as Okta's API returns it (raw JSON of GET /api/v1/apps/{id})", _OPEN_OBJECT,
-             collector="okta", identity=_okta_app, fix_target="okta.app"),
+             collector="okta", identity=_okta_app, fix_target="okta.app",
+             changes=ChangeSource("okta", _OKTA_APP_EVENTS)),
     Resource("okta.assignments", "the people assigned to the app, directly or through a group; "
              "`user_refs`/`group_refs` hold every id, login, e-mail and group name, for `contains_all`",
              _closed(users=_list(_closed(id=_STR, login=_STR_OR_NULL, email=_STR_OR_NULL, status=_STR_OR_NULL,
                                          scope=_STR_OR_NULL)),
                      groups=_list(_closed(id=_STR, name=_STR_OR_NULL)),
                      user_refs=_list(_STR), group_refs=_list(_STR)),
-             collector="okta", identity=_okta_app, fix_target="okta.assignments"),
+             collector="okta", identity=_okta_app, fix_target="okta.assignments",
+             changes=ChangeSource("okta", _OKTA_ASSIGNMENT_EVENTS)),
     Resource("okta.metadata", "the app's SAML metadata, read where Okta documents it "
              "(auditor.collectors.okta_metadata): `url` is the authenticated API form it was read from "
              "(the app's _links.metadata.href, GET /api/v1/apps/{id}/sso/saml/metadata); `public_url` the "
@@ -160,19 +199,26 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
              "names no entity key); `signing_certificates` the app's keys (GET /api/v1/apps/{id}/"
              "credentials/keys, x5c) and `signing_certificate` the active one (credentials.signing.kid); "
              "`signing_certificate_problem` says why there is none; `warnings` what the parser ignored",
-             OKTA_METADATA, collector="okta", identity=_okta_app),
+             OKTA_METADATA, collector="okta", identity=_okta_app, changes=ChangeSource("okta", _OKTA_KEY_EVENTS)),
     Resource("cognito.user_pool", "DescribeUserPool's UserPool", _OPEN_OBJECT,
-             collector="cognito", identity=_pool),
+             collector="cognito", identity=_pool,
+             changes=ChangeSource("cloudtrail", ("UpdateUserPool", "DeleteUserPool"), params=("userPoolId",))),
     Resource("cognito.domain", "DescribeUserPoolDomain's DomainDescription (None: the pool has no domain)",
-             _OPEN_OBJECT, collector="cognito", identity=_pool),
+             _OPEN_OBJECT, collector="cognito", identity=_pool,
+             changes=ChangeSource("cloudtrail", ("DeleteUserPoolDomain", "CreateUserPoolDomain",
+                                                 "UpdateUserPoolDomain"), params=("userPoolId",))),
     Resource("cognito.identity_provider", "DescribeIdentityProvider's IdentityProvider", _OPEN_OBJECT,
-             collector="cognito", identity=_pool_idp, fix_target="cognito.identity_provider"),
+             collector="cognito", identity=_pool_idp, fix_target="cognito.identity_provider",
+             changes=ChangeSource("cloudtrail", _IDP_EVENTS, params=("userPoolId", "providerName"))),
     Resource("cognito.idp_metadata", "the metadata the IdP reads (its MetadataURL or MetadataFile), parsed "
              "(certificates: those the document carries), plus where it came from",
              _closed((*_SAML_REQUIRED, "source"), **SAML_METADATA_FIELDS, source={"enum": ["url", "file"]}),
-             collector="cognito", identity=_pool_idp),
+             collector="cognito", identity=_pool_idp,
+             changes=ChangeSource("cloudtrail", _IDP_EVENTS, params=("userPoolId", "providerName"))),
     Resource("cognito.app_client", "DescribeUserPoolClient's UserPoolClient, without ClientSecret", _OPEN_OBJECT,
-             collector="cognito", identity=_pool_client, fix_target="cognito.app_client"),
+             collector="cognito", identity=_pool_client, fix_target="cognito.app_client",
+             changes=ChangeSource("cloudtrail", ("UpdateUserPoolClient", "DeleteUserPoolClient"),
+                                  params=("userPoolId", "clientId"))),
     Resource("organizations", "the SCPs in effect for `scp.account_id`: the path from the account up to the "
              "root, and every SCP attached along it (`content` is the policy document; `targets` where "
              "it is attached)"
@@ -185,26 +231,34 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
                                             aws_managed={"type": "boolean"}, content=_ANY,
                                             targets=_list(_STR)))),
              # --fix never edits an SCP in effect: it adds a dedicated one beside them.
-             collector="organizations", identity=_scp_account, fix_target="organizations.scp"),
+             collector="organizations", identity=_scp_account, fix_target="organizations.scp",
+             changes=ChangeSource("cloudtrail", ("DetachPolicy", "UpdatePolicy", "DeletePolicy", "DisablePolicyType",
+                                                 "MoveAccount"), scope="organization",
+                                  params=("policyId", "targetId", "accountId", "rootId"))),
     Resource("iam.connect_role", "GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role is "
              "scp.connect_role_arn, else connect_sso.role_arn", _OPEN_OBJECT,
-             collector="iam/connect", identity=_connect_role),
+             collector="iam/connect", identity=_connect_role,
+             changes=ChangeSource("cloudtrail", _ROLE_EVENTS, scope="global", params=("roleName",))),
     Resource("connect.instance", "DescribeInstance's Instance (scp.connect_instance_arn's instance, else "
              "connect_sso.instance_id; the config makes them agree)", _OPEN_OBJECT,
              collector="iam/connect", identity=_connect_instance),
     Resource("okta.connect_app", "the Amazon Connect sign-in app (`connect_sso.okta_app`), raw JSON as okta.app",
-             _OPEN_OBJECT, collector="okta", identity=_connect_app, fix_target="okta.connect_app"),
+             _OPEN_OBJECT, collector="okta", identity=_connect_app, fix_target="okta.connect_app",
+             changes=ChangeSource("okta", _OKTA_APP_EVENTS)),
     Resource("okta.connect_metadata", "that app's SAML metadata and keys, read and shaped as okta.metadata",
-             OKTA_METADATA, collector="okta", identity=_connect_app),
+             OKTA_METADATA, collector="okta", identity=_connect_app, changes=ChangeSource("okta", _OKTA_KEY_EVENTS)),
     Resource("iam.connect_role_policies", "the role's permission policies, shaped for the IAM evaluator: "
              "`content` is the policy document (a managed policy's default version)",
              _list(_closed(id=_STR, name=_STR_OR_NULL, type={"enum": ["inline", "managed"]}, content=_ANY)),
-             collector="iam/connect", identity=_connect_role),
+             collector="iam/connect", identity=_connect_role,
+             changes=ChangeSource("cloudtrail", _ROLE_EVENTS, scope="global", params=("roleName",))),
     Resource("iam.saml_provider", "GetSAMLProvider for connect_sso.saml_provider_arn; `metadata` is its "
              "SAMLMetadataDocument parsed as cognito.idp_metadata (without `source`)",
              _closed(Arn=_STR, CreateDate=_STR_OR_NULL, ValidUntil=_STR_OR_NULL, Tags=_list(_OPEN_OBJECT),
                      metadata=SAML_METADATA),
-             collector="iam/connect", identity=_saml_provider, fix_target="iam.saml_provider"),
+             collector="iam/connect", identity=_saml_provider, fix_target="iam.saml_provider",
+             changes=ChangeSource("cloudtrail", ("UpdateSAMLProvider", "DeleteSAMLProvider"), scope="global",
+                                  params=("sAMLProviderArn",))),
 )}
 
 

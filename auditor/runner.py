@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,8 @@ class ScanOptions:
     frameworks: tuple[str, ...] = ()
     # Send the findings to AWS Security Hub (`--security-hub`; or reports.security_hub in the config).
     security_hub: bool = False
+    # Who changed it (`--attribute`): "new", "all" or "none"; None: the config's attribution.mode.
+    attribute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,12 +164,13 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
                 fix = dataclasses.replace(fix, interrupted="SIGTERM" if exc.args == ("SIGTERM",) else "SIGINT")
 
     hub = security_hub_for(config, options)
+    attribution = attribution_for(config, options, secret, started)
 
     def write_run() -> RunOutput:
         target = RunTarget(output_dir=options.output_dir or config.reports_dir, config_path=config.path,
                            settings=config.report_settings, notifications=config.notifications,
                            s3_client=_s3_client(config) if config.report_settings.s3 else None,
-                           security_hub=hub)
+                           security_hub=hub, attribution=attribution)
         try:
             return judge(snapshot, policies, options, started=started, target=target,
                          fix=FixToVerify(fix, snapshot_after) if fix is not None else None,
@@ -183,6 +186,30 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         out = write_run()
     signal_name = fix.interrupted or (received[0] if received else None)
     return dataclasses.replace(out, interrupted=signal_name) if signal_name else out
+
+
+@dataclass(frozen=True)
+class AttributionTarget:
+    """Who-changed-it for a run: which FAILs ("new" since the previous run, or "all"), the look-back
+    window, the time the window ends, and the reader of the change events
+    (auditor.collectors.change_events.ChangeEventReader)."""
+
+    mode: str
+    lookback_days: int
+    now: datetime
+    reader: Any
+
+
+def attribution_for(config: Config, options: ScanOptions, secret: str | None,
+                    started: datetime) -> AttributionTarget | None:
+    """The attribution of a live scan (None: `--attribute none` / attribution.mode none)."""
+    mode = options.attribute or config.attribution.mode
+    if mode == "none":
+        return None
+    from auditor.collectors.change_events import ChangeEventReader
+
+    return AttributionTarget(mode, config.attribution.lookback_days, options.now or started,
+                             ChangeEventReader(config, secret))
 
 
 @dataclass(frozen=True)
@@ -288,6 +315,8 @@ class RunTarget:
     s3_client: object | None = None
     # Where ASFF findings go and the Security Hub client (None: neither asked for).
     security_hub: SecurityHubTarget | None = None
+    # Who changed what newly fails (None: not looked for, as when re-judging a snapshot offline).
+    attribution: AttributionTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +410,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     result = record_history(result, snapshot, state.run_dir, target.settings,
                             packed_states=streamed.packed_states if streamed is not None else None,
                             interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
+    result, verdict = attribute_findings(result, verdict, snapshot, target.attribution)
     if target.notifications is not None:
         result = send_notifications(result, target.notifications, state.run_dir)
     result, hub_result = send_to_security_hub(result, target.security_hub)
@@ -484,6 +514,46 @@ def record_history(result: RunResult, snapshot: Snapshot, run_dir: Path, setting
                    exit_code=EXIT_INTERRUPTED if interrupted else None)
     return dataclasses.replace(result, changes=history.changes_since_previous(result.run_id),
                                trend=history.trend(result.run_id, settings.trend_runs))
+
+
+def attribute_findings(result: RunResult, verdict: Verdict, snapshot: Snapshot,
+                       target: AttributionTarget | None) -> tuple[RunResult, Verdict]:
+    """Stage 5b: who changed it. Each FAIL new since its federation's previous run (every FAIL with
+    mode "all") gets an attribution from the change events of its object, read since the previous
+    run's start (for a FAIL not new, and without a previous run: the look-back window). A lookup
+    that fails is a notice on the finding; statuses and the exit code never change."""
+    if target is None:
+        return result, verdict
+    from auditor.evaluate.attribution import Subject, attribute, plan_queries, resource_key_of
+
+    feds = {f.name: f for f in snapshot.federations}
+    floor = target.now - timedelta(days=target.lookback_days)
+    previous = datetime.fromisoformat(result.changes.previous_started_at) if result.changes is not None else None
+    if previous is not None and previous.tzinfo is None:
+        previous = previous.replace(tzinfo=UTC)
+    subjects: dict[int, Subject] = {}
+    for i, finding in enumerate(result.findings):
+        fed = feds.get(finding.federation)
+        key = resource_key_of(finding)
+        if finding.status is not Status.FAIL or fed is None or key is None:
+            continue
+        changes = result.changes.for_federation(finding.federation) if result.changes is not None else None
+        new = changes is None or changes.first_seen or finding.control_id in changes.new_failures
+        if target.mode == "new" and not new:
+            continue
+        since = max(floor, previous) if new and previous is not None and not (changes and changes.first_seen) else floor
+        region = str((fed.config.get("aws") or {}).get("region") or snapshot.settings.get("aws", {}).get("region")
+                     or "us-east-1")
+        subjects[i] = Subject(finding, key, fed.resources, fed.config, region, since)
+    if not subjects:
+        return result, verdict
+    found = target.reader.read(plan_queries(subjects.values()), until=target.now)
+    findings = list(result.findings)
+    for i, subject in subjects.items():
+        findings[i] = dataclasses.replace(findings[i], attribution=attribute(subject, found))
+    checked = tuple(ok and i not in subjects for i, ok in enumerate(verdict.schema_checked))
+    return (dataclasses.replace(result, findings=tuple(findings)),
+            dataclasses.replace(verdict, findings=tuple(findings), schema_checked=checked))
 
 
 def send_notifications(result: RunResult, notifications: NotifySettings, run_dir: Path) -> RunResult:

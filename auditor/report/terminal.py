@@ -34,6 +34,8 @@ def summary_text(result: RunResult, *, colour: bool = False, show_pass: bool = F
             message = f.message if len(f.message) <= 160 else f.message[:157] + "..."
             lines.append(f"  {paint(f.status, f.status.value.ljust(7))} {f.severity.value.ljust(8)} "
                          f"{f.control_id.ljust(width)}  {message}")
+            if f.attribution is not None:  # who changed it, under the finding
+                lines.append(f"  {' ' * 17}{' ' * width}  -> {f.attribution.summary}")
     counts = result.counts()
     lines.append("")
     lines.append("total: " + ", ".join(f"{counts[s.value]} {s.value}" for s in Status))

@@ -12,6 +12,11 @@ operation the way the service's wire protocol names it (``X-Amz-Target`` for JSO
 for query, method + URI template from botocore's service model for REST), so faults can be aimed
 at one operation and :attr:`LocalAWS.calls` records what a scanner actually sent.
 
+CloudTrail: moto 5 has no ``LookupEvents`` (moto/cloudtrail/responses.py serves trails only), so the
+middleware records a CloudTrail event for every write it serves and answers ``LookupEvents`` itself
+(see ``_TrailRecorder``). Read calls are not recorded: AWS records read management events too, but
+nothing here looks them up.
+
 moto keeps its backends in module globals, so two servers in one process would share state.  A
 process therefore runs **one LocalAWS at a time** (a second :meth:`LocalAWS.start` raises), and
 :meth:`LocalAWS.start` resets moto's state so nothing leaks from an earlier instance.
@@ -62,6 +67,31 @@ ASFF_REQUIRED = ("AwsAccountId", "CreatedAt", "Description", "GeneratorId", "Id"
 # https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFinding.html
 _ASFF_MAX_LENGTH = {"Title": 256, "Description": 1024}
 _ASFF_MAX_RELATED_REQUIREMENTS = 32
+
+# --- CloudTrail ----------------------------------------------------------------------------------
+# LookupEvents (https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html):
+# "The rate of lookup requests is limited to two per second, per account, per Region. If this limit
+# is exceeded, a throttling error occurs"; LookupAttributes "can contain only one item"; MaxResults
+# "The default number of results returned is 50, with a maximum of 50 possible".
+LOOKUP_EVENTS_PER_SECOND = 2
+LOOKUP_MAX_RESULTS = 50
+LOOKUP_ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName",
+                         "EventSource", "AccessKeyId")
+# "For most global services, events are logged as occurring in US East (N. Virginia) Region" (IAM,
+# STS's global endpoint, Organizations); Organizations events are recorded in the management
+# account, which is the only one that can make them.
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-concepts.html#cloudtrail-concepts-global-service-events
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_security_incident-response.html
+_GLOBAL_SERVICES = {"iam": "us-east-1", "organizations": "us-east-1", "sts": "us-east-1"}
+# Calls that only read: CloudTrail marks them readOnly and this sandbox does not record them.
+_READ_PREFIXES = ("Describe", "Get", "List", "Lookup", "Search", "BatchGet", "Head", "Preview")
+# Request parameters that name the resource an event is about: LookupEvents' Resources
+# (ResourceType is the CloudFormation type name, as CloudTrail shows it).
+_RESOURCE_PARAMETERS = {"UserPoolId": "AWS::Cognito::UserPool", "ClientId": "AWS::Cognito::UserPoolClient",
+                        "ProviderName": "AWS::Cognito::UserPoolIdentityProvider",
+                        "RoleName": "AWS::IAM::Role", "SAMLProviderArn": "AWS::IAM::SAMLProvider",
+                        "PolicyId": "AWS::Organizations::Policy", "TargetId": "AWS::Organizations::Account",
+                        "AccountId": "AWS::Organizations::Account", "InstanceId": "AWS::Connect::Instance"}
 
 _SCP = "SERVICE_CONTROL_POLICY"
 _DUMMY_CREDENTIAL = "testing"
@@ -334,6 +364,8 @@ class _Middleware:
                 raise self._fault_error(call, fault)
             reply = self._enforce_and_forward(call, environ, body)
             self._raise_auth_error_in_protocol(call, reply)
+            if 200 <= reply.code < 300:
+                self.owner._trail.record(call, environ, self.models)
         except _RuleError as err:
             reply = self._error_reply(call, err)
         start_response(reply.status, reply.headers)
@@ -559,6 +591,8 @@ class _Middleware:
         if key == ("organizations", "AcceptHandshake"):
             with self.rules_lock:
                 return self._accept_handshake(call)
+        if key == ("cloudtrail", "LookupEvents"):
+            return self._reply_json(self.owner._trail.lookup(call))
         if key == ("securityhub", "BatchImportFindings"):
             with self.rules_lock:
                 return self._import_findings(call, environ)
@@ -892,6 +926,164 @@ def _memoize_moto_lookups() -> None:
 
 
 _NO_HANDSHAKE = "We can't find a handshake with the HandshakeId that you specified."
+class _TrailRecorder:
+    """CloudTrail for the sandbox: an event per write served, and LookupEvents over them.
+
+    Each record has the documented CloudTrail record contents
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html):
+    eventVersion, userIdentity, eventTime, eventSource, eventName, awsRegion, sourceIPAddress,
+    userAgent, requestParameters, responseElements, requestID, eventID, readOnly, eventType,
+    managementEvent, recipientAccountId. `userIdentity` follows the userIdentity element
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html):
+    an assumed role is `AssumedRole` with the `assumed-role/<role>/<session>` ARN and a
+    `sessionContext.sessionIssuer` naming the role; an IAM user's keys are `IAMUser`; keys moto does
+    not know act as the account's `Root`. `requestParameters` holds the request's parameters with
+    the first letter of each name in lower case, as CloudTrail's examples show them
+    (`{"userPoolId": ..., "clientId": ...}`). LookupEvents (see the constants above) answers newest
+    first with `Events[].{EventId, EventName, ReadOnly, AccessKeyId, EventTime, EventSource,
+    Username, Resources, CloudTrailEvent}` and a `NextToken` while more remain.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._lookups: dict[tuple[str, str], list[float]] = {}
+        self.throttled = 0
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+            self._lookups.clear()
+            self.throttled = 0
+
+    def records(self, account: str, region: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(e["CloudTrailEvent"]) for e in self._events.get((account, region), [])]
+
+    def record(self, call: _Call, environ: dict[str, Any], models: _ServiceModels) -> None:
+        if call.operation.startswith(_READ_PREFIXES) or call.service in ("sts", "cloudtrail"):
+            return
+        model = models.model(call.service)
+        prefix = str(model.metadata.get("endpointPrefix") or call.service) if model is not None else call.service
+        region = _GLOBAL_SERVICES.get(call.service, call.region)
+        match = _CREDENTIAL_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        access_key = match.group(1) if match else ""
+        identity, username = _user_identity(call.account, access_key)
+        params = {**call.params, **call.path_params}
+        for drop in ("Action", "Version"):  # the query protocol's envelope, not parameters
+            params.pop(drop, None)
+        now = time.time()
+        event_id = str(uuid.uuid4())
+        record = {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "eventSource": f"{prefix}.amazonaws.com",
+            "eventName": call.operation,
+            "awsRegion": region,
+            "sourceIPAddress": environ.get("REMOTE_ADDR", "127.0.0.1"),
+            "userAgent": environ.get("HTTP_USER_AGENT", ""),
+            "requestParameters": {k[:1].lower() + k[1:]: v for k, v in params.items()},
+            "responseElements": None,
+            "requestID": str(uuid.uuid4()),
+            "eventID": event_id,
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": call.account,
+            "eventCategory": "Management",
+        }
+        resources = [{"ResourceType": kind, "ResourceName": str(params[name])}
+                     for name, kind in _RESOURCE_PARAMETERS.items() if isinstance(params.get(name), str)]
+        event = {"EventId": event_id, "EventName": call.operation, "ReadOnly": "false", "AccessKeyId": access_key,
+                 "EventTime": now, "EventSource": record["eventSource"], "Username": username,
+                 "Resources": resources, "CloudTrailEvent": json.dumps(record)}
+        with self._lock:
+            self._events.setdefault((call.account, region), []).append(event)
+
+    def lookup(self, call: _Call) -> dict[str, Any]:
+        key = (call.account, call.region)
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._lookups.get(key, []) if now - t < 1.0]
+            if len(recent) >= LOOKUP_EVENTS_PER_SECOND:
+                self.throttled += 1
+                raise _RuleError("ThrottlingException", "Rate exceeded")
+            self._lookups[key] = [*recent, now]
+            events = list(self._events.get(key, []))
+        params = call.params
+        attributes = params.get("LookupAttributes") or []
+        if not isinstance(attributes, list) or len(attributes) > 1:
+            raise _RuleError("InvalidLookupAttributesException", "You can only specify one lookup attribute.")
+        max_results = params.get("MaxResults", LOOKUP_MAX_RESULTS)
+        if not isinstance(max_results, int) or not 1 <= max_results <= LOOKUP_MAX_RESULTS:
+            raise _RuleError("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
+        start, end = params.get("StartTime"), params.get("EndTime")
+        if start is not None and end is not None and float(start) > float(end):
+            raise _RuleError("InvalidTimeRangeException", "Start time must be before end time.")
+        if attributes:
+            attr = attributes[0]
+            name, value = attr.get("AttributeKey"), attr.get("AttributeValue")
+            if name not in LOOKUP_ATTRIBUTE_KEYS or not isinstance(value, str):
+                raise _RuleError("InvalidLookupAttributesException", f"Invalid attribute key {name!r}.")
+            events = [e for e in events if _has_attribute(e, name, value)]
+        if start is not None:
+            events = [e for e in events if e["EventTime"] >= float(start)]
+        if end is not None:
+            events = [e for e in events if e["EventTime"] <= float(end)]
+        events.reverse()  # newest first
+        offset = 0
+        token = params.get("NextToken")
+        if token is not None:
+            try:
+                offset = int(str(token).removeprefix("sandbox-"))
+            except ValueError:
+                raise _RuleError("InvalidNextTokenException", "Invalid NextToken.") from None
+        page = events[offset:offset + max_results]
+        doc: dict[str, Any] = {"Events": page}
+        if offset + max_results < len(events):
+            doc["NextToken"] = f"sandbox-{offset + max_results}"
+        return doc
+
+
+def _has_attribute(event: dict[str, Any], name: str, value: str) -> bool:
+    if name == "ResourceName":
+        return any(r["ResourceName"] == value for r in event["Resources"])
+    if name == "ResourceType":
+        return any(r["ResourceType"] == value for r in event["Resources"])
+    return str(event.get(name)) == value
+
+
+def _user_identity(account: str, access_key: str) -> tuple[dict[str, Any], str]:
+    """(the userIdentity element, LookupEvents' Username) of the caller's access key, from what
+    moto knows about the key: an assumed-role session, an IAM user, else the account's root."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    for sts_account, partitions in list(sts_backends.items()):
+        role = partitions["aws"].get_assumed_role_from_access_key(access_key)
+        if role is None:
+            continue
+        role_name = role.role_arn.split("/")[-1]
+        principal = f"AROA{abs(hash(role.role_arn)) % 10**16:016d}"
+        return {
+            "type": "AssumedRole", "principalId": f"{principal}:{role.session_name}", "arn": role.arn,
+            "accountId": sts_account, "accessKeyId": access_key,
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": principal, "arn": role.role_arn,
+                                  "accountId": role.role_arn.split(":")[4], "userName": role_name},
+                "attributes": {"creationDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "mfaAuthenticated": "false"}},
+        }, role.session_name
+    key = iam_backends[account]["aws"].access_keys.get(access_key) if account in iam_backends else None
+    user = getattr(key, "user_name", None)
+    if user:
+        return {"type": "IAMUser", "principalId": f"AIDA{account}", "arn": f"arn:aws:iam::{account}:user/{user}",
+                "accountId": account, "accessKeyId": access_key, "userName": user}, str(user)
+    return {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root", "accountId": account,
+            "accessKeyId": access_key}, "root"
+
+
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
 
 
@@ -926,6 +1118,8 @@ class LocalAWS:
         self._handshakes: dict[str, dict[str, Any]] = {}
         # Access keys of one IAM user per account other than the default (account_credentials).
         self._account_keys: dict[str, dict[str, str]] = {}
+        # CloudTrail events of the writes served, and LookupEvents' quota (see _TrailRecorder).
+        self._trail = _TrailRecorder()
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -1020,6 +1214,7 @@ class LocalAWS:
             self._account_keys.clear()
             self._faults.clear()
             self._import_failures.clear()
+            self._trail.clear()
             self.calls.clear()
             self.requests.clear()
             self._latency_ms = self._initial_latency_ms
@@ -1110,6 +1305,16 @@ class LocalAWS:
         with self._state_lock:
             self._faults.clear()
             self._import_failures.clear()
+
+    def trail_events(self, account: str, region: str) -> list[dict[str, Any]]:
+        """The CloudTrail records (the `CloudTrailEvent` documents) kept for `account` and `region`,
+        oldest first."""
+        return self._trail.records(account, region)
+
+    @property
+    def lookup_throttles(self) -> int:
+        """How many LookupEvents calls were refused for going over 2 per second (account, Region)."""
+        return self._trail.throttled
 
     # --- used by the middleware ------------------------------------------------------------
 

@@ -50,6 +50,28 @@ Okta behaviour reproduced, with the source each rule follows:
   ``GET /api/v1/apps/{id}/credentials/keys`` lists them as JsonWebKey (``x5c``, ``expiresAt``,
   ``x5t#S256``; listApplicationKeys in management.yaml).
 
+- System Log: every write the simulator serves (app create/update/activate/deactivate/delete,
+  user and group assignments) records a LogEvent of the documented shape (LogEvent in
+  management.yaml: uuid, published, eventType, version, severity, displayMessage, actor, client,
+  outcome, target, transaction) under the event type Okta's catalogue names for it
+  (https://developer.okta.com/docs/reference/api/event-types/): application.lifecycle.create,
+  .update, .activate, .deactivate, .delete; application.user_membership.add, .remove;
+  group.application_assignment.add, .update, .remove. The actor is the admin an API token
+  belongs to ("An API token is issued for a specific user. All requests made with the token act
+  on behalf of the user": https://help.okta.com/en-us/Content/Topics/security/api.htm) or, with OAuth 2.0, the
+  service app (the Actor object: "the user, app, client, or other entity");
+  ``client.userAgent.rawUserAgent`` is the request's User-Agent and ``client.ipAddress`` its
+  address. ``GET /api/v1/logs`` (listLogEvents, scope okta.logs.read) serves them with the
+  parameters the System Log API documents (okta-developer-docs, reference/api/system-log):
+  ``since`` (default 7 days before ``until``), ``until`` (default now), ``filter`` (SCIM
+  expressions ``attr eq|ne|sw|co|ew "value"`` joined by ``and``; an unknown operator or attribute
+  is 400 E0000053), ``q`` (every keyword must match exactly, case-insensitive; more than 40
+  characters in a keyword is 400 E0000001), ``limit`` (0..1000, default 100), ``sortOrder``
+  (ASCENDING by ``published``, or DESCENDING) and an opaque ``after`` cursor in the ``next``
+  link; ``since`` with ``after`` is refused. A bounded request (``since`` and ``until``) has a
+  last page without a ``next`` link; a polling request (no ``until``, ascending) always has one,
+  even when the page is empty.
+
 Knobs a real Okta does not have (latency, rate limits, injected faults, certificate validity)
 are Python methods; they run on the server's loop, which is the only place state is touched.
 """
@@ -68,6 +90,7 @@ import string
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -92,6 +115,8 @@ TIMEOUT_FAULT_HOLD_S = 30.0
 ACCESS_TOKEN_TTL_S = 3600
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 IDP_ISSUER_TEMPLATE = "http://www.okta.com/${org.externalKey}"
+# Who made the request (the System Log's actor), set by _authorize.
+_ACTOR = web.RequestKey("okta_actor", dict)
 FAULT_KINDS = ("status", "timeout", "reset", "garbage", "truncated")
 
 # (collection path prefix, default limit, max limit) for the paginated lists.
@@ -213,6 +238,15 @@ class _App:
             self.keys.append(self.key)
 
 
+@dataclass(frozen=True)
+class TokenOwner:
+    """The admin an SSWS API token belongs to: the System Log names them as the actor."""
+
+    id: str
+    login: str
+    display_name: str
+
+
 @dataclass
 class _ServiceApp:
     client_id: str
@@ -247,6 +281,9 @@ class _State:
     faults: list[_Fault] = field(default_factory=list)
     latency_ms: float = 0.0
     app_names: set[str] = field(default_factory=set)
+    # The System Log, oldest first, and the admins API tokens belong to (token -> owner).
+    logs: list[JSON] = field(default_factory=list)
+    token_owners: dict[str, TokenOwner] = field(default_factory=dict)
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -297,6 +334,8 @@ class OktaSimulator:
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
         self._startup_error: BaseException | None = None
+        self._state.token_owners[api_token] = TokenOwner(
+            _rand("00u"), f"admin@{org_name}.example.com", "Sandbox Admin")
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -440,6 +479,16 @@ class OktaSimulator:
     def clear_faults(self) -> None:
         """Drop every pending injected fault."""
         self._on_loop(self._state.faults.clear)
+
+    def add_api_token(self, token: str, *, login: str, display_name: str) -> None:
+        """Another admin's SSWS API token: what it changes is logged with that admin as the actor
+        (an API token acts as, and is logged as, the admin who created it)."""
+        owner = TokenOwner(_rand("00u"), login, display_name)
+        self._on_loop(lambda: self._state.token_owners.__setitem__(token, owner))
+
+    def log_events(self) -> list[JSON]:
+        """A copy of the System Log, oldest first (for tests; the scanner reads /api/v1/logs)."""
+        return self._on_loop(lambda: json.loads(json.dumps(self._state.logs)))
 
     def register_service_app(self, client_id: str, public_jwk: dict[str, Any], scopes: list[str]) -> None:
         """An OAuth 2.0 service app that authenticates with `private_key_jwt` and may be granted
@@ -587,7 +636,10 @@ class OktaSimulator:
 
     def _authorize(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
-        if header == f"SSWS {self.api_token}":
+        owner = self._state.token_owners.get(header[len("SSWS "):]) if header.startswith("SSWS ") else None
+        if owner is not None:
+            request[_ACTOR] = {"id": owner.id, "type": "User", "alternateId": owner.login,
+                                     "displayName": owner.display_name}
             return
         if header.startswith("Bearer "):
             token = self._state.tokens.get(header[len("Bearer "):])
@@ -595,6 +647,10 @@ class OktaSimulator:
                 needed = self._required_scopes(request)
                 if needed and not (needed & token.scopes):
                     raise OktaApiError(403, "E0000006", _ERROR_CODE_FOR_STATUS[403][1])
+                # An OAuth 2.0 service app acts as itself (the System Log's Actor object names
+                # "the user, app, client, or other entity" that performs the action).
+                request[_ACTOR] = {"id": token.client_id, "type": "PublicClientApp",
+                                         "alternateId": token.client_id, "displayName": token.client_id}
                 return
         raise OktaApiError(401, "E0000011", "Invalid token provided")
 
@@ -603,10 +659,12 @@ class OktaSimulator:
         # Every GET is allowed with the resource's .read scope. management.yaml (5.1.0) lists only
         # okta.apps.manage for previewSAMLmetadataForApplication; the simulator is more lenient
         # there (README: "How the sandbox differs from Okta and AWS").
-        match = re.match(r"^/api/v1/(apps|users|groups)(?:/|$)", request.path)
+        match = re.match(r"^/api/v1/(apps|users|groups|logs)(?:/|$)", request.path)
         if match is None:
             return set()
         resource = match.group(1)
+        if resource == "logs":  # listLogEvents: security oauth2 okta.logs.read (management.yaml)
+            return {"okta.logs.read"}
         manage = f"okta.{resource}.manage"
         if request.method in ("GET", "HEAD"):
             return {f"okta.{resource}.read", manage}
@@ -644,6 +702,7 @@ class OktaSimulator:
         r.add_get("/api/v1/groups/{groupId}/users", self._list_group_users)
         r.add_put("/api/v1/groups/{groupId}/users/{userId}", self._add_member)
         r.add_delete("/api/v1/groups/{groupId}/users/{userId}", self._remove_member)
+        r.add_get("/api/v1/logs", self._list_logs)
         r.add_get("/app/{appKey}/sso/saml/metadata", self._public_metadata)
         r.add_get("/app/{appName}/{appKey}/sso/saml/metadata", self._public_metadata)
 
@@ -897,6 +956,10 @@ class OktaSimulator:
         app.data["status"] = "ACTIVE" if activate else "INACTIVE"
         app.data["credentials"]["signing"] = {"kid": key.kid}
         self._state.apps[app_id] = app
+        self._record_event(request, "application.lifecycle.create", "Add application", [self._app_target(app)])
+        if activate:
+            self._record_event(request, "application.lifecycle.activate", "Activate application",
+                               [self._app_target(app)])
         return _json_response(self._app_json(app))
 
     async def _get_app_h(self, request: web.Request) -> web.Response:
@@ -910,6 +973,7 @@ class OktaSimulator:
         # The signing key belongs to the server; a client cannot invent a kid.
         data["credentials"]["signing"] = {**data["credentials"].get("signing", {}), "kid": app.key.kid}
         app.data = data
+        self._record_event(request, "application.lifecycle.update", "Update application", [self._app_target(app)])
         return _json_response(self._app_json(app))
 
     async def _delete_app(self, request: web.Request) -> web.Response:
@@ -920,6 +984,7 @@ class OktaSimulator:
         del self._state.apps[app.data["id"]]
         self._state.app_users.pop(app.data["id"], None)
         self._state.app_groups.pop(app.data["id"], None)
+        self._record_event(request, "application.lifecycle.delete", "Delete application", [self._app_target(app)])
         return web.Response(status=204)
 
     async def _activate_app(self, request: web.Request) -> web.Response:
@@ -933,6 +998,9 @@ class OktaSimulator:
         if app.data["status"] != status:
             app.data["status"] = status
             app.data["lastUpdated"] = okta_timestamp()
+            verb = "activate" if status == "ACTIVE" else "deactivate"
+            self._record_event(request, f"application.lifecycle.{verb}", f"{verb.title()} application",
+                               [self._app_target(app)])
         return _json_response({})
 
     # -- metadata -----------------------------------------------------------------------------
@@ -1214,6 +1282,9 @@ class OktaSimulator:
             "profile": body.get("profile") if isinstance(body.get("profile"), dict) else {},
         }
         assigned[user["id"]] = record
+        if previous is None:
+            self._record_event(request, "application.user_membership.add", "Add user to application membership",
+                               [self._app_target(app), self._user_target(user)])
         return _json_response(self._app_user_json(app, user, record, "USER"))
 
     async def _get_app_user(self, request: web.Request) -> web.Response:
@@ -1231,6 +1302,9 @@ class OktaSimulator:
         if user_id not in assigned:
             raise _not_found(user_id, "AppUser")
         del assigned[user_id]
+        user = self._state.users.get(user_id, {"id": user_id})
+        self._record_event(request, "application.user_membership.remove", "Remove users application membership",
+                           [self._app_target(app), self._user_target(user)])
         return web.Response(status=204)
 
     def _app_group_json(self, app: _App, group_id: str, record: JSON) -> JSON:
@@ -1288,6 +1362,10 @@ class OktaSimulator:
             "profile": profile,
         }
         assigned[group["id"]] = record
+        kind = "update" if previous else "add"
+        self._record_event(request, f"group.application_assignment.{kind}",
+                           "Update app assignment" if previous else "Assign app to group",
+                           [self._app_target(app), self._group_target(group["id"])])
         return _json_response(self._app_group_json(app, group["id"], record))
 
     async def _unassign_group(self, request: web.Request) -> web.Response:
@@ -1297,4 +1375,180 @@ class OktaSimulator:
         if group_id not in assigned:
             raise _not_found(group_id, "ApplicationGroupAssignment")
         del assigned[group_id]
+        self._record_event(request, "group.application_assignment.remove", "Remove app from group",
+                           [self._app_target(app), self._group_target(group_id)])
         return web.Response(status=204)
+
+    # -- System Log ------------------------------------------------------------------------------
+
+    def _record_event(self, request: web.Request, event_type: str, message: str, targets: list[JSON]) -> None:
+        """Append one LogEvent (management.yaml LogEvent; okta-developer-docs system-log "LogEvent
+        object") for a write this request made. Maps in `detailEntry`/`debugData`/`detail` are
+        left out: management.yaml types their values as objects, and there is nothing to say."""
+        actor = request.get(_ACTOR) or {"id": "unknown", "type": "User"}
+        self._state.logs.append({
+            "uuid": str(uuid.uuid4()),
+            "published": okta_timestamp(),
+            "eventType": event_type,
+            "version": "0",
+            "severity": "INFO",
+            "displayMessage": message,
+            "actor": dict(actor),
+            "client": {"userAgent": {"rawUserAgent": request.headers.get("User-Agent", "UNKNOWN"),
+                                     "os": "Unknown", "browser": "UNKNOWN"},
+                       "device": "Unknown", "ipAddress": request.remote or "127.0.0.1"},
+            "outcome": {"result": "SUCCESS"},
+            "target": targets,
+            "transaction": {"type": "WEB", "id": _rand("W", 27)},
+            "request": {"ipChain": [{"ip": request.remote or "127.0.0.1", "version": "V4"}]},
+        })
+
+    @staticmethod
+    def _app_target(app: _App) -> JSON:
+        label = str(app.data.get("label", ""))
+        return {"id": app.data["id"], "type": "AppInstance", "alternateId": label, "displayName": label}
+
+    @staticmethod
+    def _user_target(user: JSON) -> JSON:
+        profile = user.get("profile", {})
+        return {"id": user["id"], "type": "User", "alternateId": profile.get("login", ""),
+                "displayName": f"{profile.get('firstName', '')} {profile.get('lastName', '')}".strip()}
+
+    def _group_target(self, group_id: str) -> JSON:
+        name = str(self._state.groups.get(group_id, {}).get("profile", {}).get("name", group_id))
+        return {"id": group_id, "type": "UserGroup", "alternateId": "unknown", "displayName": name}
+
+    async def _list_logs(self, request: web.Request) -> web.Response:
+        """listLogEvents with the documented parameters (see the module docstring)."""
+        query = request.query
+        if "since" in query and "after" in query:
+            raise _validation(["since: since and after are mutually exclusive"])
+        now = datetime.now(UTC)
+        until = _log_time(query["until"], "until") if "until" in query else now
+        since = _log_time(query["since"], "since") if "since" in query else until - timedelta(days=7)
+        descending = query.get("sortOrder", "ASCENDING").upper() == "DESCENDING"
+        limit = _log_limit(query.get("limit"))
+        match = _log_filter(query.get("filter", ""))
+        keywords = query.get("q", "").split()
+        if any(len(k) > 40 for k in keywords):
+            raise _validation(["q: Freeform search cannot contain items longer than 40 characters."])
+        events = [e for e in self._state.logs
+                  if since <= _parse_okta_time(e["published"]) < until and match(e) and _has_keywords(e, keywords)]
+        if descending:
+            events.reverse()
+        after = query.get("after")
+        if after:  # the cursor names the last event of the previous page
+            ids = [e["uuid"] for e in events]
+            events = events[ids.index(after) + 1:] if after in ids else []
+        page = events[:limit]
+        response = _json_response(page)
+        base = self._base(request) + request.path
+        response.headers.add("Link", f'<{base}?{urllib.parse.urlencode(dict(query))}>; rel="self"')
+        polling = "until" not in query and not descending
+        if (len(events) > limit and page) or polling:
+            next_query = {k: v for k, v in query.items() if k not in ("since", "after")}
+            next_query["limit"] = str(limit)
+            if page:
+                next_query["after"] = page[-1]["uuid"]
+            elif after:
+                next_query["after"] = after
+            else:
+                next_query["since"] = query.get("since", okta_timestamp(since))
+            response.headers.add("Link", f'<{base}?{urllib.parse.urlencode(next_query)}>; rel="next"')
+        return response
+
+
+def _parse_okta_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _log_time(value: str, name: str) -> datetime:
+    """An RFC 3339 `since`/`until`; anything else is Okta's E0000001 for that parameter."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _validation([f"{name}: The date format in your query is not recognized. Please enter dates using "
+                           "ISO8601 string format."])
+    return moment.astimezone(UTC)
+
+
+def _log_limit(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    try:
+        limit = int(raw)
+    except ValueError as exc:
+        raise _validation(["limit: must be an integer"]) from exc
+    if not 0 <= limit <= 1000:
+        raise _validation(["limit: must be between 0 and 1000"])
+    return limit
+
+
+_FILTER_TERM = re.compile(r'\s*([A-Za-z][\w.]*)\s+(eq|ne|sw|co|ew)\s+"((?:[^"\\]|\\.)*)"\s*')
+# The attributes this simulator can filter on (Okta takes any LogEvent attribute path).
+_FILTER_ATTRIBUTES = ("eventType", "uuid", "target.id", "target.type", "target.alternateId", "actor.id",
+                      "actor.alternateId", "actor.type", "outcome.result", "client.ipAddress",
+                      "transaction.id", "severity")
+_FILTER_OPS: dict[str, Callable[[str, str], bool]] = {
+    "eq": lambda v, x: v == x, "ne": lambda v, x: v != x, "sw": lambda v, x: v.startswith(x),
+    "co": lambda v, x: x in v, "ew": lambda v, x: v.endswith(x)}
+
+
+def _log_filter(expression: str) -> Callable[[JSON], bool]:
+    """A SCIM filter of `attr op "value"` terms joined by `and` (every example of the System Log
+    docs has this form); an expression it cannot read is Okta's E0000053 "Invalid filter"."""
+    if not expression.strip():
+        return lambda event: True
+    terms: list[tuple[str, str, str]] = []
+    for part in re.split(r"\s+and\s+", expression.strip()):
+        m = _FILTER_TERM.fullmatch(part)
+        if m is None or m.group(1) not in _FILTER_ATTRIBUTES:
+            raise OktaApiError(400, "E0000053", f"Invalid filter '{expression}'")
+        terms.append((m.group(1), m.group(2), m.group(3).replace('\\"', '"')))
+
+    def values(event: JSON, path: str) -> list[str]:
+        head, _, tail = path.partition(".")
+        node = event.get(head)
+        items = node if isinstance(node, list) else [node]
+        if not tail:
+            return [str(i) for i in items if i is not None]
+        return [str(i[tail]) for i in items if isinstance(i, dict) and i.get(tail) is not None]
+
+    def match(event: JSON) -> bool:
+        # A list attribute (target) matches when any of its items does ("target.id eq A and
+        # target.id eq B": an event with both targets).
+        for path, op, value in terms:
+            found = values(event, path)
+            if op == "ne":
+                if value in found:
+                    return False
+            elif not any(_FILTER_OPS[op](v, value) for v in found):
+                return False
+        return True
+
+    return match
+
+
+def _has_keywords(event: JSON, keywords: list[str]) -> bool:
+    """`q`: every keyword matches some attribute value exactly, ignoring case; hyphenated values
+    also match each of their parts (the System Log API's "Keyword filter")."""
+    if not keywords:
+        return True
+    words: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif node is not None:
+            text = str(node).lower()
+            words.add(text)
+            words.update(text.split("-"))
+
+    walk(event)
+    return all(k.lower() in words for k in keywords)

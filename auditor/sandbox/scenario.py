@@ -39,6 +39,12 @@ MANAGEMENT_PROFILE = "sandbox-management"
 REGION = "us-east-1"
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 SANDBOX_TOKEN = "sandbox-api-token-0123456789"
+# Drift is made by named actors, so that attribution ("who changed it") has someone to name: AWS
+# drift by a Terraform pipeline's role session, Okta drift by an administrator's API token.
+DRIFT_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/terraform-ci"
+DRIFT_SESSION = "terraform-ci"
+DRIFT_OKTA_ADMIN = "jane.admin@example.com"
+DRIFT_OKTA_TOKEN = "sandbox-drift-admin-token-42"
 TOKEN_ENV = "AUDITOR_SANDBOX_OKTA_TOKEN"
 
 # Every drift the scenario can seed, by the control it breaks.
@@ -118,6 +124,7 @@ class Sandbox:
         self._home = Path(tempfile.mkdtemp(prefix="auditor-sandbox-"))
         self.credentials_file.write_text("", encoding="utf-8")
         self.okta.start()
+        self.okta.add_api_token(DRIFT_OKTA_TOKEN, login=DRIFT_OKTA_ADMIN, display_name="Jane Admin")
         self.aws.start()
         return self
 
@@ -152,6 +159,22 @@ class Sandbox:
     def admin(self) -> OktaAdmin:
         """An Okta admin client for the simulator."""
         return OktaAdmin(self.okta.url, SANDBOX_TOKEN)
+
+    @property
+    def drift_admin(self) -> OktaAdmin:
+        """The Okta administrator who makes the scenario's Okta drift (DRIFT_OKTA_ADMIN)."""
+        return OktaAdmin(self.okta.url, DRIFT_OKTA_TOKEN)
+
+    def terraform_client(self, service: str) -> Any:
+        """A boto3 client acting as a Terraform pipeline: the role `terraform-ci` assumed with
+        session name `terraform-ci` (moto's AssumeRole does not need the role to exist) and
+        Terraform's user agent; CloudTrail records its calls under that session."""
+        from botocore.config import Config
+
+        creds = self.aws.client("sts").assume_role(RoleArn=DRIFT_ROLE_ARN, RoleSessionName=DRIFT_SESSION)["Credentials"]
+        return self.aws.client(service, aws_access_key_id=creds["AccessKeyId"],
+                               aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+                               config=Config(user_agent_extra="Terraform/1.9.5 terraform-provider-aws/5.70.0"))
 
     def environment(self) -> dict[str, str]:
         """Environment variables a scan of the sandbox needs (token and dummy AWS keys)."""
@@ -329,7 +352,9 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     else:
         sb.organization()
 
-    # --- drift, the way it happens ---
+    # --- drift, the way it happens (by named actors: see DRIFT_SESSION, DRIFT_OKTA_ADMIN) ---
+    if {"email_mapping", "client_lost_idp"} & drift:
+        cognito = sb.terraform_client("cognito-idp")
     if "email_mapping" in drift:  # someone "fixed" the mapping to the name claim
         cognito.update_identity_provider(
             UserPoolId=pool_id, ProviderName=idp_name,
@@ -349,11 +374,11 @@ def seed_federation(sb: Sandbox, name: str, drifts: Iterable[str] = (), *, scp_t
     if "sha1_signing" in drift:
         edits.update(signatureAlgorithm="RSA_SHA1", digestAlgorithm="SHA1")
     if edits:  # read-modify-write: PUT replaces the whole app
-        current = sb.admin.call("GET", f"/api/v1/apps/{app_id}")
+        current = sb.drift_admin.call("GET", f"/api/v1/apps/{app_id}")
         current["settings"]["signOn"].update(edits)
-        sb.admin.call("PUT", f"/api/v1/apps/{app_id}", current)
+        sb.drift_admin.call("PUT", f"/api/v1/apps/{app_id}", current)
     if "app_inactive" in drift:
-        sb.admin.call("POST", f"/api/v1/apps/{app_id}/lifecycle/deactivate")
+        sb.drift_admin.call("POST", f"/api/v1/apps/{app_id}/lifecycle/deactivate")
     if "cert_expiring" in drift:
         now = datetime.now(UTC)
         sb.okta.set_app_certificate_validity(app_id, now - timedelta(days=355), now + timedelta(days=10))

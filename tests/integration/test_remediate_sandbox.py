@@ -89,7 +89,7 @@ def changed_paths(before: Any, after: Any, prefix: str = "") -> set[str]:
 
 def writes(sandbox: Sandbox, okta_from: int, aws_from: int) -> list[str]:
     okta = [f"{r.method} {r.path}" for r in sandbox.okta.requests[okta_from:] if r.method != "GET"]
-    aws = [op for _, op in sandbox.aws.calls[aws_from:] if not op.startswith(("Describe", "List", "Get"))]
+    aws = [op for _, op in sandbox.aws.calls[aws_from:] if not op.startswith(("Describe", "List", "Get", "Lookup"))]
     return okta + aws
 
 
