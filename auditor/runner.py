@@ -410,7 +410,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
     result = record_history(result, snapshot, state.run_dir, target.settings,
                             packed_states=streamed.packed_states if streamed is not None else None,
                             interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
-    result, verdict = attribute_findings(result, verdict, snapshot, target.attribution)
+    result, verdict = attribute_findings(result, verdict, snapshot, target.attribution, policies)
     if target.notifications is not None:
         result = send_notifications(result, target.notifications, state.run_dir)
     result, hub_result = send_to_security_hub(result, target.security_hub)
@@ -516,15 +516,17 @@ def record_history(result: RunResult, snapshot: Snapshot, run_dir: Path, setting
                                trend=history.trend(result.run_id, settings.trend_runs))
 
 
-def attribute_findings(result: RunResult, verdict: Verdict, snapshot: Snapshot,
-                       target: AttributionTarget | None) -> tuple[RunResult, Verdict]:
+def attribute_findings(result: RunResult, verdict: Verdict, snapshot: Snapshot, target: AttributionTarget | None,
+                       policies: PolicySet | None = None) -> tuple[RunResult, Verdict]:
     """Stage 5b: who changed it. Each FAIL new since its federation's previous run (every FAIL with
     mode "all") gets an attribution from the change events of its object, read since the previous
     run's start (for a FAIL not new, and without a previous run: the look-back window). A lookup
     that fails is a notice on the finding; statuses and the exit code never change."""
     if target is None:
         return result, verdict
-    from auditor.evaluate.attribution import Subject, attribute, plan_queries, resource_key_of
+    from auditor.evaluate.attribution import Subject, attribute, plan_queries, resource_key_of, time_driven
+
+    clock_judged = {c.id for c in policies.controls if time_driven(c)} if policies is not None else set()
 
     feds = {f.name: f for f in snapshot.federations}
     floor = target.now - timedelta(days=target.lookback_days)
@@ -544,7 +546,8 @@ def attribute_findings(result: RunResult, verdict: Verdict, snapshot: Snapshot,
         since = max(floor, previous) if new and previous is not None and not (changes and changes.first_seen) else floor
         region = str((fed.config.get("aws") or {}).get("region") or snapshot.settings.get("aws", {}).get("region")
                      or "us-east-1")
-        subjects[i] = Subject(finding, key, fed.resources, fed.config, region, since)
+        subjects[i] = Subject(finding, key, fed.resources, fed.config, region, since,
+                              time_driven=finding.control_id in clock_judged)
     if not subjects:
         return result, verdict
     found = target.reader.read(plan_queries(subjects.values()), until=target.now)

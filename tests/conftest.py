@@ -48,6 +48,9 @@ def _isolated_okta_sdk_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: py
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as sb:
+        # Attribution paces CloudTrail lookups to 2 per second (as AWS limits them): the tests of
+        # attribution ask for it (`attribute=` or their own config); every other scan skips it.
+        sb.config_defaults["attribution"] = {"mode": "none"}
         saved = dict(os.environ)
         os.environ.update(sb.environment())
         try:

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from auditor.models import Attribution, AttributionState, Finding
+from auditor.policy.model import Assertion, Control
 from auditor.resources import RESOURCES, ChangeSource
 
 # CloudTrail records IAM and Organizations events in us-east-1 (global service events), and
@@ -73,6 +74,9 @@ class Subject:
     config: Mapping[str, Any]
     region: str
     since: datetime
+    # The control judges against the clock (a certificate's remaining days): it can fail with no
+    # change at all, so an event on the object is no cause unless it set the field.
+    time_driven: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,9 +137,26 @@ def attribute(subject: Subject, results: Mapping[ChangeQuery, Sequence[ChangeEve
         return Attribution(AttributionState.NONE, f"no change event found in the look-back window (since {since})",
                            since=since, source=source.system)
     chosen = _field_change(subject, events)
+    if chosen is None and subject.time_driven:
+        return Attribution(AttributionState.NONE, "no change made this fail: the control judges against the clock "
+                           "(what it checks runs out with time), and no event in the window set the field "
+                           f"(since {since})", since=since, source=source.system)
     confidence = "field" if chosen is not None else "object"
     event = chosen or events[-1]
     return found_attribution(event, confidence, since)
+
+
+# Operators whose verdict changes with the clock alone (auditor/evaluate/operators.py).
+TIME_DRIVEN_OPERATORS = frozenset({"days_until_at_least"})
+
+
+def time_driven(control: Control) -> bool:
+    """True when one of the control's assertions judges against the clock."""
+    def ops(assertions: Sequence[Assertion]) -> Iterable[str]:
+        for a in assertions:
+            yield a.op
+            yield from ops(a.children)
+    return any(op in TIME_DRIVEN_OPERATORS for op in ops(control.assertions))
 
 
 def found_attribution(event: ChangeEvent, confidence: str, since: str | None = None) -> Attribution:

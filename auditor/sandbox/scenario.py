@@ -12,6 +12,7 @@ the SCP.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -118,6 +119,10 @@ class Sandbox:
     _groups: dict[str, str] = field(default_factory=dict)
     # Holds the AWS shared credentials file with the management account's profile.
     _home: Path | None = None
+    # Top-level keys every generated config gets (`config_document`); the test suite turns
+    # attribution off here (each CloudTrail lookup is paced to AWS's 2 per second) except where a
+    # test asks for it.
+    config_defaults: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> Sandbox:
         """Start both servers (and point boto3's default credential chain at dummy keys)."""
@@ -484,6 +489,7 @@ def config_document(sb: Sandbox, federations: Iterable[SeededFederation], *,
         # Organizations is read where AWS lets it be read: in the management account.
         "organizations": {"profile": MANAGEMENT_PROFILE},
         "federations": [f.config for f in federations],
+        **copy.deepcopy(sb.config_defaults),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -154,3 +155,18 @@ def test_client_kinds() -> None:
 def test_okta_event_link_uses_the_admin_host() -> None:
     assert okta_event_link("https://acme.okta.com", "u-1").startswith("https://acme-admin.okta.com/report/")
     assert okta_event_link("http://127.0.0.1:8080", "u-1").startswith("http://127.0.0.1:8080/")
+
+
+def test_a_clock_judged_failure_is_not_pinned_on_an_unrelated_change() -> None:
+    # OKTA-CERT-EXPIRY fails as time passes; an app update in the window that did not touch the
+    # certificate is no cause (before: "changed by ... an event on this object").
+    from auditor.evaluate.attribution import time_driven
+    from auditor.policy.loader import load_policies
+
+    controls = {c.id: c for c in load_policies().controls}
+    assert time_driven(controls["OKTA-CERT-EXPIRY"]) and not time_driven(controls["OKTA-SAML-AUDIENCE"])
+    sub = dataclasses.replace(subject("COGNITO-CLIENT-IDP-ENABLED", "cognito.app_client"), time_driven=True)
+    event = update_client(1, "someone", "other", supportedIdentityProviders=["COGNITO", "Okta"])
+    got = attribute(sub, results_for(sub, [event]))
+    assert got.state is AttributionState.NONE and got.event_id is None
+    assert "judges against the clock" in got.summary
