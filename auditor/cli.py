@@ -50,6 +50,7 @@ reports/<run-id>/ (report.html, report.json, snapshot.json).
 
 examples:
   auditor demo                                # try it: local sandbox, no Okta or AWS needed
+  auditor sandbox                             # keep that sandbox running; sandbox.yaml points at it
   auditor validate --config config.yaml       # check config and policies, no API calls
   OKTA_API_TOKEN=... auditor scan --config config.yaml
   auditor scan --federation contact-center-prod --format json -q
@@ -228,6 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="then run `auditor discover` over the demo's organization: an unaudited federation, "
                         "a dangling IdP and a configured one that is gone")
 
+    p = sub.add_parser("sandbox", help="keep the demo's sandbox running, with a ready config, until Ctrl-C",
+                       description="Start the local Okta simulator and local AWS, seed the demo world, write a "
+                                   "config pointing at them (and FILE.env with the sandbox's token and dummy AWS "
+                                   "keys), print the commands to try (scan, plan, scan --fix, rollback, history, "
+                                   "diff) and run until Ctrl-C or SIGTERM, then stop both servers.",
+                       epilog="exit codes: 0 stopped cleanly, 3 a --config-out that is not the sandbox's to "
+                              "overwrite, or a reports folder that cannot be written",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-out", type=Path, default=Path("sandbox.yaml"), metavar="FILE",
+                   help="where to write the config (default: sandbox.yaml; never overwrites a file it did "
+                        "not write)")
+    p.add_argument("--scenario", choices=["demo"], default="demo",
+                   help="the world to seed (default: demo, as `auditor demo`)")
+    p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
+                   help="the config's reports folder (default: ./reports)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
                                    "<reports.dir>/history.sqlite), newest first.")
@@ -303,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.redact = configure_logging(getattr(args, "log_format", "text"), verbose=getattr(args, "verbose", False))
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
-                   "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
+                   "handover": _cmd_handover, "demo": _cmd_demo, "sandbox": _cmd_sandbox, "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule,
                    "frameworks": _cmd_frameworks, "discover": _cmd_discover}[args.command]
@@ -662,6 +680,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     check_selection(load_policies().frameworks, args.frameworks, where="--framework")  # before the sandbox starts
     return run_demo(output=args.output, verbose=args.verbose, quiet=args.quiet, frameworks=tuple(args.frameworks),
                     security_hub=args.security_hub, discover=args.discover)
+
+
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from auditor.sandbox.serve import run_sandbox
+
+    return run_sandbox(config_out=args.config_out, reports=args.output, scenario=args.scenario, quiet=args.quiet)
 
 
 def _history(args: argparse.Namespace) -> History:
