@@ -321,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.redact = configure_logging(getattr(args, "log_format", "text"), verbose=getattr(args, "verbose", False))
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
-                   "handover": _cmd_handover, "demo": _cmd_demo, "sandbox": _cmd_sandbox, "history": _cmd_history, "diff": _cmd_diff,
+                   "handover": _cmd_handover, "demo": _cmd_demo, "sandbox": _cmd_sandbox,
+                   "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule,
                    "frameworks": _cmd_frameworks, "discover": _cmd_discover}[args.command]
