@@ -56,7 +56,7 @@ examples:
   auditor scan --federation contact-center-prod --format json -q
   auditor evaluate --snapshot reports/<run-id>/snapshot.json   # re-judge offline
   auditor handover --federation contact-center-prod
-  auditor plan                                # what --fix would change, field by field; writes nothing
+  auditor plan                                # what --fix would change, field by field; changes nothing
   auditor scan --fix                          # plan, confirm, apply, verify (journaled)
   auditor rollback <run-id>                   # restore what that --fix run changed
   auditor history                             # past runs, newest first
@@ -172,10 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--allow-scp-changes", action="store_true",
                      help="let --fix create and attach a dedicated SCP for a missing deny (off by default)")
 
-    p = sub.add_parser("plan", help="show the changes --fix would make; writes nothing",
+    p = sub.add_parser("plan", help="show the changes --fix would make; changes nothing in Okta or AWS",
                        description="Scan, then print for every fixable FAIL the field-level change "
-                                   "(path: before -> after), the API call it needs and why. Nothing is written "
-                                   "to Okta or AWS; plan.json goes into the run's report folder.",
+                                   "(path: before -> after), the API call it needs and why. Nothing is changed "
+                                   "in Okta or AWS; the plan is saved as plan.json in the run's report folder "
+                                   "(with the reports, and the run is recorded in the history).",
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     output(p)
@@ -510,11 +511,14 @@ def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
     fix = out.result.remediation
     if fix is None or args.quiet or fix.interrupted:  # an interrupted fix: _print_interrupted
         return
-    if not fix.applied:
+    if fix.declined:  # the plan was shown with the question: not again
+        print("declined: nothing was changed in Okta or AWS")
+    elif not fix.applied:
         from auditor.remediate.plan import plan_text
 
         print(plan_text(fix.plan))
-        print("declined: nothing was written" if fix.declined else "(plan only: nothing was written)")
+        how = "; apply it with `auditor scan --fix`" if fix.plan.changes else ""
+        print(f"nothing was changed in Okta or AWS; the plan is saved in {out.run_dir / 'plan.json'}{how}")
     else:
         print("fix results:")
         print("\n".join(outcome_lines(fix.outcomes)))

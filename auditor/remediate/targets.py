@@ -115,7 +115,8 @@ class TargetKind:
     def volatile(self) -> tuple[str, ...]:
         """Top-level fields a plan and a precondition ignore: the catalogue's volatile fields of
         the resource (timestamps the server sets on every write) and the kind's `read_only` ones."""
-        return RESOURCES[self.resource].volatile + self.read_only
+        resource = RESOURCES.get(fix_targets().get(self.name, ""))
+        return (resource.volatile if resource is not None else ()) + self.read_only
 
     def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
         """The object's identifiers and scan-time image, from one federation's collected

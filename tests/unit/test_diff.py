@@ -100,3 +100,31 @@ def test_elide_shared_keeps_the_difference_of_two_quoted_values() -> None:
     assert elide_shared(message) == ("okta.app.settings.signOn.audience: is 'urn:amaz…4b4b8d13', "
                                      "expected 'urn:amaz…4b4b8d13d'")
     assert elide_shared("is 'a', expected 'b'") == "is 'a', expected 'b'"
+
+
+def test_the_terminal_line_keeps_the_character_that_differs() -> None:
+    from auditor.report.terminal import MESSAGE_WIDTH, short_message
+
+    pool = "urn:amazon:cognito:sp:us-east-1_0a6799a12e9848b5a3e253b4b4b8d13"
+    message = f"okta.app.settings.signOn.audience: is '{pool}', expected '{pool}d'"
+    assert len(message) > MESSAGE_WIDTH
+    shown = short_message(message)
+    assert len(shown) <= MESSAGE_WIDTH and shown.endswith("b8d13d'")
+    assert short_message("x" * 400).endswith(ELLIPSIS) and len(short_message("x" * 400)) == MESSAGE_WIDTH
+
+
+def test_a_plan_line_shows_where_a_long_document_changes() -> None:
+    from auditor.diff import FieldChange
+    from auditor.remediate.model import Plan, PlannedChange
+    from auditor.remediate.plan import plan_text
+
+    head = '<?xml version="1.0" encoding="UTF-8"?><md:EntityDescriptor entityID="http://www.okta.com/exk1">' + " " * 200
+    old = head + "<ds:X509Certificate>MIIOLD</ds:X509Certificate>"
+    new = old.replace("MIIOLD", "MIINEW")
+    change = PlannedChange("f:iam.saml_provider", "f", "iam.saml_provider", {"arn": "a"}, "iam:UpdateSAMLProvider",
+                           ("CONNECT-IAM-SAML-PROVIDER",), ("why",), (FieldChange("SAMLMetadataDocument", old, new),),
+                           {"SAMLMetadataDocument": old}, {"SAMLMetadataDocument": new})
+    [line] = [x for x in plan_text(Plan((change,))).splitlines() if "SAMLMetadataDocument:" in x]
+    before, after = line.split(": ", 1)[1].split(" -> ")
+    assert "MIIOLD" in before and "MIINEW" in after
+    assert len(before) <= 140 and len(after) <= 140
