@@ -77,6 +77,24 @@ class RequirementRef:
         return {"framework": self.framework, "id": self.id}
 
 
+# The flag `--fix` needs before it applies an action that changes an SCP.
+SCP_OPT_IN = "--allow-scp-changes"
+
+
+@dataclass(frozen=True)
+class FixCapability:
+    """What `--fix` can do about a control, whatever this run did: the remediation action its
+    policy names (None: it is fixed by hand) and the command-line flag the action needs, if any."""
+
+    action: str | None = None
+    opt_in: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The part of a finding's `remediation` in report.json that every finding has."""
+        return {"action": self.action, "automatic": self.action is not None,
+                "needs_allow_scp_changes": self.opt_in == SCP_OPT_IN}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One control judged against one resource of one federation."""
@@ -96,6 +114,8 @@ class Finding:
     references: tuple[str, ...] = field(default_factory=tuple)
     # The framework requirements the control gives evidence for (policies/frameworks/).
     requirements: tuple[RequirementRef, ...] = field(default_factory=tuple)
+    # Whether --fix can apply the control's remediation (and with which flag), planned or not.
+    fixable: FixCapability = field(default_factory=FixCapability)
 
     def to_json(self) -> dict[str, Any]:
         """The finding as it appears in `report.json` (see auditor/schemas/report.schema.json)."""
@@ -110,7 +130,9 @@ class Finding:
             "expected": self.expected,
             "actual": self.actual,
             "message": self.message,
-            "remediation": self.remediation.to_json() if self.remediation is not None else None,
+            # What --fix can do (every finding), and after a plan or --fix the change and its outcome.
+            "remediation": ({**self.fixable.to_json(), **self.remediation.to_json()} if self.remediation is not None
+                            else self.fixable.to_json()),
             "references": list(self.references),
             "requirements": [r.to_json() for r in self.requirements],
         }

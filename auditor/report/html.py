@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
+from auditor.diff import FieldChange, Segment, diff_segments
 from auditor.models import EXIT_MEANINGS, Finding, RunResult, Severity, Status
 from auditor.report.visuals import chain_css, chain_view, trend_view
 
@@ -179,10 +180,12 @@ def content_security_policy(script: str = FILTER_SCRIPT) -> str:
 @dataclass(frozen=True)
 class JsonLine:
     """One line of a pretty-printed JSON value; `differs` marks a top-level key whose value
-    is not the same on the other side."""
+    is not the same on the other side, and `segments` (when set) the same text split so that the
+    characters differing from the other side's value can be marked."""
 
     text: str
     differs: bool = False
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,20 +239,69 @@ def differing_keys(expected: Any, actual: Any) -> tuple[str, ...]:
     )
 
 
-def json_lines(value: Any, highlight: Iterable[str] = ()) -> tuple[JsonLine, ...]:
-    """Pretty JSON split into lines; for a dict, the entries of the `highlight` keys are marked."""
+def json_lines(value: Any, highlight: Iterable[str] = (), other: Any = None) -> tuple[JsonLine, ...]:
+    """Pretty JSON split into lines; for a dict, the entries of the `highlight` keys are marked,
+    and where such an entry is one line on both sides (`other`: the value on the other side), the
+    characters that differ from the other side's entry too."""
     marked = set(highlight)
     if not isinstance(value, dict) or not value or not marked:
         return tuple(JsonLine(line) for line in pretty_json(value).split("\n"))
     lines: list[JsonLine] = [JsonLine("{")]
     items = list(value.items())
+    others = other if isinstance(other, dict) else {}
     for index, (key, item) in enumerate(items):
         comma = "," if index < len(items) - 1 else ""
         body = pretty_json(item).replace("\n", "\n  ")
-        text = f"  {json.dumps(str(key), ensure_ascii=False)}: {body}{comma}"
-        lines.append(JsonLine(text, differs=str(key) in marked))
+        label = f"  {json.dumps(str(key), ensure_ascii=False)}: "
+        segments: tuple[Segment, ...] = ()
+        if str(key) in marked and key in others and "\n" not in body:
+            there = pretty_json(others[key])
+            if "\n" not in there:
+                mine, _ = diff_segments(body, there, limit=1 << 30)  # the panes show values whole
+                segments = (Segment(label), *mine, Segment(comma))
+        lines.append(JsonLine(f"{label}{body}{comma}", differs=str(key) in marked, segments=segments))
     lines.append(JsonLine("}"))
     return tuple(lines)
+
+
+def expected_shown(expected: Any) -> Any:
+    """A finding's `expected` as a reader takes it in: per path the value for `equals`, the
+    operator's own statement when it has one (`detail`), else {operator: value} ({"contains": "Okta"})."""
+    if not isinstance(expected, dict):
+        return expected
+    shown = {}
+    for path, entry in expected.items():
+        if not (isinstance(entry, dict) and "operator" in entry):
+            shown[path] = entry
+        elif "detail" in entry:
+            shown[path] = entry["detail"]
+        elif entry["operator"] == "equals":
+            shown[path] = entry.get("value")
+        else:
+            shown[path] = {entry["operator"]: entry.get("value")}
+    return shown
+
+
+def shown_value(value: Any) -> str:
+    """A changed field's value as one line of text: a string as it is, anything else as compact
+    JSON, a value a diff carries only as its digest (auditor.diff.capped) by its length, digest and
+    excerpt; "(absent)" for None."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, dict) and set(value) == {"$omitted"} and isinstance(value["$omitted"], dict):
+        o = value["$omitted"]
+        return (f"({o.get('length')} characters, SHA-256 {str(o.get('sha256'))[:16]}…; from character "
+                f"{o.get('excerpt_offset')}:) {o.get('excerpt')}…")
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def change_segments(change: FieldChange | Mapping[str, Any], limit: int = 300) -> dict[str, tuple[Segment, ...]]:
+    """Before and after of a changed field as text runs, the characters that differ marked and long
+    shared stretches elided around them ({"before": ..., "after": ...})."""
+    before = change.before if isinstance(change, FieldChange) else change.get("before")
+    after = change.after if isinstance(change, FieldChange) else change.get("after")
+    old, new = diff_segments(shown_value(before), shown_value(after), limit=limit)
+    return {"before": old, "after": new}
 
 
 def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
@@ -264,11 +316,13 @@ def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
 
 
 def _finding_view(finding: Finding) -> FindingView:
-    keys = differing_keys(finding.expected, finding.actual)
+    expected = expected_shown(finding.expected)
+    # Only a failing (or waived) finding has a difference to mark: a passing `contains` is not one.
+    keys = differing_keys(expected, finding.actual) if finding.status in (Status.FAIL, Status.WAIVED) else ()
     return FindingView(
         finding=finding,
-        expected=json_lines(finding.expected, keys),
-        actual=json_lines(finding.actual, keys),
+        expected=json_lines(expected, keys, finding.actual),
+        actual=json_lines(finding.actual, keys, expected),
         differing_keys=keys,
         has_values=finding.expected is not None or finding.actual is not None,
     )
@@ -368,6 +422,7 @@ def build_environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["compact"] = compact_json
+    env.globals["change_segments"] = change_segments
     return env
 
 
@@ -449,14 +504,6 @@ def collapse_whitespace(html: str) -> str:
     return "".join(part if i % 2 else _BETWEEN_TAGS.sub("><", part) for i, part in enumerate(parts))
 
 
-def _short_value(value: Any) -> str:
-    """A field value as one readable line for the plan table ('(absent)' for None)."""
-    if value is None:
-        return "(absent)"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None:
     """The run's plan and outcomes, shaped for the template (all values escaped there)."""
     if result is None:
@@ -468,8 +515,7 @@ def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None
             "federation": change.federation, "kind": change.kind,
             "target": " ".join(f"{k}={v}" for k, v in change.target.items()),
             "api_call": change.api_call, "reasons": change.reasons,
-            "fields": [{"path": f.path, "before": _short_value(f.before), "after": _short_value(f.after)}
-                       for f in change.fields],
+            "fields": [{"path": f.path, **change_segments(f)} for f in change.fields],
             "state": outcome.state.value if outcome else ("declined" if result.declined else "planned"),
             "detail": outcome.detail if outcome else "",
         })

@@ -79,6 +79,10 @@ def _finding(
     remediation: FindingFix | None = None,
 ) -> Finding:
     control_id, default_title, severity, resource = control
+    if expected is not None:  # report.json schema 2: per path, the operator and its value
+        if not isinstance(expected, dict):
+            expected, actual = {resource: expected}, {resource: actual}
+        expected = {k: {"operator": "equals", "value": v} for k, v in expected.items()}
     return Finding(
         uid=finding_uid(control_id, federation, resource),
         control_id=control_id,
