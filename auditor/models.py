@@ -216,10 +216,11 @@ class TrendPoint:
     run_id: str
     started_at: str
     counts: dict[str, int]
+    mode: str = ""  # how the run came about (auditor.history.MODES); "" when not known
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts)}
+        return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts), "mode": self.mode}
 
 
 # A requirement's status in a framework view: a Status value, or this when no control covers it.

@@ -295,6 +295,25 @@ def shown_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
+_URL = re.compile(r"https://[^\s<>\"']+[^\s<>\"'.,;:)]")
+
+
+def reference_parts(reference: str) -> list[dict[str, str | None]]:
+    """A control's reference split into text and https links ({"text", "url"}), so that a reference
+    naming its source's address is a link on screen and shows the address on paper. Only https:
+    the report must never link to anything else a policy file might hold."""
+    parts: list[dict[str, str | None]] = []
+    pos = 0
+    for m in _URL.finditer(reference):
+        if m.start() > pos:
+            parts.append({"text": reference[pos:m.start()], "url": None})
+        parts.append({"text": m.group(), "url": m.group()})
+        pos = m.end()
+    if pos < len(reference):
+        parts.append({"text": reference[pos:], "url": None})
+    return parts
+
+
 def change_segments(change: FieldChange | Mapping[str, Any], limit: int = 300) -> dict[str, tuple[Segment, ...]]:
     """Before and after of a changed field as text runs, the characters that differ marked and long
     shared stretches elided around them ({"before": ..., "after": ...})."""
@@ -319,13 +338,22 @@ def _finding_view(finding: Finding) -> FindingView:
     expected = expected_shown(finding.expected)
     # Only a failing (or waived) finding has a difference to mark: a passing `contains` is not one.
     keys = differing_keys(expected, finding.actual) if finding.status in (Status.FAIL, Status.WAIVED) else ()
+    # Characters are marked only where the expected value is the value itself (`equals`): a date
+    # next to "valid for at least 30 days" has no characters in common worth marking.
+    equals = ({k: v for k, v in expected.items() if _is_equals(finding.expected, k)}
+              if isinstance(expected, dict) else None)
     return FindingView(
         finding=finding,
-        expected=json_lines(expected, keys, finding.actual),
-        actual=json_lines(finding.actual, keys, expected),
+        expected=json_lines(expected, keys, equals and finding.actual),
+        actual=json_lines(finding.actual, keys, equals),
         differing_keys=keys,
         has_values=finding.expected is not None or finding.actual is not None,
     )
+
+
+def _is_equals(expected: Any, key: Any) -> bool:
+    entry = expected.get(key) if isinstance(expected, dict) else None
+    return isinstance(entry, dict) and entry.get("operator") == "equals" and "detail" not in entry
 
 
 def _status_counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -421,17 +449,9 @@ def build_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["compact"] = compact_json
     env.globals["change_segments"] = change_segments
+    env.globals["reference_parts"] = reference_parts
     return env
-
-
-def compact_json(value: Any, limit: int = 240) -> str:
-    """One-line JSON for a changed field's before/after; long values are cut with an ellipsis."""
-    if value is None:
-        return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render_html(result: RunResult) -> bytes:
@@ -511,12 +531,16 @@ def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None
     changes = []
     for change in result.plan.changes:
         outcome = result.outcome_of(change.id)
+        state = outcome.state.value if outcome else ("declined" if result.declined else "planned")
         changes.append({
-            "federation": change.federation, "kind": change.kind,
+            "id": change.id, "federation": change.federation, "kind": change.kind,
+            "state_class": ("ok" if outcome is not None and outcome.state.value in ("applied and verified", "restored")
+                            else "bad" if outcome is not None and outcome.state.value in ("failed", "unknown")
+                            else "other"),
             "target": " ".join(f"{k}={v}" for k, v in change.target.items()),
             "api_call": change.api_call, "reasons": change.reasons,
             "fields": [{"path": f.path, **change_segments(f)} for f in change.fields],
-            "state": outcome.state.value if outcome else ("declined" if result.declined else "planned"),
+            "state": state,
             "detail": outcome.detail if outcome else "",
         })
     return {"applied": result.applied, "declined": result.declined, "changes": changes,

@@ -96,6 +96,9 @@ class Page:
         the page's @page rule decides)."""
         import base64
 
+        # As the print dialog does: print media and the paper's width, whatever `open` emulated.
+        self.call("Emulation.setEmulatedMedia", media="")
+        self.call("Emulation.clearDeviceMetricsOverride")
         data = self.call("Page.printToPDF", paperWidth=8.27, paperHeight=11.69, printBackground=True,
                          preferCSSPageSize=True, displayHeaderFooter=False)["data"]
         path.write_bytes(base64.b64decode(data))
@@ -157,54 +160,61 @@ def _json(url: str) -> Any:
             time.sleep(0.1)
 
 
-# Every table cell narrower than the longest word it holds (a column squeezed below a word), and
-# every element wider than the viewport (sideways overflow), as [{what, width, needs}].
+# What a layout check needs to know, measured in the page as laid out:
+# - overflow: how many CSS px the page is wider than the viewport (sideways scrolling);
+# - wide: the outermost elements sticking out past the viewport's right edge (those inside a
+#   scrolling box that itself fits are not: the box scrolls, the page does not);
+# - narrow: table cells narrower than a word they hold (up to 12 characters of it, measured in the
+#   cell's own font), i.e. a column squeezed so that words break letter by letter.
 MEASURE_JS = r"""
 (() => {
-  const out = {overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
-               wide: [], narrow: []};
   const vw = document.documentElement.clientWidth;
-  const range = document.createRange();
-  const wordWidth = (cell) => {
-    // The widest single word in the cell, measured as laid out in the cell's own font.
-    let widest = 0;
-    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const text = node.textContent;
-      const re = /\S+/g;
-      let m;
-      while ((m = re.exec(text)) !== null) {
-        if (m[0].length < 2) continue;
-        range.setStart(node, m.index); range.setEnd(node, m.index + Math.min(m[0].length, 12));
-        const rects = range.getClientRects();
-        if (rects.length === 1) widest = Math.max(widest, rects[0].width);
-      }
+  const out = {overflow: document.documentElement.scrollWidth - vw, wide: [], narrow: []};
+  const canvas = document.createElement("canvas").getContext("2d");
+  const visible = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const scrolls = (el) => ["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(el).overflowX);
+  const label = (el) => el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ?
+                        "." + el.className.trim().split(/\s+/).join(".") : "");
+  document.querySelectorAll("body *").forEach((el) => {
+    if (!visible(el) || el.getBoundingClientRect().right <= vw + 1) return;
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (up.getBoundingClientRect().right > vw + 1) return;  // its parent is listed instead
+      if (scrolls(up)) return;  // clipped by a box that fits: that box scrolls, not the page
     }
-    return widest;
+    out.wide.push({what: label(el), right: Math.round(el.getBoundingClientRect().right), viewport: vw});
+  });
+  // Visually hidden on purpose (for screen readers): clipped to nothing, never read on screen or paper.
+  const clipped = (el) => {
+    for (; el; el = el.parentElement) { if (getComputedStyle(el).clip !== "auto") return true; }
+    return false;
   };
   document.querySelectorAll("table").forEach((table) => {
-    if (table.closest(".visually-hidden") || table.classList.contains("visually-hidden")) return;
+    if (!visible(table) || clipped(table)) return;
     table.querySelectorAll("th, td").forEach((cell) => {
-      const r = cell.getBoundingClientRect();
-      if (r.width === 0 || getComputedStyle(cell).display === "none") return;
+      if (!visible(cell) || clipped(cell)) return;
       const style = getComputedStyle(cell);
-      const inner = r.width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-      const needs = wordWidth(cell);
-      // A word (up to 12 characters) must fit on one line: a cell narrower breaks it letter by letter.
-      if (needs > 0 && inner + 1 < needs) {
-        out.narrow.push({what: (table.className || "table") + " " + cell.tagName + ": " +
-                               cell.textContent.trim().slice(0, 40), width: Math.round(inner), needs: Math.round(needs)});
+      const inner = cell.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      let needs = 0, word = "";
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (!node.parentElement || !visible(node.parentElement)) continue;
+        const font = getComputedStyle(node.parentElement);
+        canvas.font = font.font;
+        canvas.letterSpacing = font.letterSpacing === "normal" ? "0px" : font.letterSpacing;
+        const shown = (w) => font.textTransform === "uppercase" ? w.toUpperCase() : w;
+        for (const w of node.textContent.split(/\s+/)) {
+          const width = canvas.measureText(shown(w.slice(0, 12))).width;
+          if (width > needs) { needs = width; word = w.slice(0, 12); }
+        }
+      }
+      if (inner + 1 < needs) {
+        out.narrow.push({what: label(table) + " " + label(cell) + " " + JSON.stringify(word),
+                         width: Math.round(inner), needs: Math.round(needs)});
       }
     });
   });
-  document.querySelectorAll("body *").forEach((el) => {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 || el.closest(".visually-hidden")) return;
-    if (r.right > vw + 1 && !el.closest(".table-wrap, .trendwrap, pre")) {
-      out.wide.push({what: el.tagName + "." + el.className, width: Math.round(r.right), needs: vw});
-    }
-  });
-  out.wide = out.wide.slice(0, 20); out.narrow = out.narrow.slice(0, 40);
+  out.wide = out.wide.slice(0, 20);
+  out.narrow = out.narrow.slice(0, 40);
   return out;
 })()
 """

@@ -254,5 +254,5 @@ def test_fix_results_reach_the_reports_typed_and_serialize_as_before() -> None:
     assert json.dumps(FindingFix(change).to_json())  # planned: no outcome, no detail
     assert FindingFix(change).to_json()["state"] == "planned" and "detail" not in FindingFix(change).to_json()
     page = render_html(result).decode("utf-8")
-    assert "Remediation results" in page and "<strong>applied and verified</strong>" in page
+    assert "Remediation results" in page and '<span class="outcome o-ok">applied and verified</span>' in page
     assert "OKTA-CERT-EXPIRY</code>: by hand" in page
