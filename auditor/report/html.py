@@ -32,11 +32,13 @@ if TYPE_CHECKING:  # only read here; importing auditor.remediate would load the 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "report.html.j2"
 
+# How the header words each run mode (auditor.history.MODES; a rollback run writes no HTML report).
 MODE_MEANINGS: dict[str, str] = {
     "scan": "live scan",
-    "plan": "live scan and remediation plan (nothing changed)",
-    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
-    "fix": "live scan with remediation (--fix)",
+    "plan": "live scan and remediation plan; nothing changed in Okta or AWS",
+    "dry-run": "live scan and remediation plan (a dry run of the fix); nothing changed in Okta or AWS",
+    "fix": "live scan with remediation: fixes applied, then re-collected to verify",
+    "rollback": "rollback of a fix run",
     "scheduled": "scheduled live scan",
     "evaluate": "offline evaluation of a snapshot",
     "demo": "demo against the local sandbox",
@@ -319,6 +321,9 @@ def change_segments(change: FieldChange | Mapping[str, Any], limit: int = 300) -
     shared stretches elided around them ({"before": ..., "after": ...})."""
     before = change.before if isinstance(change, FieldChange) else change.get("before")
     after = change.after if isinstance(change, FieldChange) else change.get("after")
+    if before is None or after is None:  # "(absent)" is no text to compare with: nothing to mark
+        return {"before": diff_segments(shown_value(before), shown_value(before), limit=limit)[0],
+                "after": diff_segments(shown_value(after), shown_value(after), limit=limit)[0]}
     old, new = diff_segments(shown_value(before), shown_value(after), limit=limit)
     return {"before": old, "after": new}
 
@@ -393,6 +398,25 @@ def federation_views(result: RunResult) -> list[FederationView]:
             )
         )
     return views
+
+
+def fix_summary(result: RunResult) -> str | None:
+    """What a run's remediation did, in the header's words (None: the run planned nothing)."""
+    fix = result.remediation
+    if fix is None:
+        return None
+    n = len(fix.plan.changes)
+    planned = f"{n} change{'s' if n != 1 else ''} planned"
+    if fix.declined:
+        return f"{planned}; declined at the prompt: nothing was changed in Okta or AWS"
+    if not fix.applied:
+        return f"{planned}; nothing was changed in Okta or AWS (plan.json in the run folder)"
+    applied = sum(1 for o in fix.outcomes if o.state.applied)
+    verified = sum(1 for o in fix.outcomes if o.state.value == "applied and verified")
+    text = f"{planned}, {applied} applied, {verified} verified"
+    if fix.interrupted:
+        text += f"; interrupted ({fix.interrupted})"
+    return text + (f"; undo with: auditor rollback {result.run_id}" if applied else "")
 
 
 def _duration(started: str, finished: str) -> str | None:
@@ -473,6 +497,7 @@ def render_html(result: RunResult) -> bytes:
         "exit_code": result.exit_code,
         "exit_meaning": EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}"),
         "mode_meaning": MODE_MEANINGS.get(result.mode, result.mode),
+        "fix_summary": fix_summary(result),
         "duration": _duration(result.started_at, result.finished_at),
         "statuses": [s.value for s in Status],
         "severities": [s.value for s in Severity],
