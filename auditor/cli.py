@@ -268,11 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check a run folder's digests and signature",
                        description="Recompute the SHA-256 of every artifact listed in RUN_DIR/manifest.json and "
-                                   "check its Ed25519 signature; name each altered, missing or added file.",
+                                   "check its Ed25519 signature; name each altered, missing or added file. "
+                                   "RUN_DIR may be a run id (a folder under the config's reports.dir), as for "
+                                   "`bundle` and `rollback`.",
                        epilog="exit codes: 0 intact, 1 something was altered or the signature is bad, "
                               "3 not a run folder, or a --public-key that cannot be read",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, or a run id")
+    p.add_argument("-c", "--config", default=_default_config(), metavar="FILE",
+                   help="the config whose reports.dir holds the run ids (default: $AUDITOR_CONFIG or ./config.yaml)")
     p.add_argument("--public-key", type=Path, default=None, metavar="PEM",
                    help="the signer's Ed25519 public key; without it the key named in the manifest is used, "
                         "which proves integrity but not who signed")
@@ -497,9 +501,11 @@ def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
     from auditor.remediate.plan import plan_text
 
     def ask(plan: Plan) -> bool:
-        print(plan_text(plan), file=sys.stderr)
         if args.yes:
+            if not args.quiet:  # -q: the report paths and errors only
+                print(plan_text(plan), file=sys.stderr)
             return True
+        print(plan_text(plan), file=sys.stderr)
         answer = input(f"apply these {len(plan.changes)} change(s)? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
     return ask
@@ -554,9 +560,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     if not (run_dir / JOURNAL_NAME).exists():
         run_dir = _run_folder(config.reports_dir, args.run_id)
     journal = run_dir / JOURNAL_NAME
+    if not run_dir.is_dir():
+        raise UnusableInputError([InputProblem(args.run_id, None, None, f"no such run (no folder {run_dir})",
+                                               "pass a fix run's id: `auditor history --mode fix` lists them")])
     if not journal.exists():
         raise UnusableInputError([InputProblem(str(journal), None, None, "no journal: that run applied no fix",
-                                               "pass the run id printed by `auditor scan --fix`")])
+                                               "pass a fix run's id: `auditor history --mode fix` lists them")])
     entries = read_journal(journal)
     undoable = [e for e in entries if e.state in UNDOABLE_STATES]
     if not undoable:
@@ -694,7 +703,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> History:
-    from auditor.config import load_config
+    from auditor.config import report_locations
     from auditor.history import History
 
     if args.history is not None:
@@ -702,9 +711,16 @@ def _history(args: argparse.Namespace) -> History:
     path = Path(args.config)
     if not path.exists():
         return History(Path("reports") / "history.sqlite")
-    history_path = load_config(path).report_settings.history_path
-    assert history_path is not None
-    return History(history_path)
+    # Only the reports block is read: a config with a problem elsewhere (`auditor validate` names
+    # it) must not hide the runs already recorded.
+    return History(report_locations(path)[1])
+
+
+def _reports_dir(config_path: Path) -> Path:
+    """The reports folder run ids are looked up in: the config's reports.dir (./reports without a config)."""
+    from auditor.config import report_locations
+
+    return report_locations(config_path)[0] if config_path.exists() else Path("reports")
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -757,6 +773,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from auditor.report.evidence import MANIFEST, EvidenceError, load_public_key, verify_run
 
+    if not args.run_dir.is_dir() and len(args.run_dir.parts) == 1:  # a run id, as bundle and rollback take
+        args.run_dir = _run_folder(_reports_dir(Path(args.config)), str(args.run_dir))
     if not (args.run_dir / MANIFEST).is_file():
         print(f"auditor: {args.run_dir} has no {MANIFEST}: not a run folder written by auditor", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -779,14 +797,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
-    from auditor.config import load_config
     from auditor.report.evidence import EvidenceError, bundle_run
 
     run_dir = Path(args.run_id)
     if not run_dir.is_dir():
-        config_path = Path(args.config)
-        reports = load_config(config_path).reports_dir if config_path.exists() else Path("reports")
-        run_dir = _run_folder(reports, args.run_id)
+        run_dir = _run_folder(_reports_dir(Path(args.config)), args.run_id)
     if not run_dir.is_dir():
         print(f"auditor: no run folder {run_dir}", file=sys.stderr)
         return EXIT_UNUSABLE
