@@ -128,3 +128,13 @@ def test_a_plan_line_shows_where_a_long_document_changes() -> None:
     before, after = line.split(": ", 1)[1].split(" -> ")
     assert "MIIOLD" in before and "MIINEW" in after
     assert len(before) <= 140 and len(after) <= 140
+
+
+def test_the_html_shows_an_omitted_value_by_its_length_digest_and_excerpt() -> None:
+    from auditor.report.html import change_segments
+
+    [change] = state_diff({"okta.app": {"doc": "a" * 5000 + "OLD"}}, {"okta.app": {"doc": "a" * 5000 + "NEW"}})
+    shown = change_segments(change)
+    before = "".join(s.text for s in shown["before"])
+    assert before.startswith("(5003 characters, SHA-256 ") and "OLD" in before
+    assert any(s.differs and "OLD" in s.text for s in shown["before"])
