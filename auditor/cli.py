@@ -51,12 +51,13 @@ reports/<run-id>/ (report.html, report.json, snapshot.json).
 
 examples:
   auditor demo                                # try it: local sandbox, no Okta or AWS needed
+  auditor sandbox                             # keep that sandbox running; sandbox.yaml points at it
   auditor validate --config config.yaml       # check config and policies, no API calls
   OKTA_API_TOKEN=... auditor scan --config config.yaml
   auditor scan --federation contact-center-prod --format json -q
   auditor evaluate --snapshot reports/<run-id>/snapshot.json   # re-judge offline
   auditor handover --federation contact-center-prod
-  auditor plan                                # what --fix would change, field by field; writes nothing
+  auditor plan                                # what --fix would change, field by field; changes nothing
   auditor scan --fix                          # plan, confirm, apply, verify (journaled)
   auditor rollback <run-id>                   # restore what that --fix run changed
   auditor history                             # past runs, newest first
@@ -175,10 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--allow-scp-changes", action="store_true",
                      help="let --fix create and attach a dedicated SCP for a missing deny (off by default)")
 
-    p = sub.add_parser("plan", help="show the changes --fix would make; writes nothing",
+    p = sub.add_parser("plan", help="show the changes --fix would make; changes nothing in Okta or AWS",
                        description="Scan, then print for every fixable FAIL the field-level change "
-                                   "(path: before -> after), the API call it needs and why. Nothing is written "
-                                   "to Okta or AWS; plan.json goes into the run's report folder.",
+                                   "(path: before -> after), the API call it needs and why. Nothing is changed "
+                                   "in Okta or AWS; the plan is saved as plan.json in the run's report folder "
+                                   "(with the reports, and the run is recorded in the history).",
                        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     common(p)
     output(p)
@@ -232,6 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="then run `auditor discover` over the demo's organization: an unaudited federation, "
                         "a dangling IdP and a configured one that is gone")
 
+    p = sub.add_parser("sandbox", help="keep the demo's sandbox running, with a ready config, until Ctrl-C",
+                       description="Start the local Okta simulator and local AWS, seed the demo world, write a "
+                                   "config pointing at them (and FILE.env with the sandbox's token and dummy AWS "
+                                   "keys), print the commands to try (scan, plan, scan --fix, rollback, history, "
+                                   "diff) and run until Ctrl-C or SIGTERM, then stop both servers.",
+                       epilog="exit codes: 0 stopped cleanly, 3 a --config-out that is not the sandbox's to "
+                              "overwrite, or a reports folder that cannot be written",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config-out", type=Path, default=Path("sandbox.yaml"), metavar="FILE",
+                   help="where to write the config (default: sandbox.yaml; never overwrites a file it did "
+                        "not write)")
+    p.add_argument("--scenario", choices=["demo"], default="demo",
+                   help="the world to seed (default: demo, as `auditor demo`)")
+    p.add_argument("-o", "--output", type=Path, default=Path("reports"), metavar="DIR",
+                   help="the config's reports folder (default: ./reports)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
     p = sub.add_parser("history", help="list the runs recorded in the history",
                        description="List past runs from the history (reports.history, default "
                                    "<reports.dir>/history.sqlite), newest first.")
@@ -253,11 +272,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check a run folder's digests and signature",
                        description="Recompute the SHA-256 of every artifact listed in RUN_DIR/manifest.json and "
-                                   "check its Ed25519 signature; name each altered, missing or added file.",
+                                   "check its Ed25519 signature; name each altered, missing or added file. "
+                                   "RUN_DIR may be a run id (a folder under the config's reports.dir), as for "
+                                   "`bundle` and `rollback`.",
                        epilog="exit codes: 0 intact, 1 something was altered or the signature is bad, "
                               "3 not a run folder, or a --public-key that cannot be read",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, or a run id")
+    p.add_argument("-c", "--config", default=_default_config(), metavar="FILE",
+                   help="the config whose reports.dir holds the run ids (default: $AUDITOR_CONFIG or ./config.yaml)")
     p.add_argument("--public-key", type=Path, default=None, metavar="PEM",
                    help="the signer's Ed25519 public key; without it the key named in the manifest is used, "
                         "which proves integrity but not who signed")
@@ -307,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.redact = configure_logging(getattr(args, "log_format", "text"), verbose=getattr(args, "verbose", False))
     try:
         handler = {"scan": _cmd_scan, "validate": _cmd_validate, "evaluate": _cmd_evaluate,
-                   "handover": _cmd_handover, "demo": _cmd_demo, "history": _cmd_history, "diff": _cmd_diff,
+                   "handover": _cmd_handover, "demo": _cmd_demo, "sandbox": _cmd_sandbox,
+                   "history": _cmd_history, "diff": _cmd_diff,
                    "verify": _cmd_verify, "bundle": _cmd_bundle, "plan": _cmd_plan,
                    "rollback": _cmd_rollback, "schedule": _cmd_schedule,
                    "frameworks": _cmd_frameworks, "discover": _cmd_discover}[args.command]
@@ -483,9 +507,11 @@ def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
     from auditor.remediate.plan import plan_text
 
     def ask(plan: Plan) -> bool:
-        print(plan_text(plan), file=sys.stderr)
         if args.yes:
+            if not args.quiet:  # -q: the report paths and errors only
+                print(plan_text(plan), file=sys.stderr)
             return True
+        print(plan_text(plan), file=sys.stderr)
         answer = input(f"apply these {len(plan.changes)} change(s)? [y/N] ")
         return answer.strip().lower() in ("y", "yes")
     return ask
@@ -497,11 +523,14 @@ def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
     fix = out.result.remediation
     if fix is None or args.quiet or fix.interrupted:  # an interrupted fix: _print_interrupted
         return
-    if not fix.applied:
+    if fix.declined:  # the plan was shown with the question: not again
+        print("declined: nothing was changed in Okta or AWS")
+    elif not fix.applied:
         from auditor.remediate.plan import plan_text
 
         print(plan_text(fix.plan))
-        print("declined: nothing was written" if fix.declined else "(plan only: nothing was written)")
+        how = "; apply it with `auditor scan --fix`" if fix.plan.changes else ""
+        print(f"nothing was changed in Okta or AWS; the plan is saved in {out.run_dir / 'plan.json'}{how}")
     else:
         print("fix results:")
         print("\n".join(outcome_lines(fix.outcomes)))
@@ -537,9 +566,12 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     if not (run_dir / JOURNAL_NAME).exists():
         run_dir = _run_folder(config.reports_dir, args.run_id)
     journal = run_dir / JOURNAL_NAME
+    if not run_dir.is_dir():
+        raise UnusableInputError([InputProblem(args.run_id, None, None, f"no such run (no folder {run_dir})",
+                                               "pass a fix run's id: `auditor history --mode fix` lists them")])
     if not journal.exists():
         raise UnusableInputError([InputProblem(str(journal), None, None, "no journal: that run applied no fix",
-                                               "pass the run id printed by `auditor scan --fix`")])
+                                               "pass a fix run's id: `auditor history --mode fix` lists them")])
     entries = read_journal(journal)
     undoable = [e for e in entries if e.state in UNDOABLE_STATES]
     if not undoable:
@@ -670,8 +702,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                     security_hub=args.security_hub, discover=args.discover)
 
 
+def _cmd_sandbox(args: argparse.Namespace) -> int:
+    from auditor.sandbox.serve import run_sandbox
+
+    return run_sandbox(config_out=args.config_out, reports=args.output, scenario=args.scenario, quiet=args.quiet)
+
+
 def _history(args: argparse.Namespace) -> History:
-    from auditor.config import load_config
+    from auditor.config import report_locations
     from auditor.history import History
 
     if args.history is not None:
@@ -679,9 +717,16 @@ def _history(args: argparse.Namespace) -> History:
     path = Path(args.config)
     if not path.exists():
         return History(Path("reports") / "history.sqlite")
-    history_path = load_config(path).report_settings.history_path
-    assert history_path is not None
-    return History(history_path)
+    # Only the reports block is read: a config with a problem elsewhere (`auditor validate` names
+    # it) must not hide the runs already recorded.
+    return History(report_locations(path)[1])
+
+
+def _reports_dir(config_path: Path) -> Path:
+    """The reports folder run ids are looked up in: the config's reports.dir (./reports without a config)."""
+    from auditor.config import report_locations
+
+    return report_locations(config_path)[0] if config_path.exists() else Path("reports")
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
@@ -734,6 +779,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from auditor.report.evidence import MANIFEST, EvidenceError, load_public_key, verify_run
 
+    if not args.run_dir.is_dir() and len(args.run_dir.parts) == 1:  # a run id, as bundle and rollback take
+        args.run_dir = _run_folder(_reports_dir(Path(args.config)), str(args.run_dir))
     if not (args.run_dir / MANIFEST).is_file():
         print(f"auditor: {args.run_dir} has no {MANIFEST}: not a run folder written by auditor", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -756,14 +803,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:
-    from auditor.config import load_config
     from auditor.report.evidence import EvidenceError, bundle_run
 
     run_dir = Path(args.run_id)
     if not run_dir.is_dir():
-        config_path = Path(args.config)
-        reports = load_config(config_path).reports_dir if config_path.exists() else Path("reports")
-        run_dir = _run_folder(reports, args.run_id)
+        run_dir = _run_folder(_reports_dir(Path(args.config)), args.run_id)
     if not run_dir.is_dir():
         print(f"auditor: no run folder {run_dir}", file=sys.stderr)
         return EXIT_UNUSABLE

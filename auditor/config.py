@@ -277,12 +277,17 @@ def config_classes(root: type | None = None) -> Iterator[type]:
 
 # --- the config's blocks ------------------------------------------------------------------------
 
-_ENV_NAME: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}
+# A pattern's rule in words, for the error message (validation.py): a JSON Schema annotation keyword.
+ALLOWED = "x-allowed"
+_ENV_NAME: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+                             ALLOWED: "an environment variable name: letters, digits and '_', not first a digit"}
 _EMAIL: dict[str, Any] = {"type": "string", "pattern": "^[^@\\s]+@[^@\\s]+$"}
 _NONEMPTY: dict[str, Any] = {"type": "string", "minLength": 1}
 _NULLABLE_STR: dict[str, Any] = {"type": ["string", "null"]}
-_REGION: dict[str, Any] = {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$"}
-_ROLE_ARN: dict[str, Any] = {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$"}
+_REGION: dict[str, Any] = {"type": "string", "pattern": "^[a-z]{2}(-gov)?-[a-z]+-\\d$",
+                           ALLOWED: "an AWS Region name such as eu-central-1"}
+_ROLE_ARN: dict[str, Any] = {"type": "string", "pattern": "^arn:aws[\\w-]*:iam::\\d{12}:role/.+$",
+                             ALLOWED: "an IAM role ARN: arn:aws:iam::<12-digit account>:role/<name>"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -564,7 +569,9 @@ class ScpGuard:
 class FederationConfig:
     """One federation (an entry of `federations:`), typed, and as the plain `data` templates read."""
 
-    name: str = setting(schema={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    name: str = setting(schema={"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                ALLOWED: "1 to 64 letters, digits, '.', '_' or '-', starting with a letter "
+                                         "or digit (no spaces)"},
                         doc="unique; used in finding ids")
     okta_app: AppRef = setting(doc="the Okta SAML app")
     user_pool_id: str = setting(schema={"type": "string", "pattern": "^[\\w-]+_[0-9a-zA-Z]+$"},
@@ -714,6 +721,29 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def report_locations(path: Path) -> tuple[Path, Path]:
+    """(reports.dir, the history file) of the config at `path`, even when the rest of the config has
+    problems: `auditor history`, `diff`, `verify` and `bundle` need nothing else. Relative paths are
+    resolved against the config's folder, as load_config resolves them."""
+    from auditor.yamlio import YamlLoadError, load_yaml_file
+
+    try:
+        settings = load_config(path).report_settings
+    except ConfigError:
+        try:
+            data = load_yaml_file(path).data
+        except YamlLoadError:
+            data = None
+        block = data.get("reports") if isinstance(data, dict) else None
+        block = block if isinstance(block, dict) else {}
+        folder, history = block.get("dir"), block.get("history")
+        reports = path.parent / (folder if isinstance(folder, str) and folder else "reports")
+        if isinstance(history, str) and history:
+            return reports, path.parent / history
+        return reports, reports / "history.sqlite"
+    return settings.dir, settings.history_path or settings.dir / "history.sqlite"
 
 
 def load_config(path: Path) -> Config:

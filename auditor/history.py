@@ -220,11 +220,12 @@ class History:
         current = self.get(run_id)
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT run_id, started_at, counts FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid <= "
+                "SELECT run_id, started_at, counts, mode FROM runs "
+                "WHERE (started_at < ? OR (started_at = ? AND rowid <= "
                 f"(SELECT rowid FROM runs WHERE run_id = ?))) AND mode NOT IN ({_UNJUDGED}) "
                 "ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 (current.started_at, current.started_at, run_id, limit)).fetchall()
-        return tuple(TrendPoint(r[0], r[1], json.loads(r[2])) for r in reversed(rows))
+        return tuple(TrendPoint(r[0], r[1], json.loads(r[2]), r[3]) for r in reversed(rows))
 
     def diff(self, before_id: str, after_id: str) -> RunChanges:
         """What changed from run `before_id` to run `after_id`, per federation of the later run."""

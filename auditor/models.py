@@ -57,9 +57,9 @@ EXIT_INTERRUPTED = 130
 # the words reports use for it: the one list of run modes.
 RUN_MODES: dict[str, str] = {
     "scan": "live scan",
-    "plan": "live scan and remediation plan (nothing changed)",
-    "dry-run": "live scan and remediation plan (--fix --dry-run: nothing changed)",
-    "fix": "live scan with remediation (--fix)",
+    "plan": "live scan and remediation plan; nothing changed in Okta or AWS",
+    "dry-run": "live scan and remediation plan (a dry run of the fix); nothing changed in Okta or AWS",
+    "fix": "live scan with remediation: fixes applied, then re-collected to verify",
     "rollback": "rollback of a --fix run (its changes restored)",
     "evaluate": "offline evaluation of a snapshot",
     "scheduled": "scheduled live scan",
@@ -134,6 +134,24 @@ class Attribution:
                 "event_id": self.event_id, "event_name": self.event_name, "link": self.link}
 
 
+# The flag `--fix` needs before it applies an action that changes an SCP.
+SCP_OPT_IN = "--allow-scp-changes"
+
+
+@dataclass(frozen=True)
+class FixCapability:
+    """What `--fix` can do about a control, whatever this run did: the remediation action its
+    policy names (None: it is fixed by hand) and the command-line flag the action needs, if any."""
+
+    action: str | None = None
+    opt_in: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The part of a finding's `remediation` in report.json that every finding has."""
+        return {"action": self.action, "automatic": self.action is not None,
+                "needs_allow_scp_changes": self.opt_in == SCP_OPT_IN}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One control judged against one resource of one federation."""
@@ -155,6 +173,8 @@ class Finding:
     requirements: tuple[RequirementRef, ...] = field(default_factory=tuple)
     # Who changed it, for a FAIL new since the previous run (`scan --attribute`); None: not looked.
     attribution: Attribution | None = None
+    # Whether --fix can apply the control's remediation (and with which flag), planned or not.
+    fixable: FixCapability = field(default_factory=FixCapability)
 
     def to_json(self) -> dict[str, Any]:
         """The finding as it appears in `report.json` (see auditor/schemas/report.schema.json);
@@ -170,7 +190,9 @@ class Finding:
             "expected": self.expected,
             "actual": self.actual,
             "message": self.message,
-            "remediation": self.remediation.to_json() if self.remediation is not None else None,
+            # What --fix can do (every finding), and after a plan or --fix the change and its outcome.
+            "remediation": ({**self.fixable.to_json(), **self.remediation.to_json()} if self.remediation is not None
+                            else self.fixable.to_json()),
             "references": list(self.references),
             "requirements": [r.to_json() for r in self.requirements],
         }
@@ -257,10 +279,11 @@ class TrendPoint:
     run_id: str
     started_at: str
     counts: dict[str, int]
+    mode: str = ""  # how the run came about (auditor.history.MODES); "" when not known
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON form."""
-        return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts)}
+        return {"run_id": self.run_id, "started_at": self.started_at, "counts": dict(self.counts), "mode": self.mode}
 
 
 # A requirement's status in a framework view: a Status value, or this when no control covers it.

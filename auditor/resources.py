@@ -173,6 +173,9 @@ class Resource:
     fix_target: str | None = None
     # Where a change of it is logged (None: nowhere this tool reads).
     changes: ChangeSource | None = None
+    # Top-level fields the service rewrites by itself (a write's timestamp, the last use): never a
+    # change, neither between two runs (auditor.diff.state_diff) nor in a fix's plan.
+    volatile: tuple[str, ...] = ()
 
 
 # CloudTrail event names that change a user pool's IdP, and the Connect role (IAM).
@@ -182,8 +185,10 @@ _ROLE_EVENTS = ("UpdateAssumeRolePolicy", "PutRolePolicy", "DeleteRolePolicy", "
 
 RESOURCES: dict[str, Resource] = {r.key: r for r in (
     Resource("okta.app", "the app as Okta's API returns it (raw JSON of GET /api/v1/apps/{id})", _OPEN_OBJECT,
+             # Okta sets lastUpdated on every write of the app (a fix, its rollback, an admin's save).
              collector="okta", identity=_okta_app, fix_target="okta.app",
-             changes=ChangeSource("okta", _OKTA_APP_EVENTS)),
+             changes=ChangeSource("okta", _OKTA_APP_EVENTS),
+             volatile=("lastUpdated",)),
     Resource("okta.assignments", "the people assigned to the app, directly or through a group; "
              "`user_refs`/`group_refs` hold every id, login, e-mail and group name, for `contains_all`",
              _closed(users=_list(_closed(id=_STR, login=_STR_OR_NULL, email=_STR_OR_NULL, status=_STR_OR_NULL,
@@ -202,14 +207,16 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
              OKTA_METADATA, collector="okta", identity=_okta_app, changes=ChangeSource("okta", _OKTA_KEY_EVENTS)),
     Resource("cognito.user_pool", "DescribeUserPool's UserPool", _OPEN_OBJECT,
              collector="cognito", identity=_pool,
-             changes=ChangeSource("cloudtrail", ("UpdateUserPool", "DeleteUserPool"), params=("userPoolId",))),
+             changes=ChangeSource("cloudtrail", ("UpdateUserPool", "DeleteUserPool"), params=("userPoolId",)),
+             volatile=("LastModifiedDate",)),
     Resource("cognito.domain", "DescribeUserPoolDomain's DomainDescription (None: the pool has no domain)",
              _OPEN_OBJECT, collector="cognito", identity=_pool,
              changes=ChangeSource("cloudtrail", ("DeleteUserPoolDomain", "CreateUserPoolDomain",
                                                  "UpdateUserPoolDomain"), params=("userPoolId",))),
     Resource("cognito.identity_provider", "DescribeIdentityProvider's IdentityProvider", _OPEN_OBJECT,
              collector="cognito", identity=_pool_idp, fix_target="cognito.identity_provider",
-             changes=ChangeSource("cloudtrail", _IDP_EVENTS, params=("userPoolId", "providerName"))),
+             changes=ChangeSource("cloudtrail", _IDP_EVENTS, params=("userPoolId", "providerName")),
+             volatile=("LastModifiedDate",)),
     Resource("cognito.idp_metadata", "the metadata the IdP reads (its MetadataURL or MetadataFile), parsed "
              "(certificates: those the document carries), plus where it came from",
              _closed((*_SAML_REQUIRED, "source"), **SAML_METADATA_FIELDS, source={"enum": ["url", "file"]}),
@@ -218,7 +225,8 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
     Resource("cognito.app_client", "DescribeUserPoolClient's UserPoolClient, without ClientSecret", _OPEN_OBJECT,
              collector="cognito", identity=_pool_client, fix_target="cognito.app_client",
              changes=ChangeSource("cloudtrail", ("UpdateUserPoolClient", "DeleteUserPoolClient"),
-                                  params=("userPoolId", "clientId"))),
+                                  params=("userPoolId", "clientId")),
+             volatile=("LastModifiedDate",)),
     Resource("organizations", "the SCPs in effect for `scp.account_id`: the path from the account up to the "
              "root, and every SCP attached along it (`content` is the policy document; `targets` where "
              "it is attached)"
@@ -237,14 +245,17 @@ RESOURCES: dict[str, Resource] = {r.key: r for r in (
                                   params=("policyId", "targetId", "accountId", "rootId"))),
     Resource("iam.connect_role", "GetRole's Role (AssumeRolePolicyDocument as a JSON object); the role is "
              "scp.connect_role_arn, else connect_sso.role_arn", _OPEN_OBJECT,
+             # RoleLastUsed moves with every agent's sign-in: use, not configuration.
              collector="iam/connect", identity=_connect_role,
-             changes=ChangeSource("cloudtrail", _ROLE_EVENTS, scope="global", params=("roleName",))),
+             changes=ChangeSource("cloudtrail", _ROLE_EVENTS, scope="global", params=("roleName",)),
+             volatile=("RoleLastUsed",)),
     Resource("connect.instance", "DescribeInstance's Instance (scp.connect_instance_arn's instance, else "
              "connect_sso.instance_id; the config makes them agree)", _OPEN_OBJECT,
              collector="iam/connect", identity=_connect_instance),
     Resource("okta.connect_app", "the Amazon Connect sign-in app (`connect_sso.okta_app`), raw JSON as okta.app",
              _OPEN_OBJECT, collector="okta", identity=_connect_app, fix_target="okta.connect_app",
-             changes=ChangeSource("okta", _OKTA_APP_EVENTS)),
+             changes=ChangeSource("okta", _OKTA_APP_EVENTS),
+             volatile=("lastUpdated",)),
     Resource("okta.connect_metadata", "that app's SAML metadata and keys, read and shaped as okta.metadata",
              OKTA_METADATA, collector="okta", identity=_connect_app, changes=ChangeSource("okta", _OKTA_KEY_EVENTS)),
     Resource("iam.connect_role_policies", "the role's permission policies, shaped for the IAM evaluator: "
@@ -306,6 +317,11 @@ def resource_roots() -> tuple[str, ...]:
 def provided_by(collector: str) -> tuple[str, ...]:
     """The keys the collector called `collector` writes, in catalogue order (its `provides`)."""
     return tuple(r.key for r in RESOURCES.values() if r.collector == collector)
+
+
+def volatile_fields() -> dict[str, tuple[str, ...]]:
+    """Resource key -> its volatile top-level fields, for the resources that have any."""
+    return {r.key: r.volatile for r in RESOURCES.values() if r.volatile}
 
 
 def fix_targets() -> dict[str, str]:

@@ -407,7 +407,10 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
                         fix=fix, snapshot_texts=streamed.snapshot_texts if streamed is not None else None)
     result = run_result(snapshot, options, started, verdict, state)
     result = _with_frameworks(result, policies, options.frameworks or target.settings.frameworks, target.security_hub)
-    result = record_history(result, snapshot, state.run_dir, target.settings,
+    # The history keeps the state the findings were judged from: after --fix, the re-collected
+    # one, so that a diff with the run before shows the fields the fix changed.
+    judged = merge_snapshots(snapshot, fix.snapshot_after) if fix is not None and fix.snapshot_after else snapshot
+    result = record_history(result, judged, state.run_dir, target.settings,
                             packed_states=streamed.packed_states if streamed is not None else None,
                             interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
     result, verdict = attribute_findings(result, verdict, snapshot, target.attribution, policies)

@@ -90,12 +90,23 @@ def next_run_after(now: datetime, spec: ScheduleSettings, *, last_start: datetim
 
 
 class LockBusy(Exception):
-    """Another live scan holds the lock; `holder` is its lock record."""
+    """Another live scan holds the lock; `holder` is its lock record ({} when it cannot be read)."""
 
-    def __init__(self, holder: dict[str, Any]) -> None:
+    def __init__(self, holder: dict[str, Any], path: Path | None = None, max_age: timedelta | None = None) -> None:
         self.holder = holder
-        super().__init__(f"another scan is running (pid {holder.get('pid')} on {holder.get('host')}, "
-                         f"since {holder.get('started_at')})")
+        known = [f"{label} {holder[key]}" for key, label in (("pid", "pid"), ("host", "on"), ("started_at", "since"))
+                 if holder.get(key) is not None]
+        if known:
+            who = f"({' '.join(known)})"
+        else:  # a torn or garbage lock file: say what it is and when it stops counting
+            when = ""
+            with contextlib.suppress(OSError):
+                if path is not None:
+                    written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                    when = f", written {written.isoformat(timespec='seconds')}"
+            later = f"; it is taken over once older than {max_age}" if max_age is not None else ""
+            who = f"(its lock file {path or LOCK_NAME} cannot be read{when}{later})"
+        super().__init__(f"another scan is running {who}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -150,7 +161,7 @@ class RunLock:
             if holder is not None:
                 reason = self.stale_reason(holder)
                 if reason is None:
-                    raise LockBusy(holder)
+                    raise LockBusy(holder, self.path, self.max_age)
                 log.warning("taking over a stale run lock (%s): %s", reason, holder)
                 self.path.unlink(missing_ok=True)
             token = f"{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"

@@ -64,6 +64,13 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
         hint = "add the missing key"
     elif err.validator == "type":
         hint = f"expected {err.validator_value}"
+    elif err.validator == "pattern":
+        # The rule in words when the schema gives it (config.ALLOWED), not only the raw regex.
+        rule = err.schema.get("x-allowed") if isinstance(err.schema, dict) else None
+        message = f"{where}: {err.instance!r} is not allowed here"
+        hint = f"allowed: {rule}" if rule else f"it must match the pattern {err.validator_value}"
+        yield InputProblem(doc.file, line, col, message, hint)
+        return
     yield InputProblem(doc.file, line, col, f"{where}: {err.message}", hint)
 
 

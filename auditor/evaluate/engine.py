@@ -86,7 +86,7 @@ def evaluate_estate(snapshot: Snapshot, policies: PolicySet, *, now: datetime) -
             out.append(Finding(
                 uid=finding_uid(control.id, ESTATE, label), control_id=control.id, title=control.title,
                 severity=control.severity, status=Status.ERROR, federation=ESTATE, resource=label,
-                expected=None, actual=None, remediation=None, references=control.references,
+                expected=None, actual=None, remediation=None, references=control.references, fixable=control.fixable,
                 message="discovery could not read everything, so what it did not see is unknown: "
                         + ("; ".join(problems) if problems else f"{key} was not collected")))
         items = estate.resources.get(key) or []
@@ -148,6 +148,7 @@ def _judge(control: Control, fed: FederationSnapshot, label: str, template_ctx: 
             title=control.title, severity=control.severity, status=status, federation=fed.name,
             resource=label, expected=expected, actual=actual, message=message,
             remediation=None, references=control.references, requirements=control.requirements,
+            fixable=control.fixable,
         )
 
     if control.when is not None:
@@ -167,8 +168,8 @@ def _judge(control: Control, fed: FederationSnapshot, label: str, template_ctx: 
         return finding(Status.ERROR, f"could not collect {', '.join(not_collected)} ({detail})")
 
     if fed.resources.get(control.resource) is None:
-        return finding(Status.FAIL, _does_not_exist(fed, control.resource, alone=True), expected="exists",
-                       actual=None)
+        return finding(Status.FAIL, _does_not_exist(fed, control.resource, alone=True),
+                       expected={control.resource: EXISTS}, actual={control.resource: None})
 
     checks: list[_Check] = []
     try:
@@ -197,7 +198,7 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
     root = fed.resources.get(resource_key)
     label = f"{resource_key}.{a.path}" if a.path else resource_key
     if root is None:
-        return _Check(False, label, "exists", None, _does_not_exist(fed, resource_key))
+        return _Check(False, label, EXISTS, None, _does_not_exist(fed, resource_key))
     if not _guard_holds(a, root, fed, template_ctx, ctx):
         return None
     ok, expected, actual, message = _apply(a, root, template_ctx, ctx)
@@ -275,8 +276,9 @@ def _holds(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
 def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext) -> tuple[bool, Any, Any, str]:
     value = resolve(root, a.path)
     if a.op in ("all", "any"):
+        expected = expected_entry(a.op, [_nested(child, template_ctx) for child in a.children])
         if not isinstance(value, list):
-            return False, f"a list ({a.op})", _plain(value), f"is {show(value)}, not a list"
+            return False, expected, _plain(value), f"is {show(value)}, not a list"
         results = []
         for item in value:
             item_ok = all(_apply(child, item, template_ctx, ctx)[0] for child in a.children
@@ -286,7 +288,7 @@ def _apply(a: Assertion, root: Any, template_ctx: dict[str, Any], ctx: OpContext
         bad = [i for i, r in enumerate(results) if not r]
         message = ("items " + ", ".join(map(str, bad)) + " do not satisfy the nested assertions"
                    if a.op == "all" else "no item satisfies the nested assertions")
-        return ok, f"{a.op} items satisfy the nested assertions", _plain(value), message
+        return ok, expected, _plain(value), message
     return _operate(OPERATORS[a.op], value, _rendered_arg(a, template_ctx), ctx)
 
 
@@ -302,14 +304,15 @@ def _rendered_arg(a: Assertion, template_ctx: dict[str, Any]) -> Any:
 def _operate(op: Operator, value: Any, arg: Any, ctx: OpContext) -> tuple[bool, Any, Any, str]:
     """One operator on a value with its rendered argument: (ok, expected, actual, message)."""
     if value is MISSING and not op.accepts_missing:
-        expected = _expected_of(op.name, arg)
-        return False, expected, None, f"is missing (expected {show(expected)})"
+        expected = expected_entry(op.name, arg)
+        shown = arg if op.name == "equals" else {op.name: arg}
+        return False, expected, None, f"is missing (expected {show(shown)})"
     try:
         outcome = op.fn(value, arg, ctx)
     except OperatorError as exc:
         raise _Unknown(str(exc)) from exc
     actual = outcome.actual_summary if outcome.actual_summary is not None else _plain(value)
-    return outcome.ok, outcome.expected, actual, outcome.message
+    return outcome.ok, expected_entry(op.name, arg, outcome.expected), actual, outcome.message
 
 
 def _does_not_exist(fed: FederationSnapshot, key: str, *, alone: bool = False) -> str:
@@ -347,8 +350,32 @@ def _template_problem(exc: _TemplateProblem, control: Control, fed: FederationSn
     return Status.ERROR, f"template {template!r} at {where} failed: {error.message}"
 
 
-def _expected_of(op: str, arg: Any) -> Any:
-    return arg if op == "equals" else {op: arg}
+def expected_entry(op: str, value: Any, stated: Any = None) -> dict[str, Any]:
+    """What a finding's `expected` holds for one assertion, in the one shape report.json documents
+    (schema version 2): the `operator` and its rendered argument as `value`; plus `detail`, the
+    operator's own statement of what holds, when it says more than its argument (the exact relay
+    state URL, the sign-in endpoints a trust policy admits, "valid for at least 30 days")."""
+    entry: dict[str, Any] = {"operator": op, "value": value}
+    wraps_value = isinstance(stated, dict) and len(stated) == 1 and next(iter(stated.values())) == value
+    if stated is not None and stated != value and not wraps_value and op not in ("exists", "absent"):
+        entry["detail"] = stated
+    return entry
+
+
+# The expected value of an object that must exist (its control or assertion reads it).
+EXISTS = {"operator": "exists", "value": True}
+
+
+def _nested(a: Assertion, template_ctx: dict[str, Any]) -> dict[str, Any]:
+    """A nested assertion of `all`/`any` as its expected value names it: path, operator, value."""
+    if a.op in ("all", "any"):
+        value: Any = [_nested(child, template_ctx) for child in a.children]
+    else:
+        try:
+            value = render(a.arg, template_ctx)
+        except jinja2.TemplateError:  # a template reading the item: shown as written
+            value = a.arg
+    return {"path": a.path, **expected_entry(a.op, value)}
 
 
 def _plain(value: Any) -> Any:

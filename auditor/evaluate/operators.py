@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from auditor.diff import shorten_pair
 from auditor.evaluate.paths import MISSING
 
 
@@ -84,13 +85,21 @@ def show(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def show_pair(actual: Any, expected: Any) -> tuple[str, str]:
+    """`show` of two values compared with each other: when they must be shortened, both keep the
+    place where they first differ in view (a shared beginning is elided, not the difference)."""
+    if actual is MISSING:
+        return show(actual), show(expected)
+    return shorten_pair(repr(actual), repr(expected), width=200)
+
+
 _ANY: dict[str, Any] = {}
 
 
 @operator("equals", _ANY, "the value equals the argument (templates allowed)",
           satisfying=lambda actual, arg: arg)
 def _equals(actual: Any, arg: Any, ctx: OpContext) -> Outcome:
-    return Outcome(actual == arg, arg, f"is {show(actual)}, expected {show(arg)}")
+    return Outcome(actual == arg, arg, "is {}, expected {}".format(*show_pair(actual, arg)))
 
 
 @operator("not_equals", _ANY, "the value differs from the argument")

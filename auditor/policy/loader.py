@@ -155,20 +155,22 @@ def _load_doc(doc: Located) -> tuple[list[Control], list[InputProblem]]:
             references=tuple(raw.get("references", [])), needs=frozenset(needs),
             source=f"{doc.file}:{line}",
         )
-        _check_remediation(doc, control, (*path, "remediation"), control_problems)
+        control = _check_remediation(doc, control, (*path, "remediation"), control_problems)
         problems += control_problems
         controls.append(control)
     return controls, problems
 
 
 def _check_remediation(doc: Located, control: Control, path: tuple[str | int, ...],
-                       problems: list[InputProblem]) -> None:
-    """The control's `remediation:` action can serve it (the schema already checked the id)."""
+                       problems: list[InputProblem]) -> Control:
+    """The control's `remediation:` action can serve it (the schema already checked the id); the
+    control, with the flag the action needs."""
     from auditor.remediate.actions import ACTIONS  # see policy/schema.py action_ids
 
     action = ACTIONS.get(control.remediation) if control.remediation else None
     if action is None:
-        return
+        return control
+    control = dataclasses.replace(control, remediation_opt_in=action.opt_in)
     why = action.serves.problem(control)
     if why is not None:
         line, col = doc.line_of(path)
@@ -176,6 +178,7 @@ def _check_remediation(doc: Located, control: Control, path: tuple[str | int, ..
         hint = ("actions that can serve it: " + ", ".join(serving)) if serving else "remove it (fix by hand)"
         problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: {control.remediation} cannot "
                                      f"fix control {control.id}: {why}", hint))
+    return control
 
 
 def _assertion(doc: Located, raw: dict[str, Any], path: tuple[str | int, ...],

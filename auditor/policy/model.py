@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.models import RequirementRef, Severity
+from auditor.models import FixCapability, RequirementRef, Severity
 from auditor.resources import resource_keys
 
 # Resource keys a control may name: the resource catalogue's (auditor/resources.py).
@@ -42,9 +42,16 @@ class Control:
     when: str | None = None  # a template expression; the control is SKIPPED when it is false
     skip_reason: str = "not applicable"
     remediation: str | None = None
+    # The flag the remediation action needs (its registration's `opt_in`), set when the policy loads.
+    remediation_opt_in: str | None = None
     references: tuple[str, ...] = ()
     # Every resource key the control reads (its own, assertion overrides, template references).
     needs: frozenset[str] = field(default_factory=frozenset)
     source: str = ""  # file:line, for messages
     # The framework requirements it gives evidence for (set from policies/frameworks/ at load time).
     requirements: tuple[RequirementRef, ...] = ()
+
+    @property
+    def fixable(self) -> FixCapability:
+        """What `--fix` can do about this control (its findings carry it into report.json)."""
+        return FixCapability(self.remediation, self.remediation_opt_in)

@@ -22,6 +22,7 @@ from auditor.collectors.saml_metadata import MetadataError, parse_metadata
 from auditor.evaluate.engine import ResolvedAssertion
 from auditor.evaluate.operators import OPERATORS, OperatorError
 from auditor.evaluate.paths import parse_path
+from auditor.models import SCP_OPT_IN
 from auditor.policy.model import Control
 from auditor.remediate.targets import Remote
 from auditor.snapshot import FederationSnapshot
@@ -102,18 +103,20 @@ class Action:
     doc: str
     permissions: tuple[str, ...]
     serves: Serves
+    # The command-line flag without which `--fix` does not apply it (None: none needed).
+    opt_in: str | None = None
 
 
 ACTIONS: dict[str, Action] = {}
 
 
 def action(name: str, kind: str, doc: str, permissions: tuple[str, ...],
-           serves: Serves) -> Callable[[ActionFn], ActionFn]:
+           serves: Serves, *, opt_in: str | None = None) -> Callable[[ActionFn], ActionFn]:
     """Register an action under `name` (the value of a control's `remediation:`)."""
     def register(fn: ActionFn) -> ActionFn:
         if name in ACTIONS:
             raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = Action(name, kind, fn, doc, permissions, serves)
+        ACTIONS[name] = Action(name, kind, fn, doc, permissions, serves, opt_in)
         return fn
     return register
 
@@ -294,10 +297,10 @@ async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
         "create and attach a dedicated SCP denying what the control's failing `denies` assertions name "
         "(needs --allow-scp-changes)",
         ("organizations:CreatePolicy", "organizations:AttachPolicy", "organizations:ListPoliciesForTarget"),
-        Serves("organizations", operators=("denies",), writes_expected=True))
+        Serves("organizations", operators=("denies",), writes_expected=True), opt_in=SCP_OPT_IN)
 async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     if not ctx.allow_scp_changes:
-        raise CannotFix("SCP changes need the explicit --allow-scp-changes flag")
+        raise CannotFix(f"SCP changes need the explicit {SCP_OPT_IN} flag")
     scp = ctx.fed.config.get("scp") or {}
     org = ctx.fed.resources.get("organizations") or {}
     if org.get("management_account_id") and org.get("management_account_id") == scp.get("account_id"):

@@ -13,7 +13,7 @@ from typing import Any
 from auditor.config import FederationConfig
 
 # field_changes stays importable from here (apply.py and the tests import it from this module).
-from auditor.diff import field_changes
+from auditor.diff import field_changes, shorten_pair
 from auditor.evaluate.engine import resolve_assertions
 from auditor.models import Finding, Status
 from auditor.policy.loader import PolicySet
@@ -111,7 +111,8 @@ def plan_text(plan: Plan) -> str:
         for reason in change.reasons:
             lines.append(f"    why:  {reason}")
         for f in change.fields:
-            lines.append(f"    {f.path}: {_short(f.before)} -> {_short(f.after)}")
+            before, after = shorten_pair(_shown(f.before), _shown(f.after), width=140)
+            lines.append(f"    {f.path}: {before} -> {after}")
     if plan.unfixable:
         lines.append("")
         lines.append("not fixed automatically:")
@@ -124,6 +125,5 @@ def plan_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _short(value: Any) -> str:
-    text = "(absent)" if value is None else repr(value)
-    return text if len(text) <= 140 else text[:137] + "..."
+def _shown(value: Any) -> str:
+    return "(absent)" if value is None else repr(value)

@@ -20,7 +20,7 @@ from auditor.collectors.aws import NOT_FOUND_CODES, AwsClients
 from auditor.collectors.base import plain
 from auditor.collectors.okta import OktaAPI, OktaError
 from auditor.config import FederationConfig
-from auditor.resources import fix_targets
+from auditor.resources import RESOURCES, fix_targets
 
 # Writable ProviderDetails keys of a SAML IdP; DescribeIdentityProvider also returns read-only
 # ones (ActiveEncryptionCertificate, SSORedirectBindingURI, ...) that UpdateIdentityProvider
@@ -101,7 +101,8 @@ class TargetKind:
     """Base: find, read, normalise, write one kind of object."""
 
     name = ""  # the kind, as the resource catalogue's `fix_target` names it
-    volatile: tuple[str, ...] = ()
+    # Fields of the API's answer that no write sets (hypermedia), beside the catalogue's volatile ones.
+    read_only: tuple[str, ...] = ()
     # Why `--fix` cannot write the object when `locate` finds nothing to start from.
     missing = "the object does not exist (create it by hand)"
 
@@ -109,6 +110,13 @@ class TargetKind:
     def resource(self) -> str:
         """The resource key whose scan-time value this kind writes (the catalogue entry naming it)."""
         return fix_targets()[self.name]
+
+    @property
+    def volatile(self) -> tuple[str, ...]:
+        """Top-level fields a plan and a precondition ignore: the catalogue's volatile fields of
+        the resource (timestamps the server sets on every write) and the kind's `read_only` ones."""
+        resource = RESOURCES.get(fix_targets().get(self.name, ""))
+        return (resource.volatile if resource is not None else ()) + self.read_only
 
     def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
         """The object's identifiers and scan-time image, from one federation's collected
@@ -142,7 +150,7 @@ class OktaApp(TargetKind):
     """An Okta app: lifecycle for `status`, PUT of the whole raw JSON for everything else."""
 
     name = "okta.app"
-    volatile = ("lastUpdated", "_links", "_embedded")
+    read_only = ("_links", "_embedded")
     missing = "the Okta app does not exist (create it by hand)"
 
     def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
@@ -262,7 +270,6 @@ class CognitoIdentityProvider(TargetKind):
     """
 
     name = "cognito.identity_provider"
-    volatile = ("LastModifiedDate",)
     missing = "the identity provider does not exist (create it by hand)"
 
     def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:
@@ -304,7 +311,6 @@ class CognitoAppClient(TargetKind):
     """An app client: UpdateUserPoolClient resets every field it is not sent, so send them all."""
 
     name = "cognito.app_client"
-    volatile = ("LastModifiedDate",)
     missing = "the app client does not exist"
 
     def locate(self, resources: Mapping[str, Any], config: FederationConfig) -> Located | None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup
 
+from auditor.diff import FieldChange, Segment, diff_segments
 from auditor.models import EXIT_MEANINGS, RUN_MODES, Finding, RunResult, Severity, Status
 from auditor.report.visuals import chain_css, chain_view, trend_view
 
@@ -170,10 +171,12 @@ def content_security_policy(script: str = FILTER_SCRIPT) -> str:
 @dataclass(frozen=True)
 class JsonLine:
     """One line of a pretty-printed JSON value; `differs` marks a top-level key whose value
-    is not the same on the other side."""
+    is not the same on the other side, and `segments` (when set) the same text split so that the
+    characters differing from the other side's value can be marked."""
 
     text: str
     differs: bool = False
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,20 +230,91 @@ def differing_keys(expected: Any, actual: Any) -> tuple[str, ...]:
     )
 
 
-def json_lines(value: Any, highlight: Iterable[str] = ()) -> tuple[JsonLine, ...]:
-    """Pretty JSON split into lines; for a dict, the entries of the `highlight` keys are marked."""
+def json_lines(value: Any, highlight: Iterable[str] = (), other: Any = None) -> tuple[JsonLine, ...]:
+    """Pretty JSON split into lines; for a dict, the entries of the `highlight` keys are marked,
+    and where such an entry is one line on both sides (`other`: the value on the other side), the
+    characters that differ from the other side's entry too."""
     marked = set(highlight)
     if not isinstance(value, dict) or not value or not marked:
         return tuple(JsonLine(line) for line in pretty_json(value).split("\n"))
     lines: list[JsonLine] = [JsonLine("{")]
     items = list(value.items())
+    others = other if isinstance(other, dict) else {}
     for index, (key, item) in enumerate(items):
         comma = "," if index < len(items) - 1 else ""
         body = pretty_json(item).replace("\n", "\n  ")
-        text = f"  {json.dumps(str(key), ensure_ascii=False)}: {body}{comma}"
-        lines.append(JsonLine(text, differs=str(key) in marked))
+        label = f"  {json.dumps(str(key), ensure_ascii=False)}: "
+        segments: tuple[Segment, ...] = ()
+        if str(key) in marked and key in others and "\n" not in body:
+            there = pretty_json(others[key])
+            if "\n" not in there:
+                mine, _ = diff_segments(body, there, limit=1 << 30)  # the panes show values whole
+                segments = (Segment(label), *mine, Segment(comma))
+        lines.append(JsonLine(f"{label}{body}{comma}", differs=str(key) in marked, segments=segments))
     lines.append(JsonLine("}"))
     return tuple(lines)
+
+
+def expected_shown(expected: Any) -> Any:
+    """A finding's `expected` as a reader takes it in: per path the value for `equals`, the
+    operator's own statement when it has one (`detail`), else {operator: value} ({"contains": "Okta"})."""
+    if not isinstance(expected, dict):
+        return expected
+    shown = {}
+    for path, entry in expected.items():
+        if not (isinstance(entry, dict) and "operator" in entry):
+            shown[path] = entry
+        elif "detail" in entry:
+            shown[path] = entry["detail"]
+        elif entry["operator"] == "equals":
+            shown[path] = entry.get("value")
+        else:
+            shown[path] = {entry["operator"]: entry.get("value")}
+    return shown
+
+
+def shown_value(value: Any) -> str:
+    """A changed field's value as one line of text: a string as it is, anything else as compact
+    JSON, a value a diff carries only as its digest (auditor.diff.capped) by its length, digest and
+    excerpt; "(absent)" for None."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, dict) and set(value) == {"$omitted"} and isinstance(value["$omitted"], dict):
+        o = value["$omitted"]
+        return (f"({o.get('length')} characters, SHA-256 {str(o.get('sha256'))[:16]}…; from character "
+                f"{o.get('excerpt_offset')}:) {o.get('excerpt')}…")
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+_URL = re.compile(r"https://[^\s<>\"']+[^\s<>\"'.,;:)]")
+
+
+def reference_parts(reference: str) -> list[dict[str, str | None]]:
+    """A control's reference split into text and https links ({"text", "url"}), so that a reference
+    naming its source's address is a link on screen and shows the address on paper. Only https:
+    the report must never link to anything else a policy file might hold."""
+    parts: list[dict[str, str | None]] = []
+    pos = 0
+    for m in _URL.finditer(reference):
+        if m.start() > pos:
+            parts.append({"text": reference[pos:m.start()], "url": None})
+        parts.append({"text": m.group(), "url": m.group()})
+        pos = m.end()
+    if pos < len(reference):
+        parts.append({"text": reference[pos:], "url": None})
+    return parts
+
+
+def change_segments(change: FieldChange | Mapping[str, Any], limit: int = 300) -> dict[str, tuple[Segment, ...]]:
+    """Before and after of a changed field as text runs, the characters that differ marked and long
+    shared stretches elided around them ({"before": ..., "after": ...})."""
+    before = change.before if isinstance(change, FieldChange) else change.get("before")
+    after = change.after if isinstance(change, FieldChange) else change.get("after")
+    if before is None or after is None:  # "(absent)" is no text to compare with: nothing to mark
+        return {"before": diff_segments(shown_value(before), shown_value(before), limit=limit)[0],
+                "after": diff_segments(shown_value(after), shown_value(after), limit=limit)[0]}
+    old, new = diff_segments(shown_value(before), shown_value(after), limit=limit)
+    return {"before": old, "after": new}
 
 
 def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
@@ -255,14 +329,25 @@ def sort_key(finding: Finding) -> tuple[int, int, str, str, str]:
 
 
 def _finding_view(finding: Finding) -> FindingView:
-    keys = differing_keys(finding.expected, finding.actual)
+    expected = expected_shown(finding.expected)
+    # Only a failing (or waived) finding has a difference to mark: a passing `contains` is not one.
+    keys = differing_keys(expected, finding.actual) if finding.status in (Status.FAIL, Status.WAIVED) else ()
+    # Characters are marked only where the expected value is the value itself (`equals`): a date
+    # next to "valid for at least 30 days" has no characters in common worth marking.
+    equals = ({k: v for k, v in expected.items() if _is_equals(finding.expected, k)}
+              if isinstance(expected, dict) else None)
     return FindingView(
         finding=finding,
-        expected=json_lines(finding.expected, keys),
-        actual=json_lines(finding.actual, keys),
+        expected=json_lines(expected, keys, equals and finding.actual),
+        actual=json_lines(finding.actual, keys, equals),
         differing_keys=keys,
         has_values=finding.expected is not None or finding.actual is not None,
     )
+
+
+def _is_equals(expected: Any, key: Any) -> bool:
+    entry = expected.get(key) if isinstance(expected, dict) else None
+    return isinstance(entry, dict) and entry.get("operator") == "equals" and "detail" not in entry
 
 
 def _status_counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -302,6 +387,25 @@ def federation_views(result: RunResult) -> list[FederationView]:
             )
         )
     return views
+
+
+def fix_summary(result: RunResult) -> str | None:
+    """What a run's remediation did, in the header's words (None: the run planned nothing)."""
+    fix = result.remediation
+    if fix is None:
+        return None
+    n = len(fix.plan.changes)
+    planned = f"{n} change{'s' if n != 1 else ''} planned"
+    if fix.declined:
+        return f"{planned}; declined at the prompt: nothing was changed in Okta or AWS"
+    if not fix.applied:
+        return f"{planned}; nothing was changed in Okta or AWS (plan.json in the run folder)"
+    applied = sum(1 for o in fix.outcomes if o.state.applied)
+    verified = sum(1 for o in fix.outcomes if o.state.value == "applied and verified")
+    text = f"{planned}, {applied} applied, {verified} verified"
+    if fix.interrupted:
+        text += f"; interrupted ({fix.interrupted})"
+    return text + (f"; undo with: auditor rollback {result.run_id}" if applied else "")
 
 
 def _duration(started: str, finished: str) -> str | None:
@@ -358,16 +462,9 @@ def build_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["compact"] = compact_json
+    env.globals["change_segments"] = change_segments
+    env.globals["reference_parts"] = reference_parts
     return env
-
-
-def compact_json(value: Any, limit: int = 240) -> str:
-    """One-line JSON for a changed field's before/after; long values are cut with an ellipsis."""
-    if value is None:
-        return "(absent)"
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render_html(result: RunResult) -> bytes:
@@ -389,6 +486,7 @@ def render_html(result: RunResult) -> bytes:
         "exit_code": result.exit_code,
         "exit_meaning": EXIT_MEANINGS.get(result.exit_code, f"exit code {result.exit_code}"),
         "mode_meaning": RUN_MODES.get(result.mode, result.mode),
+        "fix_summary": fix_summary(result),
         "duration": _duration(result.started_at, result.finished_at),
         "statuses": [s.value for s in Status],
         "severities": [s.value for s in Severity],
@@ -440,14 +538,6 @@ def collapse_whitespace(html: str) -> str:
     return "".join(part if i % 2 else _BETWEEN_TAGS.sub("><", part) for i, part in enumerate(parts))
 
 
-def _short_value(value: Any) -> str:
-    """A field value as one readable line for the plan table ('(absent)' for None)."""
-    if value is None:
-        return "(absent)"
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None:
     """The run's plan and outcomes, shaped for the template (all values escaped there)."""
     if result is None:
@@ -455,13 +545,16 @@ def _remediation_view(result: RemediationResult | None) -> dict[str, Any] | None
     changes = []
     for change in result.plan.changes:
         outcome = result.outcome_of(change.id)
+        state = outcome.state.value if outcome else ("declined" if result.declined else "planned")
         changes.append({
-            "federation": change.federation, "kind": change.kind,
+            "id": change.id, "federation": change.federation, "kind": change.kind,
+            "state_class": ("ok" if outcome is not None and outcome.state.value in ("applied and verified", "restored")
+                            else "bad" if outcome is not None and outcome.state.value in ("failed", "unknown")
+                            else "other"),
             "target": " ".join(f"{k}={v}" for k, v in change.target.items()),
             "api_call": change.api_call, "reasons": change.reasons,
-            "fields": [{"path": f.path, "before": _short_value(f.before), "after": _short_value(f.after)}
-                       for f in change.fields],
-            "state": outcome.state.value if outcome else ("declined" if result.declined else "planned"),
+            "fields": [{"path": f.path, **change_segments(f)} for f in change.fields],
+            "state": state,
             "detail": outcome.detail if outcome else "",
         })
     return {"applied": result.applied, "declined": result.declined, "changes": changes,

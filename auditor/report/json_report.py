@@ -12,6 +12,9 @@ from auditor.models import EXIT_MEANINGS, Finding, RunResult
 from auditor.prettyjson import list_item, with_list
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "report.schema.json"
+# 2: findings' `expected` in one shape (operator + value) and `remediation` on every finding; huge
+# changed values digested. README "Reports" says what each version changed.
+REPORT_SCHEMA_VERSION = 2
 
 
 @lru_cache(maxsize=1)
@@ -24,7 +27,7 @@ def report_schema() -> dict[str, Any]:
 def report_document(result: RunResult, *, findings: bool = True) -> dict[str, Any]:
     """The report as a JSON-ready dict (`findings=False`: with an empty findings list)."""
     return {
-        "schema_version": 1,
+        "schema_version": REPORT_SCHEMA_VERSION,
         "run": {
             "id": result.run_id,
             "started_at": result.started_at,

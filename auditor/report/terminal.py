@@ -6,7 +6,11 @@ import os
 import sys
 from typing import TextIO
 
+from auditor.diff import ELLIPSIS, elide_shared
 from auditor.models import RunResult, Status
+
+# A finding's message is cut to this many characters on the terminal (the reports have it whole).
+MESSAGE_WIDTH = 160
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIPPED: "90", Status.WAIVED: "34"}
 
@@ -31,7 +35,7 @@ def summary_text(result: RunResult, *, colour: bool = False, show_pass: bool = F
         shown.sort(key=lambda f: (order[f.status], f.severity.rank, f.control_id))
         width = max((len(f.control_id) for f in shown), default=0)
         for f in shown:
-            message = f.message if len(f.message) <= 160 else f.message[:157] + "..."
+            message = short_message(f.message)
             lines.append(f"  {paint(f.status, f.status.value.ljust(7))} {f.severity.value.ljust(8)} "
                          f"{f.control_id.ljust(width)}  {message}")
             if f.attribution is not None:  # who changed it, under the finding
@@ -40,6 +44,16 @@ def summary_text(result: RunResult, *, colour: bool = False, show_pass: bool = F
     lines.append("")
     lines.append("total: " + ", ".join(f"{counts[s.value]} {s.value}" for s in Status))
     return "\n".join(lines)
+
+
+def short_message(message: str, width: int = MESSAGE_WIDTH) -> str:
+    """The message within `width` characters, the difference of the values it quotes kept in view:
+    the beginning two quoted values share is elided first ("is 'urn:amaz…8d13', expected
+    'urn:amaz…8d13d'"), and only then is the end cut."""
+    if len(message) <= width:
+        return message
+    message = elide_shared(message)
+    return message if len(message) <= width else message[:width - 1] + ELLIPSIS
 
 
 def print_summary(result: RunResult, stream: TextIO | None = None, *, show_pass: bool = False) -> None:

@@ -190,7 +190,7 @@ def chain_css() -> str:
                          for r in (2, 3))
     sizes_narrow = "".join(f"svg.chain.rows{r}{{width:{NODE_W + 2 * PAD}px;height:{v_height(r)}px}}" for r in (2, 3))
     return ("\n".join(wide) + "\n" + sizes_wide + "\n"
-            "@media (max-width: 720px) {\n" + "\n".join(narrow) + "\n" + sizes_narrow
+            "@media screen and (max-width: 720px) {\n" + "\n".join(narrow) + "\n" + sizes_narrow
             # The connector turns with the layout: CSS `d` replaces the path's own geometry.
             + '\nsvg.chain .e{d:path("M90,-20V-2M85,-9L90,-2L95,-9")}\n}\n')
 
@@ -206,6 +206,7 @@ class TrendBar:
     segments: tuple[tuple[str, int, int, int], ...]  # (status, y, height, count)
     total: int
     current: bool
+    mode: str = ""  # the run's mode, shown under the label when the runs are not all scans
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,8 @@ def trend_view(points: Sequence[TrendPoint], current_run: str, *, width: int = 9
     top_value = ((peak + step - 1) // step) * step
     slot = (width - left - right) / max(len(points), 1)
     bar_w = max(4, min(48, int(slot * 0.7)))
+    labels = trend_labels(points)
+    show_modes = any(p.mode not in ("", "scan", "scheduled") for p in points)
     bars = []
     for i, (p, total) in enumerate(zip(points, totals, strict=True)):
         x = int(left + i * slot + (slot - bar_w) / 2)
@@ -246,10 +249,24 @@ def trend_view(points: Sequence[TrendPoint], current_run: str, *, width: int = 9
             h = max(1, round(n * plot_h / top_value))
             y -= h
             segs.append((status.value, y, h, n))
-        bars.append(TrendBar(p.run_id, p.started_at[5:10] + " " + p.started_at[11:16], x, bar_w, tuple(segs),
-                             total, p.run_id == current_run))
+        bars.append(TrendBar(p.run_id, labels[i], x, bar_w, tuple(segs), total, p.run_id == current_run,
+                             p.mode if show_modes else ""))
     ticks = tuple((v, top + plot_h - round(v * plot_h / top_value)) for v in range(0, top_value + 1, step))
     return TrendView(width, height, top, top + plot_h, left, tuple(bars), ticks)
+
+
+def trend_labels(points: Sequence[TrendPoint]) -> list[str]:
+    """Each run's axis label: "MM-DD HH:MM", with the seconds when runs share a minute (a plan, a
+    fix and the scan after it often do), and a counter beyond that, so that no two bars read alike."""
+    minutes = [p.started_at[5:10] + " " + p.started_at[11:16] for p in points]
+    labels = [m if minutes.count(m) == 1 else p.started_at[5:10] + " " + p.started_at[11:19]
+              for m, p in zip(minutes, points, strict=True)]
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if labels.count(label) == 1 else f"{label} #{seen[label]}")
+    return out
 
 
 def _nice_step(peak: int) -> int:

@@ -596,7 +596,27 @@ class _Middleware:
         if key == ("securityhub", "BatchImportFindings"):
             with self.rules_lock:
                 return self._import_findings(call, environ)
+        if key == ("cognito-idp", "DescribeUserPoolDomain"):
+            return self._domain_owner(call, self._forward(environ, body))
         return self._forward(environ, body)
+
+    @staticmethod
+    def _domain_owner(call: _Call, reply: _Reply) -> _Reply:
+        # DomainDescriptionType.AWSAccountId is "the AWS account that you created the user pool
+        # in": the same account on every call. moto answers a new random UUID each time, which a
+        # diff of two runs would show as a change nobody made.
+        # https://docs.aws.amazon.com/cognito-user-identity-pools/latest/APIReference/API_DomainDescriptionType.html
+        if reply.code != 200:
+            return reply
+        doc = reply.json()
+        described = doc.get("DomainDescription")
+        if not isinstance(described, dict) or "AWSAccountId" not in described:
+            return reply  # no such domain: AWS answers an empty DomainDescription
+        described["AWSAccountId"] = call.account
+        body = json.dumps(doc).encode()
+        headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        return _Reply(reply.status, headers, body)
 
     def _import_findings(self, call: _Call, environ: dict[str, Any]) -> _Reply:
         """BatchImportFindings with AWS's limits: more than 100 findings refuse the whole call;

@@ -251,3 +251,35 @@ def test_interrupted_fix_reports_records_and_rolls_back(sandbox: Sandbox, tmp_pa
     for kind in before:
         assert changed_paths(before[kind], restored[kind]) == set(), kind
     assert main(["verify", str(run_dir)]) == 0
+
+
+def test_diff_shows_what_the_fix_and_its_rollback_changed_and_no_timestamp(
+        sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fed = drifted(sandbox, "ev-diff", ["email_mapping", "audience", "client_lost_idp"])
+    pre = scan_sandbox(sandbox, [fed], tmp_path)
+    fix = scan_sandbox(sandbox, [fed], tmp_path, remediation=FIX)
+    config = str(tmp_path / "config.yaml")
+    assert main(["rollback", "-c", config, fix.result.run_id, "--yes"]) == 0
+    post = scan_sandbox(sandbox, [fed], tmp_path)
+    history = History(tmp_path / "reports" / "history.sqlite")
+
+    # The client named COGNITO before: the fix adds Okta beside it.
+    fixed = {"okta.app.settings.signOn.audience", "cognito.identity_provider.AttributeMapping.email",
+             "cognito.app_client.SupportedIdentityProviders[1]"}
+    # The fix run's report and `auditor diff PRE FIX` name the fields the fix changed, and nothing
+    # the servers rewrote by themselves (Okta's lastUpdated, Cognito's LastModifiedDate).
+    [changes] = history.diff(pre.result.run_id, fix.result.run_id).federations
+    assert set(changes.resolved_failures) == {"OKTA-SAML-AUDIENCE", "COGNITO-IDP-EMAIL-MAPPING",
+                                              "COGNITO-CLIENT-IDP-ENABLED"}
+    assert fixed <= {c.path for c in changes.state}
+    assert not [c.path for c in changes.state if c.path.endswith(("lastUpdated", "LastModifiedDate"))]
+    assert fix.result.changes is not None and fix.result.changes.federations[0].state == changes.state
+    # After the rollback the next scan shows the same fields going back, and only them.
+    [back] = history.diff(fix.result.run_id, post.result.run_id).federations
+    assert set(back.new_failures) == set(changes.resolved_failures)
+    assert {c.path for c in back.state} == {c.path for c in changes.state}
+    assert {(c.path, c.before, c.after) for c in back.state} == {(c.path, c.after, c.before) for c in changes.state}
+    capsys.readouterr()
+    assert main(["diff", "-c", config, pre.result.run_id, fix.result.run_id]) == 0
+    out = capsys.readouterr().out
+    assert "changed        okta.app.settings.signOn.audience" in out and "lastUpdated" not in out

@@ -128,6 +128,21 @@ def test_update_user_pool_client_resets_omitted_fields(aws: LocalAWS) -> None:
     assert updated["UserPoolClient"] == described
 
 
+def test_describe_user_pool_domain_names_the_pool_owner_every_time(aws: LocalAWS) -> None:
+    # AWSAccountId is "the AWS account that you created the user pool in" (DomainDescriptionType);
+    # plain moto answers a fresh random UUID on every call, which a diff of two runs shows as a change.
+    cognito = aws.client("cognito-idp", config=NO_RETRY)
+    pool_id = new_pool(cognito)
+    cognito.create_user_pool_domain(UserPoolId=pool_id, Domain="stable-owner")
+
+    first = cognito.describe_user_pool_domain(Domain="stable-owner")["DomainDescription"]
+    second = cognito.describe_user_pool_domain(Domain="stable-owner")["DomainDescription"]
+
+    account = aws.client("sts").get_caller_identity()["Account"]
+    assert first["AWSAccountId"] == second["AWSAccountId"] == account
+    assert first == second
+
+
 def test_update_user_pool_client_keeps_what_it_is_sent(aws: LocalAWS) -> None:
     cognito = aws.client("cognito-idp", config=NO_RETRY)
     pool_id = new_pool(cognito, "OktaSAML")

@@ -228,10 +228,31 @@ def test_fix_refuses_without_yes_on_a_pipe_and_dry_run_writes_nothing(sandbox: S
     assert proc.returncode == 3 and "--yes" in proc.stderr
     proc = _cli(sandbox, fed, tmp_path, "scan", "--fix", "--dry-run")
     assert proc.returncode == 1, proc.stderr
-    assert "AttributeMapping.email" in proc.stdout and "nothing was written" in proc.stdout
+    assert "AttributeMapping.email" in proc.stdout and "nothing was changed in Okta or AWS" in proc.stdout
+    assert "the plan is saved in " + str(tmp_path / "r") in proc.stdout
     proc = _cli(sandbox, fed, tmp_path, "plan")
     assert "cognito-idp:UpdateIdentityProvider" in proc.stdout
     assert list((tmp_path / "r").glob("*/plan.json"))
+    assert writes(sandbox, okta_from, aws_from) == []
+
+
+def test_fix_declined_at_the_prompt_shows_the_plan_once_and_changes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    import pty
+
+    fed = drifted(sandbox, "fix-no", ["email_mapping"])
+    okta_from, aws_from = len(sandbox.okta.requests), len(sandbox.aws.calls)
+    controller, terminal = pty.openpty()  # the question is asked only on a terminal
+    try:
+        os.write(controller, b"n\n")
+        proc = _cli(sandbox, fed, tmp_path, "scan", "--fix", stdin=terminal)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert proc.returncode == 1, proc.stderr
+    shown = proc.stdout + proc.stderr
+    assert shown.count("call: cognito-idp:UpdateIdentityProvider") == 1 and shown.count("plan: ") == 1
+    assert "change(s)? [y/N]" in shown
+    assert "declined: nothing was changed in Okta or AWS" in proc.stdout
     assert writes(sandbox, okta_from, aws_from) == []
 
 

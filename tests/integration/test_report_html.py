@@ -79,6 +79,10 @@ def _finding(
     remediation: FindingFix | None = None,
 ) -> Finding:
     control_id, default_title, severity, resource = control
+    if expected is not None:  # report.json schema 2: per path, the operator and its value
+        if not isinstance(expected, dict):
+            expected, actual = {resource: expected}, {resource: actual}
+        expected = {k: {"operator": "equals", "value": v} for k, v in expected.items()}
     return Finding(
         uid=finding_uid(control_id, federation, resource),
         control_id=control_id,
@@ -576,3 +580,48 @@ def test_filter_bar_filters_in_chromium(page: str, tmp_path: Path) -> None:
     )
     assert [(s, cid) for _, s, cid in visible] == [("ERROR", "COGNITO-IDP-METADATA")]
     assert dom.count('<p class="no-match">') == 3  # the other three groups say so
+
+
+def test_every_run_mode_is_worded_and_a_fix_header_says_what_it_did_and_how_to_undo(result: RunResult) -> None:
+    import dataclasses
+
+    from auditor.history import MODES
+    from auditor.remediate.model import ChangeOutcome, OutcomeState, Plan, RemediationResult
+    from auditor.report.html import MODE_MEANINGS
+
+    assert set(MODES) <= set(MODE_MEANINGS)
+    change = PlannedChange("prod:okta.app", PROD, "okta.app", {"app_id": "0oa1"}, "okta PUT /api/v1/apps/0oa1",
+                           ("OKTA-SAML-AUDIENCE",), ("why",), (FieldChange("settings.signOn.audience", "a", "b"),),
+                           {}, {})
+    fixed = dataclasses.replace(result, mode="fix", remediation=RemediationResult(
+        Plan((change,)), applied=True, outcomes=(ChangeOutcome(change, OutcomeState.APPLIED_VERIFIED),)))
+    page = render_html(fixed).decode()
+    assert '<dd data-mode="fix">fix · live scan with remediation' in page
+    assert (f"<dd data-fix-summary>1 change planned, 1 applied, 1 verified; undo with: auditor rollback "
+            f"{result.run_id}</dd>") in page
+    declined = dataclasses.replace(fixed, remediation=RemediationResult(Plan((change,)), declined=True))
+    assert "declined at the prompt: nothing was changed in Okta or AWS" in render_html(declined).decode()
+    assert "data-fix-summary" not in render_html(result).decode()
+
+
+def test_labels_keep_their_space_and_differing_characters_are_marked(page: str) -> None:
+    # Printed, "DIFFERS (2):settings..." and "REFERENCES:Okta..." ran together.
+    acs = page.split("OKTA-SAML-ACS-URL</code>")[1].split("</tbody>")[0]
+    assert "Differs (2):</span> <code>" in acs and "References:</span> <ul>" in acs
+    # cc-old vs cc-prod in the ACS URL: only the differing characters are marked, on both sides.
+    assert '&#34;https://cc-<mark class="chars">ol</mark>d.auth' in acs
+    assert '&#34;https://cc-<mark class="chars">pro</mark>d.auth' in acs
+
+
+def test_trend_labels_tell_runs_of_the_same_minute_apart() -> None:
+    from auditor.models import TrendPoint
+    from auditor.report.visuals import trend_view
+
+    points = [TrendPoint(f"r{i}", f"2026-11-30T03:33:{s:02d}+00:00", {"PASS": 3}, mode)
+              for i, (s, mode) in enumerate([(1, "scan"), (9, "plan"), (20, "fix"), (20, "scan")])]
+    points.insert(0, TrendPoint("r-1", "2026-11-29T22:00:00+00:00", {"PASS": 3}, "scan"))
+    bars = trend_view(points, "r3").bars
+    labels = [b.label for b in bars]
+    assert len(set(labels)) == len(labels), labels
+    assert labels[0] == "11-29 22:00" and labels[1] == "11-30 03:33:01" and labels[3] == "11-30 03:33:20 #1"
+    assert [b.mode for b in bars] == ["scan", "scan", "plan", "fix", "scan"]

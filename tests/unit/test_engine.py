@@ -97,9 +97,28 @@ def test_fail_carries_expected_and_actual() -> None:
     resources["cognito.identity_provider"]["AttributeMapping"]["email"] = "email"
     finding = judge(resources)["COGNITO-IDP-EMAIL-MAPPING"]
     key = "cognito.identity_provider.AttributeMapping.email"
-    assert finding.expected == {key: f.EMAIL_CLAIM}
+    # report.json schema 2: every expected value is its operator and the value, in one shape.
+    assert finding.expected == {key: {"operator": "equals", "value": f.EMAIL_CLAIM}}
     assert finding.actual == {key: "email"}
     assert finding.uid == "auditor-COGNITO-IDP-EMAIL-MAPPING-prod-cognito.identity_provider"
+
+
+def test_expected_has_one_shape_whatever_the_operator() -> None:
+    # Bug: `expected` was sometimes a value ("equals") and sometimes an operator object
+    # ({"contains": "Okta"}), so a consumer could not read it without knowing every operator.
+    resources = f.compliant_resources()
+    resources["cognito.app_client"]["SupportedIdentityProviders"] = ["COGNITO"]
+    resources["okta.app"]["settings"]["signOn"]["assertionSigned"] = None
+    del resources["cognito.domain"]
+    findings = judge(resources)
+    for finding in findings.values():
+        if finding.expected is None:
+            continue
+        for entry in finding.expected.values():
+            assert set(entry) <= {"operator", "value", "detail"} and "operator" in entry and "value" in entry, entry
+    client = findings["COGNITO-CLIENT-IDP-ENABLED"]
+    [entry] = client.expected.values()
+    assert entry == {"operator": "contains", "value": "Okta"}
 
 
 def test_missing_data_is_error_for_exactly_the_controls_that_need_it() -> None:

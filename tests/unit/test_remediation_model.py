@@ -241,12 +241,18 @@ def test_fix_results_reach_the_reports_typed_and_serialize_as_before() -> None:
                  "unfixable": [{"federation": "prod", "control_id": "OKTA-CERT-EXPIRY", "reason": "by hand"}]},
         "applied": True, "declined": False, "interrupted": None,
         "outcomes": [{"change_id": "prod:okta.app", "state": "applied and verified", "detail": "re-collected"}]}
-    [entry] = [f["remediation"] for f in doc["findings"] if f["remediation"] is not None]
-    assert entry == {"change_id": "prod:okta.app", "api_call": "okta PUT /api/v1/apps/0oa1",
+    [entry] = [f["remediation"] for f in doc["findings"] if "change_id" in f["remediation"]]
+    assert entry == {"action": "okta.sign_on", "automatic": True, "needs_allow_scp_changes": False,
+                     "change_id": "prod:okta.app", "api_call": "okta PUT /api/v1/apps/0oa1",
                      "fields": [{"path": "settings.signOn.audience", "before": "old", "after": "new"}],
                      "state": "applied and verified", "detail": "re-collected"}
+    # Every other finding says what --fix could do about it (schema 2: never null).
+    capability = {f["control_id"]: f["remediation"] for f in doc["findings"]}
+    assert capability["OKTA-CERT-EXPIRY"] == {"action": None, "automatic": False, "needs_allow_scp_changes": False}
+    assert capability["SCP-DENY-INSTANCE-DELETION"] == {"action": "scp.deny_statement", "automatic": True,
+                                                        "needs_allow_scp_changes": True}
     assert json.dumps(FindingFix(change).to_json())  # planned: no outcome, no detail
     assert FindingFix(change).to_json()["state"] == "planned" and "detail" not in FindingFix(change).to_json()
     page = render_html(result).decode("utf-8")
-    assert "Remediation results" in page and "<strong>applied and verified</strong>" in page
+    assert "Remediation results" in page and '<span class="outcome o-ok">applied and verified</span>' in page
     assert "OKTA-CERT-EXPIRY</code>: by hand" in page
