@@ -324,11 +324,11 @@ class OktaSimulator:
     def __init__(
         self, *, api_token: str = "sandbox-api-token", latency_ms: float = 0.0, org_name: str = "sandbox"
     ) -> None:
-        self.api_token = api_token
         self.org_name = org_name
         self.url = ""
         self.requests: list[RecordedRequest] = []
         self._state = _State(latency_ms=latency_ms)
+        self._api_token = api_token
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -336,6 +336,19 @@ class OktaSimulator:
         self._startup_error: BaseException | None = None
         self._state.token_owners[api_token] = TokenOwner(
             _rand("00u"), f"admin@{org_name}.example.com", "Sandbox Admin")
+
+    @property
+    def api_token(self) -> str:
+        """The org admin's API token (SSWS). Assigning another rotates it: the old one stops
+        working, as a revoked token does, and the new one acts as the same admin."""
+        return self._api_token
+
+    @api_token.setter
+    def api_token(self, token: str) -> None:
+        owner = self._state.token_owners.pop(self._api_token, None)
+        self._api_token = token
+        self._state.token_owners[token] = owner or TokenOwner(
+            _rand("00u"), f"admin@{self.org_name}.example.com", "Sandbox Admin")
 
     # -- lifecycle -------------------------------------------------------------------------
 
