@@ -756,8 +756,14 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     except HistoryError as exc:
         print(f"auditor: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
+    # Who made each new failure, as the later run's report said (scans with attribution).
+    who = history.attributions(args.run_b)
     if args.list_format == "json":
-        print(json.dumps(changes.to_json(), indent=2, default=str))
+        doc = changes.to_json()
+        for fed in doc.get("federations", []):
+            fed["attributions"] = {c: who[(fed["federation"], c)] for c in fed.get("new_failures", [])
+                                   if (fed["federation"], c) in who}
+        print(json.dumps(doc, indent=2, default=str))
         return EXIT_OK
     print(f"changes from {args.run_a} to {args.run_b}")
     for fc in changes.federations:
@@ -766,6 +772,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                            ("still failing", fc.still_failing)):
             for cid in ids:
                 print(f"  {label:14} {cid}")
+                if label == "new failure" and (fc.federation, cid) in who:
+                    print(f"  {'':14}   -> {who[(fc.federation, cid)]}")
         for ch in fc.state:
             print(f"  changed        {ch.path}: {json.dumps(ch.before, default=str)} -> "
                   f"{json.dumps(ch.after, default=str)}")

@@ -26,8 +26,9 @@ from auditor.diff import state_diff
 from auditor.models import FederationChanges, RunChanges, RunResult, Status, TrendPoint
 from auditor.snapshot import Snapshot
 
-# 2: runs.undoes (the fix run a rollback run undid); version 1 stores are migrated on first use.
-SCHEMA_VERSION = 2
+# 2: runs.undoes (the fix run a rollback run undid); 3: findings.attribution (who changed it, as
+# the report said). Earlier stores are migrated on first use.
+SCHEMA_VERSION = 3
 # What `runs.mode` holds: how the run came about. Only the first four (and "evaluate", "demo")
 # judged findings; a rollback restores objects and collects nothing.
 MODES = ("scan", "plan", "dry-run", "fix", "rollback", "evaluate", "scheduled", "demo")
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS findings (
     status TEXT NOT NULL,
     severity TEXT NOT NULL,
     message TEXT NOT NULL,
+    attribution TEXT,
     PRIMARY KEY (run_id, uid)
 );
 CREATE TABLE IF NOT EXISTS states (
@@ -143,14 +145,30 @@ class History:
                  json.dumps(result.counts()), None))
             conn.execute("DELETE FROM findings WHERE run_id = ?", (result.run_id,))
             conn.executemany(
-                "INSERT INTO findings VALUES (?,?,?,?,?,?,?)",
-                [(result.run_id, f.uid, f.control_id, f.federation, f.status.value, f.severity.value, f.message)
+                "INSERT INTO findings VALUES (?,?,?,?,?,?,?,?)",
+                [(result.run_id, f.uid, f.control_id, f.federation, f.status.value, f.severity.value, f.message,
+                  f.attribution.summary if f.attribution is not None else None)
                  for f in result.findings])
             conn.execute("DELETE FROM states WHERE run_id = ?", (result.run_id,))
             conn.executemany(
                 "INSERT INTO states VALUES (?,?,?)",
                 ((result.run_id, fed.name, packed.get(fed.name) or pack_state(fed.resources))
                  for fed in snapshot.federations))
+
+    def record_attributions(self, result: RunResult) -> None:
+        """Keep each finding's attribution (found after the run was recorded: it needs the
+        changes since the previous run), so `auditor diff` can show who made a change."""
+        rows = [(f.attribution.summary, result.run_id, f.uid) for f in result.findings if f.attribution is not None]
+        if rows:
+            with self._connect() as conn:
+                conn.executemany("UPDATE findings SET attribution = ? WHERE run_id = ? AND uid = ?", rows)
+
+    def attributions(self, run_id: str) -> dict[tuple[str, str], str]:
+        """The attribution summaries of a run's findings, by (federation, control id)."""
+        with self._connect() as conn:
+            return {(r[0], r[1]): r[2] for r in conn.execute(
+                "SELECT federation, control_id, attribution FROM findings WHERE run_id = ? AND attribution IS NOT NULL",
+                (run_id,))}
 
     def record_rollback(self, *, run_id: str, started_at: str, finished_at: str, tool_version: str,
                         exit_code: int, run_dir: Path | None, federations: tuple[str, ...], undoes: str) -> None:
@@ -307,6 +325,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     if "undoes" not in columns:  # version 1
         conn.execute("ALTER TABLE runs ADD COLUMN undoes TEXT")
+    if "attribution" not in {row[1] for row in conn.execute("PRAGMA table_info(findings)")}:  # version 2
+        conn.execute("ALTER TABLE findings ADD COLUMN attribution TEXT")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version' AND CAST(value AS INTEGER) < ?",
                  (str(SCHEMA_VERSION), SCHEMA_VERSION))
 

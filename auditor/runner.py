@@ -414,6 +414,8 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
                             packed_states=streamed.packed_states if streamed is not None else None,
                             interrupted=verdict.remediation is not None and verdict.remediation.interrupted is not None)
     result, verdict = attribute_findings(result, verdict, snapshot, target.attribution, policies)
+    if target.attribution is not None and target.settings.history_path is not None:
+        History(target.settings.history_path).record_attributions(result)
     if target.notifications is not None:
         result = send_notifications(result, target.notifications, state.run_dir)
     result, hub_result = send_to_security_hub(result, target.security_hub)

@@ -185,3 +185,17 @@ def test_the_scanners_own_fix_is_attributed_to_the_scanner(sandbox: Sandbox, wor
 
     assert found_attribution(newest, "field").client == "auditor --fix"
     assert "Okta" in newest.params.get("supportedIdentityProviders", [])
+
+
+def test_diff_shows_who_made_each_new_failure(drifted: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from auditor.cli import main
+
+    tmp, first, second = drifted
+    config = tmp / "config.yaml"
+    assert main(["diff", "-c", str(config), first.result.run_id, second.result.run_id]) == 0
+    text = capsys.readouterr().out
+    line = text.splitlines()[next(i for i, s in enumerate(text.splitlines()) if "COGNITO-CLIENT-IDP-ENABLED" in s) + 1]
+    assert "-> changed by" in line and "tf-run-1" in line
+    assert main(["diff", "-c", str(config), first.result.run_id, second.result.run_id, "--format", "json"]) == 0
+    [fed] = [f for f in json.loads(capsys.readouterr().out)["federations"] if f["federation"] == "attrib"]
+    assert "tf-run-1" in fed["attributions"]["COGNITO-CLIENT-IDP-ENABLED"]

@@ -124,6 +124,9 @@ def test_history_of_an_earlier_version_is_migrated(tmp_path: Path) -> None:
         CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
             mode TEXT NOT NULL, tool_version TEXT NOT NULL, exit_code INTEGER NOT NULL, snapshot_sha256 TEXT,
             run_dir TEXT, federations TEXT NOT NULL, counts TEXT NOT NULL);
+        CREATE TABLE findings (run_id TEXT NOT NULL, uid TEXT NOT NULL, control_id TEXT NOT NULL,
+            federation TEXT NOT NULL, status TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
+            PRIMARY KEY (run_id, uid));
         INSERT INTO runs VALUES ('20260101T000000Z-aaaaaa', '2026-01-01T00:00:00+00:00',
             '2026-01-01T00:00:05+00:00', 'scan', '0.9', 1, NULL, '/r/a', '["prod"]', '{"FAIL": 2}');
     """)
@@ -139,7 +142,9 @@ def test_history_of_an_earlier_version_is_migrated(tmp_path: Path) -> None:
     assert [r.run_id for r in history.runs(mode="scan")] == [old.run_id]
     assert [r.run_id for r in history.rollbacks_of(old.run_id)] == ["20260102T000000Z-bbbbbb"]
     with sqlite3.connect(path) as check:
-        assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "3"
+        # Version 3 keeps each finding's attribution (for `auditor diff`).
+        assert "attribution" in {row[1] for row in check.execute("PRAGMA table_info(findings)")}
 
 
 def test_signal_during_the_re_collection_still_records_the_fix(sandbox: Sandbox, tmp_path: Path) -> None:
