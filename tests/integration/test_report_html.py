@@ -586,8 +586,8 @@ def test_every_run_mode_is_worded_and_a_fix_header_says_what_it_did_and_how_to_u
     import dataclasses
 
     from auditor.history import MODES
-    from auditor.remediate.model import ChangeOutcome, OutcomeState, Plan, RemediationResult
     from auditor.models import RUN_MODES as MODE_MEANINGS
+    from auditor.remediate.model import ChangeOutcome, OutcomeState, Plan, RemediationResult
 
     assert set(MODES) <= set(MODE_MEANINGS)
     change = PlannedChange("prod:okta.app", PROD, "okta.app", {"app_id": "0oa1"}, "okta PUT /api/v1/apps/0oa1",
