@@ -337,15 +337,19 @@ class OktaCollector(Collector):
         self._secret = secret
         self.pacer = OktaPacer(self.options.okta_rate_limit_share)
         self._apps: AppDirectory | None = None
-        # Each app's metadata read once per scan, however many federations name the app.
+        # Each app's metadata and assignments read once per scan, however many federations name the app.
         self._metadata_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._assignment_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # And each app reference (by id or label) looked up once, when the app list does not settle it.
+        self._app_reads: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Run the async collection on a private event loop."""
         asyncio.run(self._collect_all(federations, sinks))
 
     async def _collect_all(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
-        self._metadata_reads = {}  # futures of the previous collect's loop are not awaitable on this one
+        # Futures of the previous collect's loop are not awaitable on this one (and a new scan reads anew).
+        self._metadata_reads, self._assignment_reads, self._app_reads = {}, {}, {}
         try:
             async with OktaAPI(self.config, self._secret, pacer=self.pacer) as api:
                 refs = [fed.data["okta_app"] for fed in federations]
@@ -388,8 +392,11 @@ class OktaCollector(Collector):
             return
         sink.put("okta.app", app)
         self.progress(fed.name, "okta: assignments")
+        read = self._assignment_reads.get(str(app["id"]))
+        if read is None:  # the first federation naming the app reads them; the others wait for it
+            read = self._assignment_reads[str(app["id"])] = asyncio.ensure_future(self._assignments(api, app["id"]))
         try:
-            sink.put("okta.assignments", await self._assignments(api, app["id"]))
+            sink.put("okta.assignments", await asyncio.shield(read))
         except OktaError as exc:
             sink.fail("okta.assignments", f"Okta: {exc}")
         self.progress(fed.name, "okta: metadata")
@@ -440,7 +447,11 @@ class OktaCollector(Collector):
             found, app = await self._apps.find(ref)
             if found:
                 return app
-        return await self.find_app_directly(api, ref)
+        key = ("id", ref["id"]) if "id" in ref else ("label", ref["label"])
+        read = self._app_reads.get(key)
+        if read is None:  # federations naming the same app share one lookup (and its failure)
+            read = self._app_reads[key] = asyncio.ensure_future(self.find_app_directly(api, ref))
+        return await asyncio.shield(read)
 
     @staticmethod
     async def find_app_directly(api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:
