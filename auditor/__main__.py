@@ -1,5 +1,5 @@
 """`python -m auditor` is the same as the `auditor` console script."""
 
-from auditor.cli import main
+from auditor.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -256,19 +256,23 @@ class History:
         with self._connect() as conn:
             old_status = _statuses(conn, before_id)
             new_status = _statuses(conn, after_id)
-            old_state = _states(conn, before_id)
-            new_state = _states(conn, after_id)
+            old_state = _packed_states(conn, before_id)
+            new_state = _packed_states(conn, after_id)
         feds = []
         for name in after.federations:
             if name not in before.federations:
                 failing = sorted(c for (f, c), s in new_status.items() if f == name and s == Status.FAIL.value)
                 feds.append(FederationChanges(name, new_failures=tuple(failing), first_seen=True))
                 continue
+            # The packed states are canonical (key-sorted JSON, compressed): equal bytes are equal
+            # states, and need no decoding nor diff (most federations, most nights).
+            old_packed, new_packed = old_state.get(name), new_state.get(name)
+            same = old_packed is not None and old_packed == new_packed
             feds.append(federation_changes(
                 name,
                 {c: s for (f, c), s in old_status.items() if f == name},
                 {c: s for (f, c), s in new_status.items() if f == name},
-                old_state.get(name, {}), new_state.get(name, {})))
+                {} if same else unpack_state(old_packed), {} if same else unpack_state(new_packed)))
         return RunChanges(before.run_id, before.started_at, tuple(feds))
 
     def changes_since_previous(self, run_id: str) -> RunChanges | None:
@@ -310,8 +314,16 @@ def _statuses(conn: sqlite3.Connection, run_id: str) -> dict[tuple[str, str], st
         "SELECT federation, control_id, status FROM findings WHERE run_id = ?", (run_id,))}
 
 
-def _states(conn: sqlite3.Connection, run_id: str) -> dict[str, dict[str, Any]]:
-    return {r[0]: json.loads(zlib.decompress(r[1])) for r in conn.execute(
+def unpack_state(packed: bytes | None) -> dict[str, Any]:
+    """Inverse of `pack_state` ({} for no state)."""
+    if packed is None:
+        return {}
+    state: dict[str, Any] = json.loads(zlib.decompress(packed))
+    return state
+
+
+def _packed_states(conn: sqlite3.Connection, run_id: str) -> dict[str, bytes]:
+    return {r[0]: bytes(r[1]) for r in conn.execute(
         "SELECT federation, resources FROM states WHERE run_id = ?", (run_id,))}
 
 

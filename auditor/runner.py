@@ -30,16 +30,15 @@ from auditor.models import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Finding, RunRes
 from auditor.outputs import check_output_dir
 from auditor.policy.frameworks import check_selection
 from auditor.policy.loader import PolicySet, load_policies
-from auditor.remediate import RemediationOptions, RemediationResult, remediate
-from auditor.remediate.journal import JOURNAL_NAME
-from auditor.remediate.model import ChangeOutcome, FindingFix, OutcomeState, SkipReason
+from auditor.remediate.model import ChangeOutcome, FindingFix, OutcomeState, RemediationResult, SkipReason
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
 from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
-if TYPE_CHECKING:  # the type only; publish_run is imported when a run is published
+if TYPE_CHECKING:  # types only: publishing and remediation are imported by the runs that use them
+    from auditor.remediate import RemediationOptions
     from auditor.report.publish import Published
 
 
@@ -151,6 +150,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         out_dir = options.output_dir or config.reports_dir
         evaluated_at = options.now or datetime.now(UTC)
         findings = evaluate(snapshot, policies, now=evaluated_at)
+        from auditor.remediate import remediate
+
         fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation, now=evaluated_at)
         touched = fix.applied_federations()
         if touched and fix.interrupted is None:
@@ -821,6 +822,7 @@ def rollback_fix_run(config: Config, fix_run_dir: Path) -> RollbackOutput:
     """
     from auditor.remediate import rollback
     from auditor.remediate.interrupt import deferred_signals
+    from auditor.remediate.journal import JOURNAL_NAME
 
     started = datetime.now(UTC)
     undoes = _run_id_of(fix_run_dir)

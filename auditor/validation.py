@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import difflib
+import json
+import threading
 from collections.abc import Iterable
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import InputProblem
 from auditor.yamlio import Located, format_path
+
+if TYPE_CHECKING:  # imported when a document is validated: a command that validates none skips it
+    import jsonschema
+
+# Compiled validators by schema (its JSON text: the policy schema is generated afresh from the
+# registries each time): the config, policy, framework and waiver schemas are each compiled once
+# per process, not once per document.
+_VALIDATORS: dict[str, Any] = {}
+_VALIDATORS_LOCK = threading.Lock()
+
+
+def compiled_validator(schema: dict[str, Any]) -> Any:
+    """The Draft 2020-12 validator of `schema`, built the first time a schema like it is asked for."""
+    key = json.dumps(schema, sort_keys=True, default=str)
+    with _VALIDATORS_LOCK:
+        validator = _VALIDATORS.get(key)
+        if validator is None:
+            import jsonschema
+
+            validator = _VALIDATORS[key] = jsonschema.Draft202012Validator(schema)
+        return validator
 
 
 def schema_problems(doc: Located, schema: dict[str, Any], *, base_path: tuple[str | int, ...] = (),
                     data: Any = None) -> list[InputProblem]:
     """Validate `data` (default: the whole document) and turn each error into an InputProblem."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = compiled_validator(schema)
     target = doc.data if data is None else data
     problems: list[InputProblem] = []
     for err in sorted(validator.iter_errors(target), key=lambda e: list(map(str, e.absolute_path))):
@@ -77,6 +98,8 @@ def _describe(doc: Located, err: jsonschema.ValidationError,
 def _describe_sub(doc: Located, err: jsonschema.ValidationError,
                   path: tuple[str | int, ...]) -> Iterable[InputProblem]:
     # err.relative_path is relative to the oneOf branch; re-anchor it on the real path.
+    import jsonschema
+
     fake = jsonschema.ValidationError(
         err.message, validator=err.validator, path=(), validator_value=err.validator_value,
         instance=err.instance, schema=err.schema)

@@ -136,6 +136,25 @@ class _AwsFailure(Exception):
     pass
 
 
+def _read_once(once: OnceCache, clients: AwsClients, fed: FederationConfig, action: str, fn: Callable[..., Any],
+               **kwargs: Any) -> Any:
+    """`_call(action, fn, **kwargs)` made once per scan for the federation's credentials and Region:
+    federations naming the same object (a shared role, instance or user pool) share one read, and
+    its failure. Callers must not change what it returns (the sink copies what it stores)."""
+    override = fed.aws
+    key = (override.role_arn if override else None, override.external_id if override else None,
+           clients.region_for(fed), action, tuple(sorted(kwargs.items())))
+    return once.get(key, lambda: _without_metadata(_call(action, fn, **kwargs)))
+
+
+def _without_metadata(response: Any) -> Any:
+    """A response kept for the rest of the scan, less botocore's ResponseMetadata (HTTP headers
+    and request ids, ~1 KB a call, which no collector reads)."""
+    if isinstance(response, dict):
+        response.pop("ResponseMetadata", None)
+    return response
+
+
 def for_each_federation(collector: Collector, federations: Sequence[FederationConfig],
                         work: Callable[[FederationConfig], None]) -> None:
     """`work(fed)` for every federation, `options.concurrency` at a time on a thread pool (a plain
@@ -172,6 +191,7 @@ class CognitoCollector(Collector):
         # `aws.cognito_account_rps` there, and to `aws.cognito_pool_rps` (5) per user pool.
         self._per_pool = KeyedLimiters(self.options.cognito_pool_rps)
         self._per_account = KeyedLimiters(self.options.cognito_account_rps)
+        self._once = OnceCache()  # each object read once per scan (see _read_once)
 
     def warm_up(self, federations: Sequence[FederationConfig]) -> None:
         """One Cognito client per account and Region (assuming each role once), so that the
@@ -185,6 +205,7 @@ class CognitoCollector(Collector):
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation; each failure is recorded for exactly the keys it affects."""
+        self._once = OnceCache()
         for_each_federation(self, federations, lambda fed: self._collect_one(fed, sinks[fed.name]))
 
     def _account(self, fed: FederationConfig) -> tuple[str | None, str]:
@@ -201,12 +222,16 @@ class CognitoCollector(Collector):
             return fn(**kwargs)
         return call
 
+    def _read(self, fed: FederationConfig, action: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """A paced Cognito read, made once per scan (_read_once)."""
+        return _read_once(self._once, self.clients, fed, action, self._paced(fed, fn), **kwargs)
+
     def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
         idp = self.clients.client("cognito-idp", federation=fed)
         pool_id = fed.user_pool_id
         self.progress(fed.name, "cognito: user pool")
         try:
-            resp = _call("cognito-idp:DescribeUserPool", self._paced(fed, idp.describe_user_pool), UserPoolId=pool_id)
+            resp = self._read(fed, "cognito-idp:DescribeUserPool", idp.describe_user_pool, UserPoolId=pool_id)
         except _AwsFailure as exc:
             for key in self.provides:
                 sink.fail(key, str(exc))
@@ -227,9 +252,9 @@ class CognitoCollector(Collector):
             sink.put("cognito.domain", None)
             return
         try:
-            resp = _call("cognito-idp:DescribeUserPoolDomain",
-                         self._paced(fed, self.clients.client("cognito-idp", federation=fed).describe_user_pool_domain),
-                         Domain=domain)
+            resp = self._read(fed, "cognito-idp:DescribeUserPoolDomain",
+                              self.clients.client("cognito-idp", federation=fed).describe_user_pool_domain,
+                              Domain=domain)
         except _AwsFailure as exc:
             sink.fail("cognito.domain", str(exc))
             return
@@ -240,8 +265,8 @@ class CognitoCollector(Collector):
     def _identity_provider(self, fed: FederationConfig, sink: Sink) -> None:
         try:
             idp = self.clients.client("cognito-idp", federation=fed)
-            resp = _call("cognito-idp:DescribeIdentityProvider", self._paced(fed, idp.describe_identity_provider),
-                         UserPoolId=fed.user_pool_id, ProviderName=fed.identity_provider)
+            resp = self._read(fed, "cognito-idp:DescribeIdentityProvider", idp.describe_identity_provider,
+                              UserPoolId=fed.user_pool_id, ProviderName=fed.identity_provider)
         except _AwsFailure as exc:
             sink.fail("cognito.identity_provider", str(exc))
             sink.fail("cognito.idp_metadata", "the identity provider could not be read")
@@ -275,8 +300,8 @@ class CognitoCollector(Collector):
             if client_id is None:
                 sink.put("cognito.app_client", None)
                 return
-            resp = _call("cognito-idp:DescribeUserPoolClient", self._paced(fed, client.describe_user_pool_client),
-                         UserPoolId=fed.user_pool_id, ClientId=client_id)
+            resp = self._read(fed, "cognito-idp:DescribeUserPoolClient", client.describe_user_pool_client,
+                              UserPoolId=fed.user_pool_id, ClientId=client_id)
         except _AwsFailure as exc:
             sink.fail("cognito.app_client", str(exc))
             return
@@ -294,8 +319,7 @@ class CognitoCollector(Collector):
             kwargs: dict[str, Any] = {"UserPoolId": pool_id, "MaxResults": 60}
             if token:
                 kwargs["NextToken"] = token
-            resp = _call("cognito-idp:ListUserPoolClients", self._paced(fed, client.list_user_pool_clients),
-                         **kwargs) or {}
+            resp = self._read(fed, "cognito-idp:ListUserPoolClients", client.list_user_pool_clients, **kwargs) or {}
             matches += [c["ClientId"] for c in resp.get("UserPoolClients", []) if c.get("ClientName") == name]
             token = resp.get("NextToken")
             if not token:
@@ -434,9 +458,11 @@ class IamConnectCollector(Collector):
         super().__init__(config, progress, options)
         self.clients = clients
         self.clients.max_pool_connections = max(self.clients.max_pool_connections, self.options.concurrency)
+        self._once = OnceCache()  # each object read once per scan (see _read_once)
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Collect every federation that has an `scp` or a `connect_sso` block."""
+        self._once = OnceCache()
         for_each_federation(self, federations, lambda fed: self._collect_one(fed, sinks[fed.name]))
 
     def _collect_one(self, fed: FederationConfig, sink: Sink) -> None:
@@ -455,21 +481,22 @@ class IamConnectCollector(Collector):
     def _role(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         name = arn.rsplit("/", 1)[-1]
         try:
-            resp = _call("iam:GetRole", self.clients.client("iam", federation=fed).get_role, RoleName=name)
+            resp = _read_once(self._once, self.clients, fed, "iam:GetRole",
+                              self.clients.client("iam", federation=fed).get_role, RoleName=name)
         except _AwsFailure as exc:
             sink.fail("iam.connect_role", str(exc))
             return
         role = (resp or {}).get("Role")
         if role is not None:
             # The API returns the trust policy URL-encoded; boto3 decodes it to a dict, but keep
-            # both spellings working for snapshots written by other tools.
-            role["AssumeRolePolicyDocument"] = _policy_document(role.get("AssumeRolePolicyDocument"))
+            # both spellings working for snapshots written by other tools. (A copy: the read is shared.)
+            role = {**role, "AssumeRolePolicyDocument": _policy_document(role.get("AssumeRolePolicyDocument"))}
         sink.put("iam.connect_role", role)
 
     def _instance(self, fed: FederationConfig, instance_id: str, sink: Sink) -> None:
         try:
-            resp = _call("connect:DescribeInstance", self.clients.client("connect", federation=fed).describe_instance,
-                         InstanceId=instance_id)
+            resp = _read_once(self._once, self.clients, fed, "connect:DescribeInstance",
+                              self.clients.client("connect", federation=fed).describe_instance, InstanceId=instance_id)
         except _AwsFailure as exc:
             sink.fail("connect.instance", str(exc))
             return
@@ -481,22 +508,26 @@ class IamConnectCollector(Collector):
         name = arn.rsplit("/", 1)[-1]
         policies: list[dict[str, Any]] = []
         try:
-            inline_names = self._pages("iam:ListRolePolicies", iam.list_role_policies, "PolicyNames", RoleName=name)
+            inline_names = self._pages(fed, "iam:ListRolePolicies", iam.list_role_policies, "PolicyNames",
+                                       RoleName=name)
             if inline_names is None:  # the role does not exist: nothing can be attached to it
                 sink.put("iam.connect_role_policies", None)
                 return
             for policy_name in inline_names:
-                got = _call("iam:GetRolePolicy", iam.get_role_policy, RoleName=name, PolicyName=policy_name) or {}
+                got = _read_once(self._once, self.clients, fed, "iam:GetRolePolicy", iam.get_role_policy,
+                                 RoleName=name, PolicyName=policy_name) or {}
                 policies.append({"id": f"{name}/inline/{policy_name}", "name": policy_name, "type": "inline",
                                  "content": _policy_document(got.get("PolicyDocument"))})
-            attached = self._pages("iam:ListAttachedRolePolicies", iam.list_attached_role_policies,
+            attached = self._pages(fed, "iam:ListAttachedRolePolicies", iam.list_attached_role_policies,
                                    "AttachedPolicies", RoleName=name) or []
             for item in attached:
-                policy = (_call("iam:GetPolicy", iam.get_policy, PolicyArn=item["PolicyArn"]) or {}).get("Policy")
+                policy = (_read_once(self._once, self.clients, fed, "iam:GetPolicy", iam.get_policy,
+                                     PolicyArn=item["PolicyArn"]) or {}).get("Policy")
                 if policy is None:
                     raise _AwsFailure(f"iam:GetPolicy: attached policy {item['PolicyArn']} does not exist")
-                version = (_call("iam:GetPolicyVersion", iam.get_policy_version, PolicyArn=item["PolicyArn"],
-                                 VersionId=policy["DefaultVersionId"]) or {}).get("PolicyVersion") or {}
+                version = (_read_once(self._once, self.clients, fed, "iam:GetPolicyVersion", iam.get_policy_version,
+                                      PolicyArn=item["PolicyArn"], VersionId=policy["DefaultVersionId"])
+                           or {}).get("PolicyVersion") or {}
                 policies.append({"id": item["PolicyArn"], "name": item.get("PolicyName"), "type": "managed",
                                  "content": _policy_document(version.get("Document"))})
         except _AwsFailure as exc:
@@ -504,13 +535,15 @@ class IamConnectCollector(Collector):
             return
         sink.put("iam.connect_role_policies", policies)
 
-    @staticmethod
-    def _pages(action: str, fn: Callable[..., Any], key: str, **kwargs: Any) -> list[Any] | None:
-        """Every item of an IAM list call (Marker/IsTruncated paging); None when AWS says 'not found'."""
+    def _pages(self, fed: FederationConfig, action: str, fn: Callable[..., Any], key: str,
+               **kwargs: Any) -> list[Any] | None:
+        """Every item of an IAM list call (Marker/IsTruncated paging, each page read once per scan);
+        None when AWS says 'not found'."""
         items: list[Any] = []
         marker: str | None = None
         while True:
-            resp = _call(action, fn, **kwargs, **({"Marker": marker} if marker else {}))
+            resp = _read_once(self._once, self.clients, fed, action, fn, **kwargs,
+                              **({"Marker": marker} if marker else {}))
             if resp is None:
                 return None
             items += resp.get(key, [])
@@ -520,8 +553,8 @@ class IamConnectCollector(Collector):
 
     def _saml_provider(self, fed: FederationConfig, arn: str, sink: Sink) -> None:
         try:
-            resp = _call("iam:GetSAMLProvider", self.clients.client("iam", federation=fed).get_saml_provider,
-                         SAMLProviderArn=arn)
+            resp = _read_once(self._once, self.clients, fed, "iam:GetSAMLProvider",
+                              self.clients.client("iam", federation=fed).get_saml_provider, SAMLProviderArn=arn)
         except _AwsFailure as exc:
             sink.fail("iam.saml_provider", str(exc))
             return

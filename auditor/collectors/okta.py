@@ -22,7 +22,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -60,6 +60,41 @@ BACKOFF_CAP_S = 8.0
 # (Okta's windows are one minute, so a longer wait means a broken or hostile header).
 MAX_RATE_LIMIT_WAIT_S = 60.0
 SDK_LOGGER = "okta-sdk-python"
+
+
+@contextlib.contextmanager
+def _okta_package_without_models() -> Iterator[None]:
+    """While it lasts, `import okta.<module>` skips the SDK's package `__init__`, which imports the
+    SDK's pydantic model layer (~0.2 s of CPU, every scan) that the scanner does not use: `okta`
+    is a bare package module with the SDK's path and `__version__` (okta.user_agent reads it).
+    Afterwards `okta` is forgotten again, so that a later `import okta` runs the real `__init__`
+    (the submodules imported meanwhile stay imported). Nothing is done when `okta` is already
+    imported, or the SDK is not laid out as expected (it is then imported the ordinary way)."""
+    import importlib.util
+    import sys
+    import types
+
+    spec = None if "okta" in sys.modules else importlib.util.find_spec("okta")
+    version = None
+    if spec is not None and spec.origin and spec.submodule_search_locations:
+        try:
+            with open(spec.origin, encoding="utf-8") as fh:
+                version = re.search(r'^__version__ = "([^"]+)"', fh.read(), re.M)
+        except OSError:
+            version = None
+    if spec is None or version is None:
+        yield
+        return
+    package = types.ModuleType("okta")
+    package.__spec__, package.__file__, package.__package__ = spec, spec.origin, "okta"
+    package.__path__ = list(spec.submodule_search_locations or [])
+    package.__dict__["__version__"] = version.group(1)
+    sys.modules["okta"] = package
+    try:
+        yield
+    finally:
+        if sys.modules.get("okta") is package:
+            del sys.modules["okta"]
 
 
 class OktaError(Exception):
@@ -115,9 +150,11 @@ class OktaAPI:
 
     async def __aenter__(self) -> OktaAPI:
         import aiohttp
-        from okta.cache.no_op_cache import NoOpCache
-        from okta.config.config_validator import ConfigValidator
-        from okta.request_executor import RequestExecutor
+
+        with _okta_package_without_models():
+            from okta.cache.no_op_cache import NoOpCache
+            from okta.config.config_validator import ConfigValidator
+            from okta.request_executor import RequestExecutor
 
         _quiet_sdk_logger()
         ConfigValidator(self._sdk_config)
@@ -337,15 +374,19 @@ class OktaCollector(Collector):
         self._secret = secret
         self.pacer = OktaPacer(self.options.okta_rate_limit_share)
         self._apps: AppDirectory | None = None
-        # Each app's metadata read once per scan, however many federations name the app.
+        # Each app's metadata and assignments read once per scan, however many federations name the app.
         self._metadata_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._assignment_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # And each app reference (by id or label) looked up once, when the app list does not settle it.
+        self._app_reads: dict[tuple[str, str], asyncio.Future[dict[str, Any] | None]] = {}
 
     def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
         """Run the async collection on a private event loop."""
         asyncio.run(self._collect_all(federations, sinks))
 
     async def _collect_all(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
-        self._metadata_reads = {}  # futures of the previous collect's loop are not awaitable on this one
+        # Futures of the previous collect's loop are not awaitable on this one (and a new scan reads anew).
+        self._metadata_reads, self._assignment_reads, self._app_reads = {}, {}, {}
         try:
             async with OktaAPI(self.config, self._secret, pacer=self.pacer) as api:
                 refs = [fed.data["okta_app"] for fed in federations]
@@ -388,8 +429,11 @@ class OktaCollector(Collector):
             return
         sink.put("okta.app", app)
         self.progress(fed.name, "okta: assignments")
+        read = self._assignment_reads.get(str(app["id"]))
+        if read is None:  # the first federation naming the app reads them; the others wait for it
+            read = self._assignment_reads[str(app["id"])] = asyncio.ensure_future(self._assignments(api, app["id"]))
         try:
-            sink.put("okta.assignments", await self._assignments(api, app["id"]))
+            sink.put("okta.assignments", await asyncio.shield(read))
         except OktaError as exc:
             sink.fail("okta.assignments", f"Okta: {exc}")
         self.progress(fed.name, "okta: metadata")
@@ -440,7 +484,11 @@ class OktaCollector(Collector):
             found, app = await self._apps.find(ref)
             if found:
                 return app
-        return await self.find_app_directly(api, ref)
+        key = ("id", ref["id"]) if "id" in ref else ("label", ref["label"])
+        read = self._app_reads.get(key)
+        if read is None:  # federations naming the same app share one lookup (and its failure)
+            read = self._app_reads[key] = asyncio.ensure_future(self.find_app_directly(api, ref))
+        return await asyncio.shield(read)
 
     @staticmethod
     async def find_app_directly(api: OktaAPI, ref: dict[str, str]) -> dict[str, Any] | None:

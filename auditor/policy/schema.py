@@ -43,7 +43,7 @@ def action_ids() -> list[str]:
 
 
 def policy_schema() -> dict[str, Any]:
-    """Schema of a whole policy file."""
+    """Schema of a whole policy file (from the registries as they are now)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "auditor policy file",

@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from auditor.config import Config
-from auditor.models import Finding
-from auditor.policy.loader import PolicySet
 from auditor.remediate.model import ChangeOutcome, Plan, RemediationResult
-from auditor.remediate.targets import Remote
-from auditor.snapshot import Snapshot
+
+if TYPE_CHECKING:  # types only: importing auditor.remediate.model must not load the collectors
+    from auditor.config import Config
+    from auditor.models import Finding
+    from auditor.policy.loader import PolicySet
+    from auditor.remediate.targets import Remote
+    from auditor.snapshot import Snapshot
 
 __all__ = ["RemediationOptions", "RemediationResult", "remediate", "rollback"]
 
@@ -41,6 +44,7 @@ async def _remote(config: Config, secret: str | None) -> AsyncIterator[Remote]:
     """Okta (one aiohttp session for the whole plan/apply) and AWS clients."""
     from auditor.collectors.aws import AwsClients
     from auditor.collectors.okta import OktaAPI
+    from auditor.remediate.targets import Remote
 
     async with OktaAPI(config, secret) as okta:
         yield Remote(okta, AwsClients(config))

@@ -7,7 +7,9 @@ Unit tests: they read the sources with `ast` and the installed distributions' me
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -97,3 +99,27 @@ def test_every_declared_dependency_is_imported() -> None:
     imported = _imported(_sources(sandbox=False)) | _imported(_sources(sandbox=True))
     unused = _declared("sandbox") - imported
     assert not unused, f"declared but imported nowhere in auditor/: {sorted(unused)}"
+
+
+def test_the_okta_collector_imports_the_sdk_without_its_models_and_the_package_still_works() -> None:
+    """The collector skips the okta SDK's package __init__ (its pydantic models); `import okta`
+    afterwards still gives the whole package."""
+    code = (
+        "import sys\n"
+        "from auditor.collectors.okta import _okta_package_without_models\n"
+        "with _okta_package_without_models():\n"
+        "    from okta.request_executor import RequestExecutor\n"
+        "    from okta.config.config_validator import ConfigValidator\n"
+        "assert 'okta.models' not in sys.modules and 'pydantic' not in sys.modules, 'models imported'\n"
+        "import importlib.metadata, okta\n"
+        "assert okta.__version__ == importlib.metadata.version('okta'), okta.__version__\n"
+        "from okta.client import Client\n"
+        "from okta import ApiClient, UserApi\n"
+        "assert 'okta.models' in sys.modules\n"
+        "from okta.request_executor import RequestExecutor as Again\n"
+        "assert Again is RequestExecutor\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]

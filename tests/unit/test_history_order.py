@@ -27,3 +27,29 @@ def test_runs_in_the_same_second_keep_their_recording_order(tmp_path: Path) -> N
     assert previous is not None and previous.run_id == first.run_id
     assert history.previous(first.run_id, ("prod",)) is None
     assert [p.run_id for p in history.trend(second.run_id)] == [first.run_id, second.run_id]
+
+
+def test_a_state_diff_compares_leaves_as_json() -> None:
+    """Issue 17 compares leaves without encoding each: still as JSON, where 1, 1.0 and true differ."""
+    from auditor.diff import state_diff
+
+    before = {"r": {"a": 1, "b": True, "c": "x", "d": [], "e": 1.0, "f": None}}
+    assert state_diff(before, {"r": dict(before["r"])}) == []
+    after = {"r": {"a": True, "b": 1, "c": "x", "d": {}, "e": 1, "f": None}}
+    assert [c.path for c in state_diff(before, after)] == ["r.a", "r.b", "r.d", "r.e"]
+
+
+def test_an_unchanged_federation_is_not_diffed_and_a_changed_one_is(tmp_path: Path) -> None:
+    from auditor.history import pack_state
+    from auditor.snapshot import FederationSnapshot, Snapshot
+
+    history = History(tmp_path / "h.sqlite")
+    state = {"okta.app": {"label": "Contact Center", "status": "ACTIVE"}}
+    for run_id, status in (("r1", "ACTIVE"), ("r2", "ACTIVE"), ("r3", "INACTIVE")):
+        fed = FederationSnapshot("prod", {}, {"okta.app": {**state["okta.app"], "status": status}})
+        snap = Snapshot(run_id, "2026-01-01T00:00:00+00:00", "1", {}, (fed,))
+        assert pack_state(fed.resources) == pack_state(dict(fed.resources))  # canonical: equal bytes
+        history.record(dataclasses.replace(_run(run_id), started_at=f"2026-11-28T10:20:1{run_id[1]}+00:00"), snap)
+    assert history.diff("r1", "r2").federations[0].state == ()
+    changed = history.diff("r2", "r3").federations[0].state
+    assert [(c.path, c.before, c.after) for c in changed] == [("okta.app.status", "ACTIVE", "INACTIVE")]

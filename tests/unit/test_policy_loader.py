@@ -40,6 +40,21 @@ def test_builtin_catalogue_is_complete_and_valid() -> None:
     assert ids == CATALOGUE
 
 
+def test_the_shipped_pack_passes_every_check_the_runs_skip() -> None:
+    """A run trusts the shipped policies and frameworks (they ship with the code); this is where
+    they get the schema, template, regex and remediation checks a user's files get on every run."""
+    checked = load_policies(check_builtin=True)
+    assert checked == load_policies()
+    assert {f.id for f in checked.frameworks.frameworks} == {f.id for f in load_policies().frameworks.frameworks}
+
+
+def test_a_shipped_file_copied_out_is_checked_like_any_user_file(tmp_path: Path) -> None:
+    broken = (BUILTIN_POLICY_DIR / "okta.yaml").read_text(encoding="utf-8").replace("severity: high", "severity: hi", 1)
+    assert "severity: hi\n" in broken
+    with pytest.raises(PolicyError, match="severity"):
+        load_policies([user_policy(tmp_path, broken)], include_builtin=False)
+
+
 def test_meta_every_operator_documented_and_in_schema() -> None:
     props = policy_schema()["$defs"]["assertion"]["properties"]
     for name, op in OPERATORS.items():

@@ -1,0 +1,83 @@
+"""auditor.fastschema accepts exactly what jsonschema accepts, for the schemas it compiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditor.fastschema import compile_check
+from auditor.models import Finding, Severity, Status, finding_uid
+from auditor.report.json_report import finding_problem, report_schema
+
+FINDING_SCHEMA = report_schema()["properties"]["findings"]["items"]
+JSONSCHEMA = jsonschema.Draft202012Validator(FINDING_SCHEMA, format_checker=jsonschema.FormatChecker())
+FAST = compile_check(FINDING_SCHEMA)
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8),
+                    st.sampled_from(["PASS", "FAIL", "high", "OKTA-APP-ACTIVE", "okta-x", ""]))
+json_values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["framework", "id", "x"]), inner, max_size=3)),
+    max_leaves=8)
+
+
+def good_item() -> dict[str, Any]:
+    return {"uid": "u1", "control_id": "OKTA-APP-ACTIVE", "title": "t", "federation": "prod", "resource": "okta.app",
+            "status": "PASS", "severity": "high", "expected": True, "actual": True, "message": "m",
+            "remediation": None, "references": ["https://example.com"],
+            "requirements": [{"framework": "pci-dss-4.0", "id": "8.3.1"}]}
+
+
+def test_the_finding_schema_compiles() -> None:
+    assert FAST is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from(sorted(good_item())), value=json_values, drop=st.booleans())
+def test_a_finding_with_one_field_changed_is_judged_as_jsonschema_judges_it(key: str, value: Any,
+                                                                           drop: bool) -> None:
+    assert FAST is not None
+    item = good_item()
+    if drop:
+        del item[key]
+    else:
+        item[key] = value
+    assert FAST(item) == JSONSCHEMA.is_valid(item), item
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values)
+def test_any_document_is_judged_as_jsonschema_judges_it(value: Any) -> None:
+    assert FAST is not None
+    assert FAST(value) == JSONSCHEMA.is_valid(value)
+
+
+@pytest.mark.parametrize("change", [
+    {"uid": ""}, {"control_id": "okta-app"}, {"status": "pass"}, {"severity": "High"}, {"references": [1]},
+    {"requirements": [{"framework": "x"}]}, {"requirements": [{"framework": "x", "id": "1", "extra": 2}]},
+    {"remediation": "fix it"}, {"message": None},
+])
+def test_known_breaks_are_caught(change: dict[str, Any]) -> None:
+    assert FAST is not None
+    item = {**good_item(), **change}
+    assert not JSONSCHEMA.is_valid(item)
+    assert not FAST(item)
+
+
+def test_an_engine_finding_passes_and_a_broken_one_is_explained_by_jsonschema() -> None:
+    finding = Finding(uid=finding_uid("OKTA-APP-ACTIVE", "prod", "okta.app"), control_id="OKTA-APP-ACTIVE",
+                      title="App active", federation="prod", resource="okta.app", status=Status.PASS,
+                      severity=Severity.HIGH, expected="ACTIVE", actual="ACTIVE", message="ok")
+    assert finding_problem(finding) is None
+    broken = Finding(uid="", control_id="OKTA-APP-ACTIVE", title="App active", federation="prod",
+                     resource="okta.app", status=Status.PASS, severity=Severity.HIGH, expected=None, actual=None,
+                     message="ok")
+    assert finding_problem(broken) is not None  # jsonschema's message, e.g. "'' should be non-empty"
+
+
+def test_a_schema_with_an_unknown_keyword_is_left_to_jsonschema() -> None:
+    assert compile_check({"type": "object", "oneOf": [{"required": ["a"]}]}) is None
+    assert compile_check({"type": "string", "format": "date-time"}) is None
