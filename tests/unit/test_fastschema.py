@@ -26,8 +26,9 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(
 
 def good_item() -> dict[str, Any]:
     return {"uid": "u1", "control_id": "OKTA-APP-ACTIVE", "title": "t", "federation": "prod", "resource": "okta.app",
-            "status": "PASS", "severity": "high", "expected": True, "actual": True, "message": "m",
-            "remediation": None, "references": ["https://example.com"],
+            "status": "PASS", "severity": "high", "expected": {"status": {"operator": "equals", "value": True}},
+            "actual": True, "message": "m",
+            "remediation": {"action": None, "automatic": False, "needs_allow_scp_changes": False}, "references": ["https://example.com"],
             "requirements": [{"framework": "pci-dss-4.0", "id": "8.3.1"}]}
 
 
@@ -70,7 +71,8 @@ def test_known_breaks_are_caught(change: dict[str, Any]) -> None:
 def test_an_engine_finding_passes_and_a_broken_one_is_explained_by_jsonschema() -> None:
     finding = Finding(uid=finding_uid("OKTA-APP-ACTIVE", "prod", "okta.app"), control_id="OKTA-APP-ACTIVE",
                       title="App active", federation="prod", resource="okta.app", status=Status.PASS,
-                      severity=Severity.HIGH, expected="ACTIVE", actual="ACTIVE", message="ok")
+                      severity=Severity.HIGH, expected={"status": {"operator": "equals", "value": "ACTIVE"}},
+                      actual={"status": "ACTIVE"}, message="ok")
     assert finding_problem(finding) is None
     broken = Finding(uid="", control_id="OKTA-APP-ACTIVE", title="App active", federation="prod",
                      resource="okta.app", status=Status.PASS, severity=Severity.HIGH, expected=None, actual=None,
