@@ -62,8 +62,9 @@ def test_fifty_federations_beyond_one_window_on_the_apps_bucket_have_no_rate_lim
     # One list of the apps, then the users and the groups of each chain's app, and the metadata
     # and keys of each distinct app (two per chain), each once however many federations name it.
     assert len(apps_calls) <= 3 + 2 * len(chains) + 4 * len(chains), len(apps_calls)
-    # More than two windows' shares were needed, so the scan must have waited a whole window.
-    assert len(apps_calls) > 20 and elapsed > 3.0
+    # More than one window's limit was needed (the window may already have been running when the
+    # scan began, so how long it waited is not a bound: under load it measured 1.4 s here).
+    assert len(apps_calls) > 20
     assert elapsed < 30
 
 
