@@ -610,6 +610,8 @@ class FederationConfig:
         offline names its resources exactly as the scan did). Raises ValueError when `data` is not
         a valid federation block (a hand-edited or foreign snapshot)."""
         block = {**data, "name": name}
+        if _federation_valid()(block):  # compiled: this runs for every federation judged
+            return _build(cls, block, Path("."))
         error = next(iter(_federation_validator().iter_errors(block)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(the block)"
@@ -710,6 +712,15 @@ def _federation_validator() -> Any:
     import jsonschema
 
     return jsonschema.Draft202012Validator(schema_of(FederationConfig))
+
+
+@functools.lru_cache(maxsize=1)
+def _federation_valid() -> Callable[[Any], bool]:
+    """One federation block's schema compiled to a function (auditor.fastschema); jsonschema then
+    only explains a block it rejects."""
+    from auditor.fastschema import compile_check
+
+    return compile_check(schema_of(FederationConfig)) or (lambda block: False)
 
 
 def is_loopback_url(url: str) -> bool:

@@ -7,9 +7,11 @@ federation); the compiled check costs a few microseconds. It answers only "valid
 message of an invalid document, ask jsonschema (`auditor.report.json_report` does).
 
 It knows the keywords those schemas use (`type`, `enum`, `const`, `required`, `properties`,
-`additionalProperties`, `items`, `minItems`, `minLength`, `pattern`, and the annotations); a
-schema using any other keyword is not compiled (`compile_check` returns None) and jsonschema
-does all the checking. For the keywords it knows it accepts exactly what Draft 2020-12 accepts
+`additionalProperties`, `items`, `minItems`, `minLength`, `maxLength`, `pattern`, the numeric
+bounds, `minProperties`, `maxProperties`, and the annotations); a schema using any other keyword
+is not compiled (`compile_check` returns None) and jsonschema does all the checking. A federation
+block of the config is checked the same way each time a federation is judged. For the keywords
+it knows it accepts exactly what Draft 2020-12 accepts
 (the unit tests compare the two on generated documents).
 """
 
@@ -50,6 +52,11 @@ class _Unsupported(Exception):
     pass
 
 
+_KEYWORDS = frozenset({"type", "enum", "const", "required", "properties", "additionalProperties", "items",
+                       "minItems", "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
+                       "exclusiveMaximum", "minProperties", "maxProperties"})
+
+
 def compile_check(schema: Any) -> Check | None:
     """A function telling whether a document is valid against `schema`; None when the schema
     uses a keyword this module does not know (validate with jsonschema then)."""
@@ -75,8 +82,7 @@ def _compile(schema: Any) -> Check:
         return _never
     if not isinstance(schema, dict):
         raise _Unsupported(schema)
-    unknown = set(schema) - _ANNOTATIONS - {"type", "enum", "const", "required", "properties",
-                                              "additionalProperties", "items", "minItems", "minLength", "pattern"}
+    unknown = set(schema) - _ANNOTATIONS - _KEYWORDS
     if unknown:
         raise _Unsupported(sorted(unknown))
     checks: list[Check] = []
@@ -89,6 +95,13 @@ def _compile(schema: Any) -> Check:
         checks.append(_min_length(int(schema["minLength"])))
     if "pattern" in schema:
         checks.append(_pattern(re.compile(schema["pattern"]).search))
+    if "maxLength" in schema:
+        checks.append(_max_length(int(schema["maxLength"])))
+    for keyword, holds in _BOUNDS.items():
+        if keyword in schema:
+            checks.append(_bound(holds, schema[keyword]))
+    if "minProperties" in schema or "maxProperties" in schema:
+        checks.append(_property_count(int(schema.get("minProperties", 0)), schema.get("maxProperties")))
     if "minItems" in schema:
         checks.append(_min_items(int(schema["minItems"])))
     if "items" in schema:
@@ -100,6 +113,36 @@ def _compile(schema: Any) -> Check:
     if props or extra is not True:
         checks.append(_properties(props, _compile(extra)))
     return _all_of(checks)
+
+
+def _max_length(n: int) -> Check:
+    def check(value: Any) -> bool:
+        return not isinstance(value, str) or len(value) <= n
+    return check
+
+
+# Numeric bounds: (a number, the bound) -> whether it holds; they apply to numbers only.
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "minimum": lambda v, b: v >= b,
+    "maximum": lambda v, b: v <= b,
+    "exclusiveMinimum": lambda v, b: v > b,
+    "exclusiveMaximum": lambda v, b: v < b,
+}
+
+
+def _bound(holds: Callable[[Any, Any], bool], limit: Any) -> Check:
+    if not _is_number(limit):
+        raise _Unsupported(limit)
+
+    def check(value: Any) -> bool:
+        return not _is_number(value) or holds(value, limit)
+    return check
+
+
+def _property_count(least: int, most: Any) -> Check:
+    def check(value: Any) -> bool:
+        return not isinstance(value, dict) or (len(value) >= least and (most is None or len(value) <= int(most)))
+    return check
 
 
 def _always(value: Any) -> bool:

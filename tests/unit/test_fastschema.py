@@ -9,9 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from auditor.config import FederationConfig, schema_of
 from auditor.fastschema import compile_check
 from auditor.models import Finding, Severity, Status, finding_uid
 from auditor.report.json_report import finding_problem, report_schema
+from auditor.yamlio import load_yaml_file
+from tests import factories as f
+from tests.paths import ROOT
 
 FINDING_SCHEMA = report_schema()["properties"]["findings"]["items"]
 JSONSCHEMA = jsonschema.Draft202012Validator(FINDING_SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -83,3 +87,64 @@ def test_an_engine_finding_passes_and_a_broken_one_is_explained_by_jsonschema() 
 def test_a_schema_with_an_unknown_keyword_is_left_to_jsonschema() -> None:
     assert compile_check({"type": "object", "oneOf": [{"required": ["a"]}]}) is None
     assert compile_check({"type": "string", "format": "date-time"}) is None
+
+
+def _example_federations() -> list[dict[str, Any]]:
+    """The example config's federation, and one with every optional block (Connect, SCP, an
+    account of its own)."""
+    every = f.fed_config(aws={"role_arn": "arn:aws:iam::210987654321:role/AuditorReadOnly", "external_id": "x" * 8,
+                              "region": "eu-west-2"})
+    return [*(dict(b) for b in load_yaml_file(ROOT / "config.example.yaml").data["federations"]), every]
+
+
+FEDERATION_SCHEMA = schema_of(FederationConfig)
+FEDERATION_JSONSCHEMA = jsonschema.Draft202012Validator(FEDERATION_SCHEMA)
+FEDERATION_FAST = compile_check(FEDERATION_SCHEMA)
+numbers_and_more = st.one_of(json_values, st.integers(min_value=-5, max_value=100_000), st.floats(-1, 1e6),
+                             st.text(min_size=0, max_size=300))
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), value=numbers_and_more, drop=st.booleans())
+def test_a_federation_block_with_one_field_changed_is_judged_as_jsonschema_judges_it(data: Any, value: Any,
+                                                                                    drop: bool) -> None:
+    """The config's federation blocks (checked each time a federation is judged) use the numeric
+    and size keywords too."""
+    assert FEDERATION_FAST is not None
+    block = data.draw(st.sampled_from(_example_federations()))
+    block = {**block, "name": "prod"}
+    path = data.draw(st.sampled_from(sorted(_paths(block))))
+    changed = _changed(block, path, value, drop)
+    assert FEDERATION_FAST(changed) == FEDERATION_JSONSCHEMA.is_valid(changed), (path, value, drop)
+
+
+def test_the_example_federations_are_valid_both_ways() -> None:
+    assert FEDERATION_FAST is not None
+    for block in _example_federations():
+        block = {**block, "name": "prod"}
+        assert FEDERATION_FAST(block) and FEDERATION_JSONSCHEMA.is_valid(block)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _changed(block: dict[str, Any], path: tuple[Any, ...], value: Any, drop: bool) -> dict[str, Any]:
+    import copy
+
+    out = copy.deepcopy(block)
+    parent: Any = out
+    for part in path[:-1]:
+        parent = parent[part]
+    if drop and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return out
