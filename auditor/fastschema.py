@@ -82,7 +82,9 @@ def _compile(schema: Any) -> Check:
         return _never
     if not isinstance(schema, dict):
         raise _Unsupported(schema)
-    unknown = set(schema) - _ANNOTATIONS - _KEYWORDS
+    # `x-...` keys are this project's annotations (config.ALLOWED: what an error message says is
+    # allowed); like JSON Schema's own annotations they never change what validates.
+    unknown = {k for k in set(schema) - _ANNOTATIONS - _KEYWORDS if not k.startswith("x-")}
     if unknown:
         raise _Unsupported(sorted(unknown))
     checks: list[Check] = []
