@@ -200,3 +200,15 @@ def load_yaml_files(paths: Iterable[Path], key: str, problems: list[InputProblem
             yield path, load_yaml_file(path)
         except YamlLoadError as exc:
             problems.append(exc.problem)
+
+
+def yaml_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories into their *.yaml / *.yml files, sorted; keep files as given (policies
+    and framework mappings are listed the same way in the config)."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
+        else:
+            out.append(p)
+    return out

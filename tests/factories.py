@@ -135,3 +135,19 @@ def snapshot(resources: dict[str, Any] | None = None, *, errors: list[tuple[str,
                     settings={"aws": {"region": REGION}, "okta": {"org_url": "https://acme.okta.com",
                                                                   "allow_insecure_http": False}},
                     federations=(fed,))
+
+
+# The smallest config that validates (no API is called with it): for load-only tests.
+MINIMAL_CONFIG = """\
+version: 1
+okta:
+  org_url: https://example.okta.com
+  auth: {token_env: OKTA_API_TOKEN}
+aws: {region: us-east-1}
+federations:
+  - name: prod
+    okta_app: {id: 0oa1example}
+    user_pool_id: us-east-1_Example1
+    app_client: {name: app-client}
+    identity_provider: Okta
+"""

@@ -21,7 +21,7 @@ from typing import Any
 from auditor.errors import InputProblem
 from auditor.models import RequirementRef
 from auditor.validation import schema_problems
-from auditor.yamlio import Located, load_yaml_files
+from auditor.yamlio import Located, load_yaml_files, yaml_files
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "framework.schema.json"
 
@@ -111,17 +111,6 @@ class FrameworkSet:
         return [n for n in names if n not in self.ids]
 
 
-def framework_files(paths: list[Path]) -> list[Path]:
-    """Expand directories into their *.yaml / *.yml files, sorted; keep files as given."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
-        else:
-            out.append(p)
-    return out
-
-
 def load_frameworks(paths: list[Path], control_ids: set[str] | frozenset[str], *,
                     builtin_dir: Path | None = None,
                     check_builtin: bool = False) -> tuple[FrameworkSet, list[InputProblem]]:
@@ -136,8 +125,8 @@ def load_frameworks(paths: list[Path], control_ids: set[str] | frozenset[str], *
     frameworks: list[Framework] = []
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
-    shipped = framework_files([builtin_dir]) if builtin_dir is not None else []
-    for path, doc in load_yaml_files([*shipped, *framework_files(paths)], "frameworks", problems):
+    shipped = yaml_files([builtin_dir]) if builtin_dir is not None else []
+    for path, doc in load_yaml_files([*shipped, *yaml_files(paths)], "frameworks", problems):
         framework, file_problems = _load_doc(doc, control_ids, builtin=path in shipped,
                                              checked=check_builtin or path not in shipped)
         problems += file_problems

@@ -35,7 +35,7 @@ from auditor.policy.templates import (
 )
 from auditor.resources import read_problem
 from auditor.validation import schema_problems
-from auditor.yamlio import Located, format_path, load_yaml_files
+from auditor.yamlio import Located, format_path, load_yaml_files, yaml_files
 
 
 def _builtin_policy_dir() -> Path:
@@ -78,17 +78,6 @@ class PolicySet:
         raise KeyError(control_id)
 
 
-def policy_files(paths: list[Path]) -> list[Path]:
-    """Expand directories into their *.yaml / *.yml files, sorted; keep files as given."""
-    out: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            out.extend(sorted([*p.glob("*.yaml"), *p.glob("*.yml")]))
-        else:
-            out.append(p)
-    return out
-
-
 def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin: bool = True,
                   frameworks: list[Path] | tuple[Path, ...] = (), check_builtin: bool = False) -> PolicySet:
     """Load the built-in pack plus `extra` files/directories, then the framework mappings (the
@@ -105,7 +94,7 @@ def load_policies(extra: list[Path] | tuple[Path, ...] = (), *, include_builtin:
     controls: list[Control] = []
     digests: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for path, doc in load_yaml_files(policy_files(paths), "policies", problems):
+    for path, doc in load_yaml_files(yaml_files(paths), "policies", problems):
         digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
         trusted = include_builtin and not check_builtin and path.resolve().parent == builtin_dir
         file_controls, file_problems = _load_doc(doc, checked=not trusted)

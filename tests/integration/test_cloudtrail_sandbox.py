@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,16 +20,6 @@ TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
-@pytest.fixture(scope="module")
-def server(sandbox: Sandbox) -> Iterator[LocalAWS]:
-    yield sandbox.aws
-    sandbox.reset()
-
-
-@pytest.fixture()
-def aws(server: LocalAWS) -> LocalAWS:
-    server.reset()
-    return server
 
 
 def assumed_client(aws: LocalAWS, service: str, session_name: str) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from auditor.sandbox.local_aws import SCP_MAX_CHARACTERS, LocalAWS
-from auditor.sandbox.scenario import Sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +27,6 @@ SMALL_SCP = json.dumps(
 )
 
 
-@pytest.fixture(scope="module")
-def server(sandbox: Sandbox) -> Iterator[LocalAWS]:
-    # One LocalAWS per process (moto's state is global): use the session sandbox's.
-    yield sandbox.aws
-    sandbox.reset()
-
-
-@pytest.fixture()
-def aws(server: LocalAWS) -> LocalAWS:
-    server.reset()
-    return server
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:

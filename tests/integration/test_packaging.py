@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from auditor.policy.loader import load_policies
+from tests.factories import MINIMAL_CONFIG
 from tests.paths import ROOT
 
 # Part of the normal suite (no skip): the demo drives the sandbox in the installed copy. About 10 s.
@@ -57,19 +58,6 @@ def _build_wheel(tmp_path: Path) -> tuple[Path, str]:
     return wheel, proc.stdout + proc.stderr
 
 
-MINIMAL_CONFIG = """\
-version: 1
-okta:
-  org_url: https://example.okta.com
-  auth: {token_env: OKTA_API_TOKEN}
-aws: {region: us-east-1}
-federations:
-  - name: prod
-    okta_app: {id: 0oa1example}
-    user_pool_id: us-east-1_Example1
-    app_client: {name: app-client}
-    identity_provider: Okta
-"""
 
 
 def test_wheel_installs_and_runs_without_the_source_tree(tmp_path: Path) -> None:

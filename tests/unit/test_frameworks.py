@@ -23,24 +23,12 @@ from auditor.policy.loader import BUILTIN_FRAMEWORK_DIR, load_policies
 from auditor.report.attestation import render_attestation_csv, render_attestation_md
 from auditor.report.json_report import render_json
 from auditor.report.ocsf import render_ocsf
+from tests.factories import MINIMAL_CONFIG
 from tests.paths import ROOT
 
 SHIPPED = {"pci-dss-4.0", "soc2-tsc-2017", "iso-27001-2022", "nist-800-53-r5"}
 POLICIES = load_policies()
 
-MINIMAL_CONFIG = """\
-version: 1
-okta:
-  org_url: https://example.okta.com
-  auth: {token_env: OKTA_API_TOKEN}
-aws: {region: us-east-1}
-federations:
-  - name: prod
-    okta_app: {id: 0oa1example}
-    user_pool_id: us-east-1_Example1
-    app_client: {name: app-client}
-    identity_provider: Okta
-"""
 
 
 def test_the_four_frameworks_ship_and_validate_against_the_schema() -> None:
