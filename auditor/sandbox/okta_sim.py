@@ -340,7 +340,9 @@ class OktaSimulator:
     @property
     def api_token(self) -> str:
         """The org admin's API token (SSWS). Assigning another rotates it: the old one stops
-        working, as a revoked token does, and the new one acts as the same admin."""
+        working, as a revoked token does, and the new one acts as the same admin. A test knob
+        standing in for the Admin Console (Security > API > Tokens), which the API does not
+        cover; README "How the sandbox differs" lists it."""
         return self._api_token
 
     @api_token.setter
