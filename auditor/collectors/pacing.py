@@ -29,11 +29,16 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-# Okta's buckets are per endpoint *template*: the collection (`/api/v1/apps`), one item
-# (`/api/v1/apps/{id}`) and sub-resources (`/api/v1/apps/{id}/users`) are counted apart.
-# The app's metadata is read through the API (/api/v1/apps/{id}/sso/saml/metadata), an item
-# sub-resource like the others; the public /app/... forms are fetched by Cognito, not by us.
-_ID_SEGMENT = re.compile(r"^(/api/v1/(?:apps|users|groups))/[^/?]+")
+# Okta's buckets, from its management rate limits page
+# (https://developer.okta.com/docs/reference/rl-global-mgmt/): "/api/v1/apps endpoint and all
+# other endpoints of the form /api/v1/apps/* including /api/v1/apps/{id}/*" are ONE bucket (an
+# app's users, groups, metadata and keys count against the app list's limit, Okta's tightest:
+# 100 a minute); only the explicit item /api/v1/apps/{id} has its own. Groups likewise ("except
+# /api/v1/groups/{id}"); users have a collection and an item bucket; /api/v1/logs its own; "most
+# other API actions" share /api/v1. Pacing by a finer key would let each sub-resource spend the
+# share on its own, several times over in one real bucket.
+_ITEM = re.compile(r"^/api/v1/(apps|groups|users)/[^/]+$")
+_FAMILY = re.compile(r"^/api/v1/(apps|groups)(?:/|$)")
 # After a reset time passes, wait this much longer: the header has one-second resolution.
 RESET_MARGIN_S = 0.25
 # Never sleep longer than this for one window (Okta's windows are one minute).
@@ -41,9 +46,18 @@ MAX_WINDOW_WAIT_S = 65.0
 
 
 def okta_bucket(url: str) -> str:
-    """The bucket key of a request: its path with ids replaced by `{id}`, without the query."""
+    """The Okta rate-limit bucket a request URL counts in (see above), e.g. `/api/v1/apps` for
+    `/api/v1/apps/{id}/users` and `/api/v1/apps/{id}` for the app itself."""
     path = re.sub(r"^https?://[^/]+", "", url).split("?", 1)[0]
-    return _ID_SEGMENT.sub(r"\1/{id}", path)
+    item = _ITEM.match(path)
+    if item:
+        return f"/api/v1/{item.group(1)}/{{id}}"
+    family = _FAMILY.match(path)
+    if family:
+        return f"/api/v1/{family.group(1)}"
+    if path in ("/api/v1/users", "/api/v1/logs") or not path.startswith("/api/v1/"):
+        return path
+    return "/api/v1"
 
 
 @dataclass

@@ -29,6 +29,13 @@ Okta behaviour reproduced, with the source each rule follows:
 - Every response carries ``X-Rate-Limit-Limit``/``-Remaining``/``-Reset`` (UTC epoch seconds)
   for its bucket (https://developer.okta.com/docs/reference/rl-best-practices/); over the
   limit is 429 E0000047.
+  Buckets are those of Okta's management rate limits page
+  (https://developer.okta.com/docs/reference/rl-global-mgmt/): ``/api/v1/apps`` counts the list
+  "and all other endpoints of the form /api/v1/apps/* including /api/v1/apps/{id}/*" (an app's
+  users, groups, metadata and keys share it), ``/api/v1/apps/{id}`` only the explicit item;
+  ``/api/v1/groups`` all but ``/api/v1/groups/{id}``; ``/api/v1/users`` the collection,
+  ``/api/v1/users/{id}`` the item; ``/api/v1/logs`` its own; "most other API actions" one
+  ``/api/v1`` bucket (see :func:`okta_rate_limit_bucket`).
 - A PUT of an app replaces it: settings left out of the body fall back to their defaults,
   which is why callers must read-modify-write the whole object.
 - App users include those assigned through a group, with ``scope: "GROUP"``.
@@ -111,6 +118,43 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ALNUM = string.ascii_letters + string.digits
 DEFAULT_RATE_LIMIT = 10_000  # effectively unlimited unless set_rate_limit is called
 DEFAULT_RATE_WINDOW_S = 60.0
+
+_ITEM = r"/[^/]+"
+
+
+def okta_rate_limit_bucket(path: str) -> str:
+    """The rate-limit bucket Okta counts a request path in, after the management rate limits page
+    (https://developer.okta.com/docs/reference/rl-global-mgmt/):
+
+    - "Create, list, or other app actions: Calls to the /api/v1/apps endpoint and all other
+      endpoints of the form /api/v1/apps/* including /api/v1/apps/{id}/*" -> ``/api/v1/apps``;
+    - "Get, update, or delete an app by ID: Explicit calls to the app instance: /api/v1/apps/{id}"
+      -> ``/api/v1/apps/{id}``;
+    - "/api/v1/groups except /api/v1/groups/{id}" -> ``/api/v1/groups``; "/api/v1/groups/{id}
+      only" -> ``/api/v1/groups/{id}``;
+    - "/api/v1/users" (create or list) and "/api/v1/users/{id}" (one user) -> those two;
+    - "/api/v1/logs" -> its own; "Most other API actions: /api/v1" -> ``/api/v1``.
+
+    Outside ``/api/v1`` (``/oauth2/...``, the public ``/app/...`` metadata, which the page does not
+    list) each endpoint template is a bucket of its own.
+    """
+    if re.fullmatch(rf"/api/v1/apps{_ITEM}", path):
+        return "/api/v1/apps/{id}"
+    if path == "/api/v1/apps" or path.startswith("/api/v1/apps/"):
+        return "/api/v1/apps"
+    if re.fullmatch(rf"/api/v1/groups{_ITEM}", path):
+        return "/api/v1/groups/{id}"
+    if path == "/api/v1/groups" or path.startswith("/api/v1/groups/"):
+        return "/api/v1/groups"
+    if path == "/api/v1/users":
+        return "/api/v1/users"
+    if re.fullmatch(rf"/api/v1/users{_ITEM}", path):
+        return "/api/v1/users/{id}"
+    if path == "/api/v1/logs":
+        return "/api/v1/logs"
+    if path.startswith("/api/v1/"):
+        return "/api/v1"
+    return re.sub(r"^/app/.+/sso/saml/metadata$", "/app/{app}/sso/saml/metadata", path)
 TIMEOUT_FAULT_HOLD_S = 30.0
 ACCESS_TOKEN_TTL_S = 3600
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -327,6 +371,8 @@ class OktaSimulator:
         self.org_name = org_name
         self.url = ""
         self.requests: list[RecordedRequest] = []
+        # (bucket, path) of every request answered 429 for its bucket's limit (for tests and benchmarks).
+        self.rate_limited: list[tuple[str, str]] = []
         self._state = _State(latency_ms=latency_ms)
         self._api_token = api_token
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -458,9 +504,10 @@ class OktaSimulator:
         self._on_loop(apply)
 
     def set_template_rate_limit(self, template: str, limit: int, window_s: float = 60.0) -> None:
-        """Limit one endpoint template exactly, as Okta's buckets are: `/api/v1/apps` (the list,
-        not the app items below it), `/api/v1/apps/{id}`, `/api/v1/apps/{id}/users`. Template
-        limits win over `set_rate_limit` prefixes."""
+        """Limit one of Okta's buckets (a name :func:`okta_rate_limit_bucket` gives): `/api/v1/apps`
+        (the list and every `/api/v1/apps/{id}/...` sub-resource), `/api/v1/apps/{id}` (the item
+        only), `/api/v1/groups`, `/api/v1/logs`, `/api/v1`, ... Template limits win over
+        `set_rate_limit` prefixes."""
         if limit < 0 or window_s <= 0:
             raise ValueError("limit must be >= 0 and window_s > 0")
 
@@ -622,9 +669,7 @@ class OktaSimulator:
 
     def _bucket_for(self, path: str) -> tuple[str, _Bucket]:
         st = self._state
-        # Okta's buckets are per endpoint template (collection vs. item).
-        name = re.sub(r"^(/api/v1/(?:apps|users|groups))/[^/]+", r"\1/{id}", path)
-        name = re.sub(r"^/app/.+/sso/saml/metadata$", "/app/{app}/sso/saml/metadata", name)
+        name = okta_rate_limit_bucket(path)
         if name in st.template_buckets:
             return name, st.template_buckets[name]
         best = max((p for p in st.configured_buckets if path.startswith(p)), key=len, default=None)
@@ -636,12 +681,14 @@ class OktaSimulator:
         return name, bucket
 
     def _count_request(self, path: str) -> tuple[dict[str, str], bool]:
-        _, bucket = self._bucket_for(path)
+        name, bucket = self._bucket_for(path)
         now = time.time()
         if now - bucket.window_start >= bucket.window_s:
             bucket.window_start, bucket.used = now, 0
         bucket.used += 1
         limited = bucket.used > bucket.limit
+        if limited:
+            self.rate_limited.append((name, path))
         headers = {
             "X-Rate-Limit-Limit": str(bucket.limit),
             "X-Rate-Limit-Remaining": str(max(0, bucket.limit - bucket.used)),

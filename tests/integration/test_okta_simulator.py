@@ -482,6 +482,27 @@ def test_rate_limit_headers_and_429(sim: OktaSimulator) -> None:
     assert call(base, "GET", "/api/v1/groups").status == 200
 
 
+def test_app_sub_resources_count_in_the_apps_bucket(sim: OktaSimulator) -> None:
+    """Okta's management rate limits page (rl-global-mgmt): "/api/v1/apps endpoint and all other
+    endpoints of the form /api/v1/apps/* including /api/v1/apps/{id}/*" are one bucket; "explicit
+    calls to the app instance: /api/v1/apps/{id}" another."""
+    base = sim.url
+    app = call(base, "POST", "/api/v1/apps", {"label": "Bucket test", "signOnMode": "SAML_2_0", "settings": {
+        "signOn": {"ssoAcsUrl": "https://sp.example.com/acs", "audience": "urn:example:sp"}}}).json()
+    sim.set_template_rate_limit("/api/v1/apps", 50, window_s=60)
+    sim.set_template_rate_limit("/api/v1/apps/{id}", 40, window_s=60)
+    try:
+        seen = [int(call(base, "GET", path).headers["X-Rate-Limit-Remaining"]) for path in (
+            "/api/v1/apps", f"/api/v1/apps/{app['id']}/users", f"/api/v1/apps/{app['id']}/groups",
+            f"/api/v1/apps/{app['id']}/credentials/keys")]
+        assert seen == [49, 48, 47, 46]
+        item = call(base, "GET", f"/api/v1/apps/{app['id']}")
+        assert (item.headers["X-Rate-Limit-Limit"], item.headers["X-Rate-Limit-Remaining"]) == ("40", "39")
+    finally:
+        sim.set_template_rate_limit("/api/v1/apps", 10_000, window_s=60)
+        sim.set_template_rate_limit("/api/v1/apps/{id}", 10_000, window_s=60)
+
+
 def test_latency_knob(sim: OktaSimulator) -> None:
     sim.set_latency(200)
     started = time.monotonic()
