@@ -5,10 +5,12 @@ the rate limits allow.
     .venv/bin/python bench/scan_scale.py --federations 50 --memory-federations 0
 
 What it does:
-1. Starts the sandbox (Okta simulator, local AWS) with `--latency-ms` on every call and Okta rate
-   limits per endpoint template and window: the app list `/api/v1/apps` (`--okta-apps-limit`),
-   `/api/v1/apps/{id}` (`--okta-app-limit`), and the app's `/users`, `/groups`, `/sso/saml/metadata`
-   and `/credentials/keys` (same limit as the item).
+1. Starts the sandbox (Okta simulator, local AWS) with `--latency-ms` on every call, Cognito's
+   request rates per pool and per account, and Okta's two app buckets as Okta's management rate
+   limits page defines them (https://developer.okta.com/docs/reference/rl-global-mgmt/):
+   `/api/v1/apps`, the app list *and* every `/api/v1/apps/{id}/...` (an app's users, groups,
+   metadata and keys), `--okta-apps-limit` (100 a minute on most editions), and the item
+   `/api/v1/apps/{id}`, `--okta-app-limit`.
 2. Seeds N federations through the public APIs (concurrent seeding threads): each one a Cognito
    user pool with domain, SAML IdP and app client, an Amazon Connect instance, the Connect user
    role with its federation policy and an IAM SAML provider, in one of `--accounts` AWS accounts
@@ -16,13 +18,18 @@ What it does:
    `aws.role_arn` per federation); and in Okta the Cognito app and the Connect app, and a group
    assigned to both. One SCP on the OU protects every account's role and instance.
 3. Scans, each in a fresh `python -m auditor scan` process, `--repeats` times interleaved (main,
-   small, baseline, main, ...; every scan starts with fresh Okta windows): N federations at
-   `--concurrency` (default 16); `--small-federations` of them at the same concurrency (the
-   difference gives the scanner CPU per added federation, and the rest its fixed start-up
-   cost); `--baseline-federations` at `--concurrency 1` (extrapolated linearly to N: at
-   concurrency 1 a scan is a sum of call latencies). Then once `--memory-federations` (default
-   1000) for the peak RSS: that config lists the seeded chains several times under different
-   names (no latency and no Okta limits, since it measures memory).
+   small, baseline, main, ...), with Okta's limits lifted: at the documented limits one org's app
+   bucket allows ~8 federations a minute at the default share, whatever the scanner does, so
+   these scale scans measure the rest (latency, Cognito's rates, the scanner's CPU): N
+   federations at `--concurrency` (default 16); `--small-federations` of them at the same
+   concurrency (the difference gives the scanner CPU per added federation, and the rest its
+   fixed start-up cost); `--baseline-federations` at `--concurrency 1` (extrapolated linearly to
+   N: at concurrency 1 a scan is a sum of call latencies). Then once the Okta-bound scan:
+   `--okta-federations` (default 12) at Okta's limits, fresh windows: its wall time against the
+   app bucket's windows, and the 429s the simulator answered (none, if the scan kept to its
+   share). Then once `--memory-federations` (default 1000) for the peak RSS: that config lists
+   the seeded chains several times under different names (no latency and no Okta limits, since
+   it measures memory).
 4. Prints, per configuration, the median and range of wall time, of the scanner's CPU (its
    process's user + system time, start-up and exit included) apart from the sandbox's (this
    process serves Okta and AWS) and of the load the rest of the machine added meanwhile (from
@@ -56,6 +63,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from auditor.sandbox.okta_sim import okta_rate_limit_bucket  # noqa: E402
 from auditor.sandbox.scenario import (  # noqa: E402 (after the path: runs from a checkout)
     AWS_SIGNIN,
     EMAIL_CLAIM,
@@ -323,20 +331,26 @@ def window_bound(calls: int, limit: int, share: float, window_s: float) -> float
     return (math.ceil(calls / per_window) - 1) * window_s if calls else 0.0
 
 
-def lower_bound(counts: Counter[str], n: int, accounts: int,
-                args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+def lower_bound(counts: Counter[str], n: int, accounts: int, args: argparse.Namespace,
+                okta_limited: bool = True) -> tuple[float, dict[str, float]]:
     """The wall time no scan can beat, given latency and the limits it must keep to."""
     lat = args.latency_ms / 1000
     parts = {
         # One federation's longest chain of dependent calls (Cognito: pool -> IdP -> metadata;
         # the client by name: list -> describe), each at least one latency.
         "latency: one federation's dependent calls": 3 * lat,
-        "okta /api/v1/apps window": window_bound(counts["okta GET /api/v1/apps"], args.okta_apps_limit,
-                                                 args.share, args.okta_window_s),
     }
-    for sub in ("users", "groups", "sso/saml/metadata", "credentials/keys"):
-        parts[f"okta /api/v1/apps/{{id}}/{sub} window"] = window_bound(
-            counts[f"okta GET /api/v1/apps/{{id}}/{sub}"], args.okta_app_limit, args.share, args.okta_window_s)
+    if okta_limited:
+        # Okta's buckets as its management rate limits page defines them (the simulator's
+        # okta_rate_limit_bucket): the list and every /api/v1/apps/{id}/... in one.
+        by_bucket: Counter[str] = Counter()
+        for key, value in counts.items():
+            if key.startswith("okta "):
+                by_bucket[okta_rate_limit_bucket(key.split(" ", 2)[2])] += value
+        parts["okta /api/v1/apps bucket (the list and every app's sub-resources)"] = window_bound(
+            by_bucket["/api/v1/apps"], args.okta_apps_limit, args.share, args.okta_window_s)
+        parts["okta /api/v1/apps/{id} bucket"] = window_bound(
+            by_bucket["/api/v1/apps/{id}"], args.okta_app_limit, args.share, args.okta_window_s)
     cognito = sum(v for k, v in counts.items() if k.startswith("aws cognito-idp:"))
     burst = args.cognito_account_rps  # the token bucket starts full
     parts["cognito per-account rate"] = max(0.0, (math.ceil(cognito / accounts) - burst) / args.cognito_account_rps)
@@ -345,12 +359,11 @@ def lower_bound(counts: Counter[str], n: int, accounts: int,
 
 
 def set_okta_limits(sb: Sandbox, apps_limit: int, app_limit: int, window_s: float) -> None:
-    """Okta's per-template limits: the app list, and one app with (each) its /users, /groups,
-    metadata and keys (sub-resources are counted apart, as Okta's buckets are per endpoint)."""
+    """Okta's limits on its two app buckets (https://developer.okta.com/docs/reference/rl-global-mgmt/):
+    `/api/v1/apps`, the list and every `/api/v1/apps/{id}/...` (users, groups, metadata, keys), and
+    `/api/v1/apps/{id}`, the app itself. Setting them starts fresh windows."""
     sb.okta.set_template_rate_limit("/api/v1/apps", apps_limit, window_s)
-    for template in ("/api/v1/apps/{id}", "/api/v1/apps/{id}/users", "/api/v1/apps/{id}/groups",
-                     "/api/v1/apps/{id}/sso/saml/metadata", "/api/v1/apps/{id}/credentials/keys"):
-        sb.okta.set_template_rate_limit(template, app_limit, window_s)
+    sb.okta.set_template_rate_limit("/api/v1/apps/{id}", app_limit, window_s)
 
 
 def write_scan_config(sb: Sandbox, feds: list[dict[str, Any]], folder: Path, args: argparse.Namespace,
@@ -392,9 +405,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--federations", type=int, default=200)
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=30.0, help="added to every Okta and AWS call")
-    parser.add_argument("--okta-apps-limit", type=int, default=100, help="requests per window on /api/v1/apps")
+    parser.add_argument("--okta-apps-limit", type=int, default=100,
+                        help="requests per window on Okta's /api/v1/apps bucket: the list and every "
+                             "/api/v1/apps/{id}/... (users, groups, metadata, keys); 100 on most editions")
     parser.add_argument("--okta-app-limit", type=int, default=600,
-                        help="requests per window on /api/v1/apps/{id} (and, each, its /users and /groups)")
+                        help="requests per window on /api/v1/apps/{id} itself (600 Enterprise, 500 Workforce)")
+    parser.add_argument("--okta-federations", type=int, default=12,
+                        help="federations of the Okta-bound scan, at the Okta limits above (six calls each in "
+                             "the /api/v1/apps bucket; 12 need two windows at the default share); 0: skip")
     parser.add_argument("--okta-window-s", type=float, default=60.0, help="Okta's rate-limit window")
     parser.add_argument("--share", type=float, default=0.5, help="okta.rate_limit_share")
     parser.add_argument("--cognito-pool-rps", type=float, default=5.0)
@@ -426,10 +444,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"seeded {n} federations over {len(accounts)} accounts ({', '.join(accounts)}) and one Okta org "
               f"({apps_in_org} apps) in {seed_s:.1f} s")
-        print(f"limits: Okta {args.okta_apps_limit}/{args.okta_window_s:g}s on /api/v1/apps, "
-              f"{args.okta_app_limit}/{args.okta_window_s:g}s on /api/v1/apps/{{id}} (and on each of its /users, "
-              f"/groups, metadata, keys), share {args.share}; Cognito {args.cognito_pool_rps:g} rps per pool, "
-              f"{args.cognito_account_rps:g} rps per account; latency {args.latency_ms:g} ms per call")
+        print(f"limits: Cognito {args.cognito_pool_rps:g} rps per pool, {args.cognito_account_rps:g} rps per account; "
+              f"latency {args.latency_ms:g} ms per call. Okta: {args.okta_apps_limit}/{args.okta_window_s:g}s on "
+              f"/api/v1/apps (the list and every app's users, groups, metadata and keys), {args.okta_app_limit}/"
+              f"{args.okta_window_s:g}s on /api/v1/apps/{{id}}, share {args.share}, in the Okta-bound scan only: at "
+              f"those limits {n} federations need ~{math.ceil(6 * n / max(1, int(args.okta_apps_limit * args.share)))} "
+              "windows whatever the scanner does, so the scale scans lift them and measure the rest")
         print(f"machine: {os.cpu_count()} CPUs, load average {load_before[0]:.2f} / {load_before[1]:.2f} / "
               f"{load_before[2]:.2f} (1 / 5 / 15 min) before seeding; {args.repeats} interleaved run(s) of each "
               "configuration\n")
@@ -448,9 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         counts: Counter[str] = Counter()
         for repeat in range(args.repeats):
             for cfg in configs:
-                # Fresh Okta windows for every scan, as if each ran a minute after the last: the
-                # scans measure the scanner, not the order they ran in.
-                set_okta_limits(sb, args.okta_apps_limit, args.okta_app_limit, args.okta_window_s)
+                # No Okta limits in the scale scans (the Okta-bound scan below measures them): at
+                # Okta's documented limits the app bucket alone would set the pace.
+                set_okta_limits(sb, 1_000_000, 1_000_000, args.okta_window_s)
                 marks = (len(sb.okta.requests), len(sb.aws.calls))
                 machine = MachineLoad()
                 machine.start()
@@ -474,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         main_runs = main_cfg.runs
         first = main_runs[0]
         minimum = minimum_calls(n, len(accounts), apps_in_org)
-        bound, parts = lower_bound(counts, n, len(accounts), args)
+        bound, parts = lower_bound(counts, n, len(accounts), args, okta_limited=False)
 
         print(f"== scan, --concurrency {args.concurrency}, {n} federations")
         print(f"findings: {first['statuses']}; ERROR findings: {first['errors']}, of them caused by "
@@ -524,6 +544,36 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== baseline, --concurrency 1, measured on {base.federations} of {n} federations and extrapolated "
                   f"linearly: {baseline_s:.1f} s for {n} (estimate); speed-up on the medians: {speedup:.1f}x\n")
 
+        okta_run = okta_bound = None
+        k_okta = min(args.okta_federations, n)
+        if k_okta:
+            # Fresh windows at the documented limits, latency as above: the wall time is the app
+            # bucket's windows, and the scan must stay inside its share (no 429 to retry).
+            set_okta_limits(sb, args.okta_apps_limit, args.okta_app_limit, args.okta_window_s)
+            marks = (len(sb.okta.requests), len(sb.aws.calls), len(sb.okta.rate_limited))
+            okta_run = run_scan(write_scan_config(sb, feds[:k_okta], folder, args, "okta"), args.concurrency,
+                                folder / "reports-okta")
+            okta_counts = calls_since(sb, *marks[:2])
+            okta_run["http_429"] = len(sb.okta.rate_limited) - marks[2]
+            okta_accounts = len({s.account for s in seeded[:k_okta]})
+            okta_bound, okta_parts = lower_bound(okta_counts, k_okta, okta_accounts, args)
+            okta_min = minimum_calls(k_okta, okta_accounts, apps_in_org)
+            okta_over = {k: v - okta_min.get(k, 0) for k, v in okta_counts.items() if v > okta_min.get(k, 0)}
+            okta_run["calls_ok"] = not okta_over and sum(okta_counts.values()) == sum(okta_min.values())
+            apps_bucket = sum(v for k, v in okta_counts.items()
+                              if k.startswith("okta ") and okta_rate_limit_bucket(k.split(" ", 2)[2]) == "/api/v1/apps")
+            print(f"== Okta-bound: {k_okta} federations at Okta's limits ({args.okta_apps_limit}/"
+                  f"{args.okta_window_s:g}s on /api/v1/apps, share {args.share}), --concurrency {args.concurrency}")
+            print(f"calls in the /api/v1/apps bucket {apps_bucket} (the list + 6 per federation); all calls "
+                  f"{sum(okta_counts.values())} / minimum {sum(okta_min.values())}"
+                  f"{'; over: ' + str(okta_over) if okta_over else ''}")
+            for name, value in okta_parts.items():
+                print(f"  {name:66} {value:7.2f} s")
+            print(f"wall {okta_run['wall']:.1f} s / lower bound {okta_bound:.1f} s = "
+                  f"{okta_run['wall'] / okta_bound if okta_bound else float('inf'):.2f}; HTTP 429 answered: "
+                  f"{okta_run['http_429']}; ERROR findings {okta_run['errors']}; "
+                  f"scanner CPU {okta_run['cpu_s']:.2f} s\n")
+
         memory = None
         if args.memory_federations:
             m = args.memory_federations
@@ -556,6 +606,13 @@ def main(argv: list[str] | None = None) -> int:
         if speedup is not None:
             checks.append((f">= 10x faster than --concurrency 1 ({speedup:.1f}x, baseline extrapolated)",
                            speedup >= 10))
+        if okta_run is not None and okta_bound:
+            ratio = okta_run["wall"] / okta_bound
+            checks.append((f"Okta-bound scan within 1.3x of its lower bound ({ratio:.2f}x), no 429 "
+                           f"({okta_run['http_429']}), no ERROR ({okta_run['errors']}), calls = the minimum "
+                           f"({okta_run['calls_ok']})",
+                           ratio <= 1.3 and okta_run["http_429"] == 0 and okta_run["errors"] == 0
+                           and okta_run["calls_ok"]))
         if memory is not None:
             checks.append((f"peak RSS <= 200 MB for {args.memory_federations} federations ({memory['rss_mb']:.0f} MB)",
                            memory["rss_mb"] <= 200))
