@@ -79,12 +79,15 @@ def drifted(sandbox: Sandbox, world: SeededFederation,
     return tmp, first, second
 
 
-def test_each_drift_is_attributed_to_its_actor_and_event(sandbox: Sandbox, drifted: Any) -> None:
+def test_each_drift_is_attributed_to_its_actor_and_event(sandbox: Sandbox, world: SeededFederation,
+                                                         drifted: Any) -> None:
     _, _, out = drifted
     findings = by_control(out, "attrib")
     client = findings["COGNITO-CLIENT-IDP-ENABLED"]
     assert client.status is Status.FAIL and client.attribution is not None
-    updates = [r for r in sandbox.aws.trail_events(ACCOUNT_ID, REGION) if r["eventName"] == "UpdateUserPoolClient"]
+    # This client's updates only: the trail is the account's, and other modules' fixes update theirs.
+    updates = [r for r in sandbox.aws.trail_events(ACCOUNT_ID, REGION) if r["eventName"] == "UpdateUserPoolClient"
+               and (r.get("requestParameters") or {}).get("clientId") == world.client_id]
     by_terraform = next(r for r in updates if "terraform-ci" in r["userIdentity"]["arn"])
     got = client.attribution
     assert (got.state, got.confidence, got.event_id) == (AttributionState.FOUND, "field", by_terraform["eventID"])
