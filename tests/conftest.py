@@ -61,13 +61,13 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def scan_sandbox(sb: Sandbox, feds: Sequence[SeededFederation], tmp_path: Path, *,
-                 edit: Any = None, remediation: Any = None, **options: Any) -> RunOutput:
+                 edit: Any = None, remediation: Any = None, progress: Any = None, **options: Any) -> RunOutput:
     """Write a config for the seeded federations (optionally edited) and run a real scan."""
     doc = config_document(sb, feds, reports_dir=str(tmp_path / "reports"))
     if edit is not None:
         edit(doc)
     config = load_config(write_config(tmp_path / "config.yaml", doc))
-    return scan(config, ScanOptions(**options), remediation=remediation)
+    return scan(config, ScanOptions(**options), remediation=remediation, progress=progress)
 
 
 def by_control(out: RunOutput, federation: str) -> dict[str, Finding]:

@@ -373,6 +373,10 @@ class OktaCollector(Collector):
         super().__init__(config, progress, options)
         self._secret = secret
         self.pacer = OktaPacer(self.options.okta_rate_limit_share)
+        share = self.options.okta_rate_limit_share
+        self.pacer.on_wait = lambda bucket, seconds: self.progress("okta", (
+            f"waiting {seconds:.0f} s for Okta's {bucket} rate-limit window: this scan's share ({share:.0%}) of it "
+            "is spent, the rest is left to the org's other integrations"))
         self._apps: AppDirectory | None = None
         # Each app's metadata and assignments read once per scan, however many federations name the app.
         self._metadata_reads: dict[str, asyncio.Future[dict[str, Any]]] = {}

@@ -67,6 +67,7 @@ class _Window:
     reset: float = 0.0  # epoch seconds (server clock) when the window ends
     skew: float = 0.0  # server clock minus local clock, from the Date header
     inflight: int = 0
+    announced: float = -1.0  # the reset time a wait was last announced for (once per window)
 
 
 class OktaPacer:
@@ -80,6 +81,9 @@ class OktaPacer:
         self._windows: dict[str, _Window] = {}
         self._changed: asyncio.Condition | None = None
         self.waits = 0  # how often a request had to wait for a window to reset (for the benchmark)
+        # Called once per bucket and window when the share is spent: (bucket, seconds to wait).
+        # A large org's scan may wait minutes for Okta's windows; a bar that stalls says nothing.
+        self.on_wait: Callable[[str, float], None] | None = None
 
     def _reserve(self, window: _Window) -> int:
         """Requests of the window left to others: (1 - share) x limit, at least 1 when share < 1."""
@@ -113,6 +117,9 @@ class OktaPacer:
                 # Our share of this window is spent: sleep until it resets.
                 self.waits += 1
                 delay = (window.reset + RESET_MARGIN_S - (now + window.skew)) if window.reset else 1.0
+                if self.on_wait is not None and window.announced != window.reset:
+                    window.announced = window.reset
+                    self.on_wait(key, max(delay, 0.0))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=min(max(delay, 0.05), MAX_WINDOW_WAIT_S))
             window.inflight += 1

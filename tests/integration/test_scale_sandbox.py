@@ -51,7 +51,9 @@ def test_fifty_federations_beyond_one_window_on_the_apps_bucket_have_no_rate_lim
     start, limited = len(sandbox.okta.requests), len(sandbox.okta.rate_limited)
     try:
         began = time.monotonic()
-        out = scan_sandbox(sandbox, chains, tmp_path, edit=fifty, concurrency=16)
+        steps: list[tuple[str, str]] = []
+        out = scan_sandbox(sandbox, chains, tmp_path, edit=fifty, concurrency=16,
+                           progress=lambda fed, message: steps.append((fed, message)))
         elapsed = time.monotonic() - began
     finally:
         sandbox.okta.set_template_rate_limit("/api/v1/apps", 10_000, window_s=60.0)
@@ -59,6 +61,8 @@ def test_fifty_federations_beyond_one_window_on_the_apps_bucket_have_no_rate_lim
     # Paced as one bucket, the scan never went past its share: not one 429 to retry (pacing each
     # sub-resource apart let users, groups, metadata and keys each spend the share).
     assert sandbox.okta.rate_limited[limited:] == []
+    # The waits for the bucket's windows are on the progress bar, not a silent stall.
+    assert [m for f, m in steps if f == "okta" and m.startswith("waiting ") and "/api/v1/apps rate-limit" in m]
     errors = [f for f in out.result.findings if f.status is Status.ERROR]
     assert not [f for f in errors if any(m in f.message for m in RATE_LIMITED)], errors[:3]
     assert not errors, [f"{f.federation} {f.control_id}: {f.message}" for f in errors[:3]]
@@ -138,6 +142,7 @@ def test_pacer_keeps_to_its_share_and_waits_for_the_reset() -> None:
 
     async def run() -> OktaPacer:
         pacer = OktaPacer(0.5)
+        pacer.on_wait = lambda bucket, seconds: announced.append((bucket, seconds))
         state = {"start": time.time(), "used": 0}
 
         async def request() -> None:
@@ -154,11 +159,13 @@ def test_pacer_keeps_to_its_share_and_waits_for_the_reset() -> None:
         await asyncio.gather(*(request() for _ in range(12)))
         return pacer
 
+    announced: list[tuple[str, float]] = []
     pacer = asyncio.run(run())
     assert pacer.waits >= 1
-    windows: dict[int, int] = {}
-    for t in sent:
-        windows[int((t - sent[0]) // 1.0)] = windows.get(int((t - sent[0]) // 1.0), 0) + 1
+    # Each window's wait is announced once (for the progress bar), naming the documented bucket.
+    assert announced and len(announced) <= len(windows_of(sent)) and all(
+        bucket == "/api/v1/apps" and 0 <= seconds <= 1.5 for bucket, seconds in announced), announced
+    windows = windows_of(sent)
     assert max(windows.values()) <= 5, windows
     assert len(sent) == 12
 
@@ -229,3 +236,11 @@ def test_no_object_is_read_twice_however_many_federations_name_it(sandbox: Sandb
     assert len(okta_three) == len(set(okta_three)), [r for r in okta_three if okta_three.count(r) > 1][:5]
     assert okta_three == okta_one
     assert aws_three == aws_one
+
+
+def windows_of(sent: list[float]) -> dict[int, int]:
+    """Requests per one-second window, counted from the first."""
+    windows: dict[int, int] = {}
+    for t in sent:
+        windows[int((t - sent[0]) // 1.0)] = windows.get(int((t - sent[0]) // 1.0), 0) + 1
+    return windows
