@@ -7,9 +7,10 @@ federation); the compiled check costs a few microseconds. It answers only "valid
 message of an invalid document, ask jsonschema (`auditor.report.json_report` does).
 
 It knows the keywords those schemas use (`type`, `enum`, `const`, `required`, `properties`,
-`additionalProperties`, `items`, `minItems`, `minLength`, `maxLength`, `pattern`, the numeric
-bounds, `minProperties`, `maxProperties`, and the annotations); a schema using any other keyword
-is not compiled (`compile_check` returns None) and jsonschema does all the checking. A federation
+`additionalProperties`, `items`, `minItems`, `uniqueItems`, `minLength`, `maxLength`, `pattern`, the
+numeric bounds, `minProperties`, `maxProperties`, `allOf`, `anyOf`, `oneOf`, and the annotations;
+the whole config uses the last four); a schema using any other keyword is not compiled
+(`compile_check` returns None) and jsonschema does all the checking. A federation
 block of the config is checked the same way each time a federation is judged. For the keywords
 it knows it accepts exactly what Draft 2020-12 accepts
 (the unit tests compare the two on generated documents).
@@ -53,8 +54,9 @@ class _Unsupported(Exception):
 
 
 _KEYWORDS = frozenset({"type", "enum", "const", "required", "properties", "additionalProperties", "items",
-                       "minItems", "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum",
-                       "exclusiveMaximum", "minProperties", "maxProperties"})
+                       "minItems", "uniqueItems", "minLength", "maxLength", "pattern", "minimum", "maximum",
+                       "exclusiveMinimum", "exclusiveMaximum", "minProperties", "maxProperties", "allOf", "anyOf",
+                       "oneOf"})
 
 
 def compile_check(schema: Any) -> Check | None:
@@ -108,6 +110,13 @@ def _compile(schema: Any) -> Check:
         checks.append(_min_items(int(schema["minItems"])))
     if "items" in schema:
         checks.append(_items(_compile(schema["items"])))
+    if schema.get("uniqueItems") is True:
+        checks.append(_unique_items)
+    for keyword, combine in _COMBINATORS.items():
+        if keyword in schema:
+            if not isinstance(schema[keyword], list) or not schema[keyword]:
+                raise _Unsupported(keyword)
+            checks.append(combine(tuple(_compile(sub) for sub in schema[keyword])))
     if "required" in schema:
         checks.append(_required(tuple(schema["required"])))
     props = {k: _compile(s) for k, s in (schema.get("properties") or {}).items()}
@@ -115,6 +124,46 @@ def _compile(schema: Any) -> Check:
     if props or extra is not True:
         checks.append(_properties(props, _compile(extra)))
     return _all_of(checks)
+
+
+def _json_key(value: Any) -> Any:
+    """A hashable form of a JSON value, equal exactly when JSON Schema calls two values equal:
+    numbers by value (1 == 1.0), booleans apart from numbers, objects whatever their key order."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, dict):
+        return ("object", frozenset((k, _json_key(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("array", tuple(_json_key(v) for v in value))
+    if isinstance(value, int | float):
+        return ("number", value)
+    return (type(value).__name__, value)
+
+
+def _one_of(subs: tuple[Check, ...]) -> Check:
+    def check(value: Any) -> bool:
+        return sum(1 for sub in subs if sub(value)) == 1
+    return check
+
+
+def _any_of(subs: tuple[Check, ...]) -> Check:
+    def check(value: Any) -> bool:
+        return any(sub(value) for sub in subs)
+    return check
+
+
+def _all_subs(subs: tuple[Check, ...]) -> Check:
+    def check(value: Any) -> bool:
+        return all(sub(value) for sub in subs)
+    return check
+
+
+_COMBINATORS: dict[str, Callable[[tuple[Check, ...]], Check]] = {"allOf": _all_subs, "anyOf": _any_of,
+                                                                  "oneOf": _one_of}
+
+
+def _unique_items(value: Any) -> bool:
+    return not isinstance(value, list) or len({_json_key(v) for v in value}) == len(value)
 
 
 def _max_length(n: int) -> Check:

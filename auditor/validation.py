@@ -33,11 +33,30 @@ def compiled_validator(schema: dict[str, Any]) -> Any:
         return validator
 
 
+_CHECKS: dict[str, Any] = {}
+
+
+def compiled_check(schema: dict[str, Any]) -> Any:
+    """`schema` compiled to a function (auditor.fastschema; None when it cannot be), once per
+    schema: most documents are valid, and jsonschema then only explains one that is not. For a
+    config of 200 federations jsonschema took ~0.2 ms of CPU a federation to say it was valid."""
+    from auditor.fastschema import compile_check
+
+    key = json.dumps(schema, sort_keys=True, default=str)
+    with _VALIDATORS_LOCK:
+        if key not in _CHECKS:
+            _CHECKS[key] = compile_check(schema)
+        return _CHECKS[key]
+
+
 def schema_problems(doc: Located, schema: dict[str, Any], *, base_path: tuple[str | int, ...] = (),
                     data: Any = None) -> list[InputProblem]:
     """Validate `data` (default: the whole document) and turn each error into an InputProblem."""
-    validator = compiled_validator(schema)
     target = doc.data if data is None else data
+    valid = compiled_check(schema)
+    if valid is not None and valid(target):
+        return []
+    validator = compiled_validator(schema)
     problems: list[InputProblem] = []
     for err in sorted(validator.iter_errors(target), key=lambda e: list(map(str, e.absolute_path))):
         problems.extend(_describe(doc, err, base_path))

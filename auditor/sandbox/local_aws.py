@@ -24,10 +24,12 @@ process therefore runs **one LocalAWS at a time** (a second :meth:`LocalAWS.star
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
+import socket
 import threading
 import time
 import unicodedata
@@ -1107,6 +1109,112 @@ def _user_identity(account: str, access_key: str) -> tuple[dict[str, Any], str]:
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
 
 
+def _keep_alive_handler(base: type, connections: set[socket.socket]) -> type:
+    """moto's request handler serving HTTP/1.1 persistent connections.
+
+    AWS endpoints keep a connection open between requests and the SDKs reuse it ("the AWS SDK
+    for JavaScript reuses TCP connections by default", to avoid a TCP handshake per request:
+    https://docs.aws.amazon.com/sdk-for-javascript/v3/developer-guide/node-reusing-connections.html;
+    botocore pools connections per client, `max_pool_connections`); in HTTP/1.1 persistence is
+    the default (RFC 9112 section 9.3). werkzeug's development server instead sends
+    `Connection: close` on every response (werkzeug/serving.py, `run_wsgi`: its request handler
+    cannot drain an unread body before the next request line), so every botocore call paid a
+    new connection, in the scanner's CPU too. This handler reads the whole request body before
+    the app runs (nothing is left to drain), frames every response with its Content-Length
+    (none for HEAD, 1xx, 204 and 304, which carry no body: RFC 9110 section 8.6), and closes
+    only when the client asks (`Connection: close`, HTTP/1.0) or the app failed.
+    """
+    from werkzeug.exceptions import InternalServerError
+    from werkzeug.wsgi import get_input_stream
+
+    class _KeepAliveHandler(base):
+        protocol_version = "HTTP/1.1"
+        # An idle connection is closed after a minute so an idle client does not hold a server
+        # thread for ever; botocore (urllib3) checks a pooled connection is open before reuse.
+        timeout = 60
+        # A buffered writer: a response's status line, headers and body leave in one send.
+        wbufsize = -1
+
+        def setup(self) -> None:
+            super().setup()
+            # No Nagle delay: on a kept-alive connection a response written in two segments would
+            # wait for the client's delayed ACK (40 ms on Linux) before its second part left;
+            # HTTP servers turn it off for this reason (aiohttp does on every connection).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            connections.add(self.connection)
+
+        def finish(self) -> None:
+            connections.discard(self.connection)
+            super().finish()
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass  # one line per request would drown test and benchmark output
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+            self.environ = environ = self.make_environ()
+            body = get_input_stream(environ).read()  # Content-Length or chunked, read to its end
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ["wsgi.input_terminated"] = False
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            try:
+                status, headers, parts = self._call_app(self.server.app, environ)
+            except Exception as exc:
+                if self.server.passthrough_errors:
+                    raise
+                self.server.log("error", f"Error on request: {exc!r}")
+                self.close_connection = True
+                status, headers, parts = self._call_app(InternalServerError(), environ)
+            code_text, _, reason = status.partition(" ")
+            code = int(code_text)
+            no_body = self.command == "HEAD" or 100 <= code < 200 or code in (204, 304)
+            payload = b"".join(parts)
+            try:
+                self.send_response(code, reason)
+                for key, value in headers:
+                    lower = key.lower()
+                    # HEAD keeps the app's Content-Length: the size a GET would have sent.
+                    if lower in ("connection", "transfer-encoding") or (lower == "content-length" and not no_body):
+                        continue
+                    self.send_header(key, value)
+                if not no_body:
+                    self.send_header("Content-Length", str(len(payload)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if not no_body:
+                    self.wfile.write(payload)
+                self.wfile.flush()
+            except (ConnectionError, TimeoutError) as exc:
+                self.close_connection = True
+                self.connection_dropped(exc, environ)
+
+        @staticmethod
+        def _call_app(app: Callable[..., Iterable[bytes]],
+                      environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], list[bytes]]:
+            """Run a WSGI app to its end: status, headers and the body's parts in order."""
+            reply: dict[str, Any] = {}
+            parts: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+                reply["status"], reply["headers"] = status, list(headers)
+                return parts.append  # PEP 3333's write() callable
+
+            chunks = app(environ, start_response)
+            try:
+                parts.extend(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            return reply["status"], reply["headers"], parts
+
+    return _KeepAliveHandler
+
+
 class LocalAWS:
     """moto's server on 127.0.0.1 with real-AWS rules, latency and fault knobs.
 
@@ -1142,6 +1250,8 @@ class LocalAWS:
         self._trail = _TrailRecorder()
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        # The open client connections (kept alive between requests), closed by stop().
+        self._connections: set[socket.socket] = set()
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -1163,16 +1273,13 @@ class LocalAWS:
                 )
             _running = self
 
-        class _QuietHandler(MotoRequestHandler):
-            def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                pass  # one line per request would drown test and benchmark output
-
         try:
             _sign_only_the_body_sent()
             _share_cognito_signing_key()
             _memoize_moto_lookups()
             app = _Middleware(DomainDispatcherApplication(create_backend_app), self)
-            self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+            self._server = make_server("127.0.0.1", 0, app, threaded=True,
+                                       request_handler=_keep_alive_handler(MotoRequestHandler, self._connections))
             self._server.daemon_threads = True
             port = self._server.server_address[1]
             self.endpoint_url = f"http://127.0.0.1:{port}"
@@ -1198,6 +1305,11 @@ class LocalAWS:
         if server is not None:
             server.shutdown()
             server.server_close()
+        # Connections kept alive would otherwise go on being served after stop(): a stopped
+        # endpoint refuses, as an unreachable one does.
+        for conn in list(self._connections):
+            with contextlib.suppress(OSError):  # already closed by the client
+                conn.shutdown(socket.SHUT_RDWR)
         if thread is not None:
             thread.join(timeout=10)
         with _running_lock:

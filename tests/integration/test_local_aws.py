@@ -80,6 +80,63 @@ def test_reset_wipes_aws_state_and_knobs(aws: LocalAWS) -> None:
     assert aws.calls == [("cognito-idp", "ListUserPools")]
 
 
+def _new_connections(caplog: pytest.LogCaptureFixture) -> int:
+    # urllib3 logs a first connection as "Starting new", a reopened one as "Resetting dropped".
+    return sum(m in r.getMessage() for r in caplog.records
+               for m in ("Starting new HTTP connection", "Resetting dropped connection"))
+
+
+def test_a_client_keeps_one_connection_for_its_calls(aws: LocalAWS, caplog: pytest.LogCaptureFixture) -> None:
+    # AWS endpoints keep HTTP/1.1 connections alive and botocore reuses them; werkzeug's server
+    # closed every connection, so each call opened a new one (4 here).
+    cognito = aws.client("cognito-idp", config=NO_RETRY)
+    with caplog.at_level("DEBUG", logger="urllib3.connectionpool"):
+        pool_id = new_pool(cognito)
+        cognito.describe_user_pool(UserPoolId=pool_id)
+        with pytest.raises(ClientError):  # an error reply keeps the connection too
+            cognito.describe_user_pool(UserPoolId="us-east-1_missing")
+        assert cognito.list_user_pools(MaxResults=10)["UserPools"]
+    assert _new_connections(caplog) == 1
+
+
+def test_kept_alive_connection_frames_head_and_chunked_bodies(aws: LocalAWS) -> None:
+    import http.client
+
+    s3 = aws.client("s3", config=NO_RETRY)
+    s3.create_bucket(Bucket="framing")
+    s3.put_object(Bucket="framing", Key="k", Body=b"0123456789")
+
+    def url(method: str, key: str) -> str:
+        signed = s3.generate_presigned_url(method, Params={"Bucket": "framing", "Key": key}, HttpMethod=None)
+        return signed.removeprefix(aws.endpoint_url)
+
+    conn = http.client.HTTPConnection(aws.endpoint_url.removeprefix("http://"), timeout=10)
+    try:
+        # HEAD: the size a GET would send, no body; the next request on the socket still parses.
+        conn.request("HEAD", url("head_object", "k"))
+        head = conn.getresponse()
+        assert (head.status, head.getheader("Content-Length"), head.read()) == (200, "10", b"")
+        sock = conn.sock
+        # A chunked request body is read to its end, not taken for the next request line.
+        conn.request("PUT", url("put_object", "chunked"), body=iter([b"abc", b"def"]), encode_chunked=True)
+        put = conn.getresponse()
+        put.read()
+        assert put.status == 200 and not put.will_close
+        conn.request("GET", url("get_object", "chunked"))
+        got = conn.getresponse()
+        assert (got.status, got.read()) == (200, b"abcdef")
+        conn.request("GET", url("get_object", "missing"))
+        missing = conn.getresponse()
+        assert missing.status == 404 and missing.read()
+        assert conn.sock is sock  # one connection throughout
+        # The client closing is honoured.
+        conn.request("GET", url("get_object", "k"), headers={"Connection": "close"})
+        last = conn.getresponse()
+        assert last.read() == b"0123456789" and last.will_close
+    finally:
+        conn.close()
+
+
 # --- rule 1: UpdateUserPoolClient resets what it is not sent ----------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auditor.config import FederationConfig, schema_of
+from auditor.config import CONFIG_SCHEMA, FederationConfig, schema_of
 from auditor.fastschema import compile_check
 from auditor.models import Finding, Severity, Status, finding_uid
 from auditor.report.json_report import finding_problem, report_schema
@@ -85,7 +85,7 @@ def test_an_engine_finding_passes_and_a_broken_one_is_explained_by_jsonschema() 
 
 
 def test_a_schema_with_an_unknown_keyword_is_left_to_jsonschema() -> None:
-    assert compile_check({"type": "object", "oneOf": [{"required": ["a"]}]}) is None
+    assert compile_check({"type": "object", "not": {"required": ["a"]}}) is None
     assert compile_check({"type": "string", "format": "date-time"}) is None
 
 
@@ -148,3 +148,50 @@ def _changed(block: dict[str, Any], path: tuple[Any, ...], value: Any, drop: boo
     else:
         parent[path[-1]] = value
     return out
+
+
+# --- the whole config (checked on every load; jsonschema only explains a config it rejects) -----
+
+CONFIG_JSONSCHEMA = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+CONFIG_FAST = compile_check(CONFIG_SCHEMA)
+
+
+def _example_config() -> dict[str, Any]:
+    doc = load_yaml_file(ROOT / "config.example.yaml").data
+    return {**doc, "federations": [*doc["federations"], {**_example_federations()[-1], "name": "every"}]}
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), value=numbers_and_more, drop=st.booleans())
+def test_a_config_with_one_field_changed_is_judged_as_jsonschema_judges_it(data: Any, value: Any,
+                                                                          drop: bool) -> None:
+    assert CONFIG_FAST is not None
+    doc = _example_config()
+    path = data.draw(st.sampled_from(sorted(_paths(doc), key=repr)))
+    changed = _changed(doc, path, value, drop)
+    assert CONFIG_FAST(changed) == CONFIG_JSONSCHEMA.is_valid(changed), (path, value, drop)
+
+
+@pytest.mark.parametrize(("schema", "document"), [
+    ({"type": "array", "uniqueItems": True}, [1, 1.0]),
+    ({"type": "array", "uniqueItems": True}, [True, 1]),
+    ({"type": "array", "uniqueItems": True}, [{"a": 1, "b": [2]}, {"b": [2], "a": 1}]),
+    ({"type": "array", "uniqueItems": True}, [[1, {"x": None}], [1, {"x": None}]]),
+    ({"type": "array", "uniqueItems": True}, ["a", "b", 0, False, None, [], {}]),
+    ({"type": "array", "uniqueItems": False}, [1, 1]),
+    ({"oneOf": [{"type": "string"}, {"minLength": 2}]}, "ab"),
+    ({"oneOf": [{"type": "string"}, {"minLength": 2}]}, "a"),
+    ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, 2.0),
+    ({"anyOf": [{"type": "string"}, {"type": "integer"}]}, None),
+    ({"allOf": [{"type": "integer"}, {"minimum": 3}]}, 2),
+    ({"allOf": [{"type": "integer"}, {"minimum": 3}]}, 3),
+])
+def test_unique_items_and_the_combinators_as_jsonschema(schema: dict[str, Any], document: Any) -> None:
+    fast = compile_check(schema)
+    assert fast is not None
+    assert fast(document) == jsonschema.Draft202012Validator(schema).is_valid(document)
+
+
+def test_the_example_config_is_valid_both_ways() -> None:
+    assert CONFIG_FAST is not None
+    assert CONFIG_FAST(_example_config()) and CONFIG_JSONSCHEMA.is_valid(_example_config())

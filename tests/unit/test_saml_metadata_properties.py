@@ -222,3 +222,30 @@ def test_mutated_metadata_is_a_result_or_a_metadata_error(data: bytes) -> None:
 @given(st.binary(max_size=2000))
 def test_arbitrary_bytes_are_a_result_or_a_metadata_error(data: bytes) -> None:
     _check(data)
+
+
+# --- parsed once per document ----------------------------------------------------------------
+
+def test_a_document_parsed_again_gives_its_own_copy_and_url() -> None:
+    # The scan parses one Okta document twice (through the API, then from Cognito's MetadataURL
+    # or IAM's SAML provider): the second parse is the first's result, never the same objects.
+    first = parse_metadata(OKTA.encode(), url="https://acme.okta.com/api/v1/apps/0oa1/sso/saml/metadata")
+    first["sso_urls"][0]["location"] = "changed by a caller"
+    first["signing_certificates"][0]["subject"] = "changed by a caller"
+    first["warnings"].append("changed by a caller")
+    second = parse_metadata(OKTA.encode(), url="https://acme.okta.com/app/exk1/sso/saml/metadata")
+    assert second["url"] == "https://acme.okta.com/app/exk1/sso/saml/metadata"
+    assert second["sso_urls"][0]["location"].endswith("/sso/saml")
+    subject = second["signing_certificates"][0]["subject"]
+    assert subject == second["signing_certificate"]["subject"] != "changed by a caller"
+    assert second["warnings"] == []
+    assert list(second) == ["url", "entity_id", "sso_urls", "signing_certificates", "signing_certificate",
+                            "signing_certificate_problem", "warnings"]
+
+
+def test_a_document_that_failed_fails_again() -> None:
+    broken = OKTA.replace('entityID="http://www.okta.com/exk1a2b3c4d5e6f7g8h9"', "").encode()
+    for _ in range(2):
+        with contextlib.suppress(MetadataError):
+            parse_metadata(broken)
+            raise AssertionError("parsed a document without an entityID")
