@@ -1150,6 +1150,12 @@ def _keep_alive_handler(base: type, connections: set[socket.socket]) -> type:
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass  # one line per request would drown test and benchmark output
 
+        def log_error(self, format: str, *args: Any) -> None:
+            # An idle kept-alive connection reaching `timeout` is the normal end of one, not an
+            # error (http.server logs it as "Request timed out"); anything else is still logged.
+            if not format.startswith("Request timed out"):
+                super().log_error(format, *args)
+
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")

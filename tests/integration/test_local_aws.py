@@ -550,3 +550,23 @@ def test_iam_role_and_cloudformation_outputs(aws: LocalAWS) -> None:
     iam = aws.client("iam", config=NO_RETRY)
     role_name = outputs["RoleArn"].rsplit("/", 1)[-1]
     assert iam.get_role(RoleName=role_name)["Role"]["Arn"] == outputs["RoleArn"]
+
+
+def test_an_idle_kept_alive_connection_closing_is_not_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """http.server reports a kept-alive connection that reached its idle timeout as "Request timed
+    out"; that is how such a connection ends, and a benchmark printed one line per connection."""
+    import logging
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    from auditor.sandbox.local_aws import _keep_alive_handler
+
+    handler = _keep_alive_handler(MotoRequestHandler, set())
+    instance = handler.__new__(handler)
+    instance.client_address = ("127.0.0.1", 1)
+    instance.requestline, instance.request_version, instance.command = "", "HTTP/1.1", None
+    with caplog.at_level(logging.INFO):
+        instance.log_error("Request timed out: %r", TimeoutError("timed out"))
+        assert not caplog.records
+        instance.log_error("code %d, message %s", 400, "Bad request syntax")
+    assert [r.getMessage() for r in caplog.records if "Bad request syntax" in r.getMessage()]
