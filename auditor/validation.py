@@ -56,8 +56,7 @@ def schema_problems(doc: Located, schema: dict[str, Any], *, base_path: tuple[st
     which accepts exactly what jsonschema accepts: jsonschema is imported (~0.05 s of CPU with its
     dependencies, at every start) and run only to explain a document that check rejects."""
     target = doc.data if data is None else data
-    key = _key(schema)
-    check = _compiled_check(key, schema)
+    check = _compiled_check(_key(schema), schema)
     if check is not None and check(target):
         return []
     validator = compiled_validator(schema)
