@@ -538,11 +538,11 @@ def _confirm(args: argparse.Namespace) -> Callable[[Plan], bool]:
 
 
 def _print_remediation(out: RunOutput, args: argparse.Namespace) -> None:
-    from auditor.remediate.apply import outcome_lines
-
     fix = out.result.remediation
     if fix is None or args.quiet or fix.interrupted:  # an interrupted fix: _print_interrupted
         return
+    from auditor.remediate.apply import outcome_lines  # only with --fix: the remediation stack
+
     if fix.declined:  # the plan was shown with the question: not again
         print("declined: nothing was changed in Okta or AWS")
     elif not fix.applied:
