@@ -6,7 +6,8 @@ in a fresh interpreter after the command's path has run. Nothing is timed.
   SDKs, and no jsonschema for valid input (the compiled schema checks accept it).
 - `auditor scan` without `--fix` (its whole path, with no collectors so that no server is needed,
   plus the Okta client's set-up): no remediation actions, no okta SDK models or `okta.client`
-  (~5 s), no jsonschema.
+  (~5 s), no jsonschema, and with an API token Cryptodome's RSA is not run (its cffi bindings
+  parse C declarations with pycparser, ~30 ms); with a private key the SDK's JWT still signs.
 """
 
 from __future__ import annotations
@@ -22,20 +23,20 @@ from tests.paths import ROOT
 
 REMEDIATION_STACK = ("auditor.remediate.actions", "auditor.remediate.targets", "auditor.remediate.plan",
                      "auditor.remediate.apply", "auditor.remediate.journal", "auditor.remediate.interrupt")
-NEVER_IN_A_SCAN = (*REMEDIATION_STACK, "okta.client", "okta.models", "pydantic", "jsonschema")
+NEVER_IN_A_SCAN = (*REMEDIATION_STACK, "okta.client", "okta.models", "pydantic", "jsonschema", "pycparser")
 NEVER_IN_VALIDATE = (*NEVER_IN_A_SCAN, "auditor.remediate", "auditor.collectors.okta", "auditor.collectors.aws",
                      "boto3", "aiohttp", "cryptography", "asyncio")
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, auth: dict[str, str] | None = None, name: str = "config.yaml") -> Path:
     doc = {
         "version": 1,
         "reports": {"dir": str(tmp_path / "reports"), "formats": ["json", "html"]},
-        "okta": {"org_url": "https://example.okta.com", "auth": {"token_env": "AUDITOR_TEST_OKTA_TOKEN"}},
+        "okta": {"org_url": "https://example.okta.com", "auth": auth or {"token_env": "AUDITOR_TEST_OKTA_TOKEN"}},
         "aws": {"region": f.REGION},
         "federations": [f.fed_config()],
     }
-    path = tmp_path / "config.yaml"
+    path = tmp_path / name
     path.write_text(json.dumps(doc), encoding="utf-8")  # JSON is YAML
     return path
 
@@ -78,3 +79,34 @@ def test_a_scan_without_fix_imports_no_remediation_okta_models_or_jsonschema(tmp
     assert {"auditor.runner", "auditor.report.json_report", "okta.request_executor"} <= modules  # it ran
     assert sorted(set(NEVER_IN_A_SCAN) & modules) == []
     assert list((tmp_path / "reports").glob("*/report.json"))  # the whole path, reports included
+
+
+def test_with_a_private_key_the_sdk_still_signs_after_a_token_scan_deferred_rsa(tmp_path: Path) -> None:
+    """A process that first used an API token (RSA deferred) and then a private key: the SDK's
+    private-key JWT (okta.jwt, RSA.import_key) works."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "service.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    oauth = _config(tmp_path, {"client_id": "0oaService", "private_key_file": str(pem), "key_id": "kid1"},
+                    name="oauth.yaml")
+    modules = _imported_after(
+        "import asyncio, os, sys\n"
+        "from pathlib import Path\n"
+        "from auditor.collectors.okta import OktaAPI\n"
+        "from auditor.config import load_config, okta_secret\n"
+        "async def enter(path):\n"
+        "    config = load_config(Path(path))\n"
+        "    async with OktaAPI(config, okta_secret(config)):\n"
+        "        pass\n"
+        "asyncio.run(enter(os.environ['CONFIG']))\n"
+        "assert 'pycparser' not in sys.modules\n"
+        f"asyncio.run(enter({str(oauth)!r}))\n"
+        "from okta.jwt import JWT\n"
+        f"token = JWT.create_token('https://example.okta.com', '0oaService', open({str(pem)!r}).read(), 'kid1')\n"
+        "import jwt\n"
+        "assert jwt.get_unverified_header(token)['alg'] == 'RS256', token\n", _config(tmp_path))
+    assert "Cryptodome.Math._IntegerGMP" in modules  # RSA ran, for the private key
