@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from auditor.config import CONFIG_SCHEMA, FederationConfig, schema_of
 from auditor.fastschema import compile_check, date_time
 from auditor.models import Finding, Severity, Status, finding_uid
+from auditor.policy.frameworks import framework_schema
+from auditor.policy.loader import BUILTIN_FRAMEWORK_DIR
 from auditor.policy.schema import policy_schema
 from auditor.report.json_report import finding_problem, report_schema
 from auditor.yamlio import load_yaml_file
@@ -262,6 +264,23 @@ def test_the_shipped_policies_are_valid_both_ways() -> None:
     assert POLICY_FAST is not None
     for policy in SHIPPED_POLICIES:
         assert POLICY_FAST(policy) and POLICY_JSONSCHEMA.is_valid(policy)
+
+
+FRAMEWORK_SCHEMA = framework_schema()
+FRAMEWORK_JSONSCHEMA = jsonschema.Draft202012Validator(FRAMEWORK_SCHEMA)
+FRAMEWORK_FAST = compile_check(FRAMEWORK_SCHEMA, formats=None)
+SHIPPED_FRAMEWORKS = [load_yaml_file(p).data for p in sorted(BUILTIN_FRAMEWORK_DIR.glob("*.yaml"))]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), value=numbers_and_more, drop=st.booleans())
+def test_a_framework_with_one_field_changed_is_judged_as_jsonschema_judges_it(data: Any, value: Any,
+                                                                             drop: bool) -> None:
+    assert FRAMEWORK_FAST is not None and SHIPPED_FRAMEWORKS
+    mapping = data.draw(st.sampled_from(SHIPPED_FRAMEWORKS))
+    path = data.draw(st.sampled_from(sorted(_paths(mapping), key=str)))
+    changed = _changed(mapping, path, value, drop)
+    assert FRAMEWORK_FAST(changed) == FRAMEWORK_JSONSCHEMA.is_valid(changed), (path, value, drop)
 
 
 REPORT_SCHEMA = report_schema()
