@@ -720,7 +720,8 @@ def _federation_valid() -> Callable[[Any], bool]:
     only explains a block it rejects."""
     from auditor.fastschema import compile_check
 
-    return compile_check(schema_of(FederationConfig)) or (lambda block: False)
+    # formats=None: like the jsonschema validator above (no format checker), `format` is an annotation.
+    return compile_check(schema_of(FederationConfig), formats=None) or (lambda block: False)
 
 
 def is_loopback_url(url: str) -> bool:

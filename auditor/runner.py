@@ -108,7 +108,6 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     and still writes and records the whole run (RunOutput.interrupted says so).
     """
     from auditor.collectors import collect, collect_options, default_collectors
-    from auditor.remediate.interrupt import deferred_signals, sigterm_interrupts
 
     if remediation is not None and options.mode == "scan":  # a library caller: say what the run did
         options = dataclasses.replace(options, mode="fix" if remediation.apply else "plan")
@@ -151,6 +150,7 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
         evaluated_at = options.now or datetime.now(UTC)
         findings = evaluate(snapshot, policies, now=evaluated_at)
         from auditor.remediate import remediate
+        from auditor.remediate.interrupt import sigterm_interrupts
 
         fix = remediate(config, secret, snapshot, findings, policies, out_dir / run_id, remediation, now=evaluated_at)
         touched = fix.applied_federations()
@@ -183,6 +183,8 @@ def scan(config: Config, options: ScanOptions, *, policies: PolicySet | None = N
     if fix is None or not fix.applied:
         return write_run()
     # A run that changed something is written and recorded whole, whatever signal comes meanwhile.
+    from auditor.remediate.interrupt import deferred_signals
+
     with deferred_signals() as received:
         out = write_run()
     signal_name = fix.interrupted or (received[0] if received else None)

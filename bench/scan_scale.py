@@ -38,7 +38,9 @@ What it does:
    wall time implied by latency and rate limits; peak RSS; and whether the targets of issues 5
    and 17 are met, on the medians. On a shared machine the spread says how far to trust one run.
 
-The scanner's peak RSS is its own (VmHWM, read in the scan process), not the sandbox's.
+The scanner's peak RSS is its own (VmHWM, read in the scan process), not the sandbox's. The
+package is byte-compiled first and the scans run without PYTHONDONTWRITEBYTECODE, so they load
+their modules from `__pycache__` as a user's `pip install` does (bench/child_env.py).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from auditor.sandbox.scenario import (  # noqa: E402 (after the path: runs from 
     public_metadata_url,
     write_config,
 )
+from bench.child_env import child_env, compile_package  # noqa: E402
 
 READ_ROLE = "AuditorReadOnly"
 APPS_PAGE = 200  # auditor.collectors.okta.APPS_PAGE
@@ -259,8 +262,7 @@ def run_scan(config_path: Path, concurrency: int, out_dir: Path) -> dict[str, An
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-c", _CHILD, "scan", "--config", str(config_path), "--format", "json", "-q",
            "--concurrency", str(concurrency), "-o", str(out_dir)]
-    env = {**os.environ, "SCAN_SCALE_STATS": str(stats),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = child_env(SCAN_SCALE_STATS=str(stats))
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -432,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     began = time.perf_counter()
     n = args.federations
+    compile_package()
     load_before = os.getloadavg()
 
     with Sandbox() as sb, tempfile.TemporaryDirectory(prefix="scan-scale-") as tmp:

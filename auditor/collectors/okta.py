@@ -21,6 +21,7 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from email.utils import parsedate_to_datetime
@@ -97,6 +98,47 @@ def _okta_package_without_models() -> Iterator[None]:
             del sys.modules["okta"]
 
 
+# Cryptodome's RSA module: the SDK imports it at once (okta.dpop, okta.jwt) but uses it only for
+# OAuth (the private key's JWT, DPoP). Importing it costs ~30 ms of CPU, pycryptodome parsing its
+# C declarations for cffi (Legrandin/pycryptodome#328).
+_SDK_RSA = "Cryptodome.PublicKey.RSA"
+_SDK_RSA_LOCK = threading.Lock()
+
+
+def _sdk_rsa(*, needed: bool) -> None:
+    """With an API token (`needed` False), let the SDK import Cryptodome's RSA module without
+    running it: a module object whose code runs at its first attribute read
+    (importlib.util.LazyLoader), which nothing does then. With a private key, run it now, here,
+    under a lock: LazyLoader is not thread-safe before Python 3.12. Nothing is done when the
+    module is already imported, or cannot be found (the SDK's import then fails as it would)."""
+    import importlib
+    import importlib.util
+    import sys
+
+    with _SDK_RSA_LOCK:
+        module = sys.modules.get(_SDK_RSA)
+        if needed:
+            if module is None:
+                importlib.import_module(_SDK_RSA)
+            else:
+                getattr(module, "RsaKey", None)  # runs a deferred module's code
+            return
+        if module is not None:
+            return
+        try:
+            spec = importlib.util.find_spec(_SDK_RSA)
+        except ImportError:
+            return
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_SDK_RSA] = module
+        spec.loader.exec_module(module)
+        parent, _, name = _SDK_RSA.rpartition(".")
+        setattr(sys.modules[parent], name, module)
+
+
 class OktaError(Exception):
     """An Okta request failed; the message names the call and Okta's error code."""
 
@@ -151,6 +193,7 @@ class OktaAPI:
     async def __aenter__(self) -> OktaAPI:
         import aiohttp
 
+        _sdk_rsa(needed=self._sdk_config["client"]["authorizationMode"] != "SSWS")
         with _okta_package_without_models():
             from okta.cache.no_op_cache import NoOpCache
             from okta.config.config_validator import ConfigValidator

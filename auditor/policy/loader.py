@@ -22,6 +22,7 @@ from auditor.evaluate.operators import OPERATORS
 from auditor.models import Severity
 from auditor.policy.frameworks import FrameworkSet, load_frameworks
 from auditor.policy.model import Assertion, Control
+from auditor.policy.remediations import REMEDIATIONS
 from auditor.policy.schema import ASSERTION_KEYS, COMPOSITES, policy_schema
 from auditor.policy.templates import (
     ALLOWED_ROOTS,
@@ -166,16 +167,14 @@ def _check_remediation(doc: Located, control: Control, path: tuple[str | int, ..
                        problems: list[InputProblem]) -> Control:
     """The control's `remediation:` action can serve it (the schema already checked the id); the
     control, with the flag the action needs."""
-    from auditor.remediate.actions import ACTIONS  # see policy/schema.py action_ids
-
-    action = ACTIONS.get(control.remediation) if control.remediation else None
+    action = REMEDIATIONS.get(control.remediation) if control.remediation else None
     if action is None:
         return control
     control = dataclasses.replace(control, remediation_opt_in=action.opt_in)
     why = action.serves.problem(control)
     if why is not None:
         line, col = doc.line_of(path)
-        serving = sorted(a.name for a in ACTIONS.values() if a.serves.problem(control) is None)
+        serving = sorted(a.name for a in REMEDIATIONS.values() if a.serves.problem(control) is None)
         hint = ("actions that can serve it: " + ", ".join(serving)) if serving else "remove it (fix by hand)"
         problems.append(InputProblem(doc.file, line, col, f"{format_path(path)}: {control.remediation} cannot "
                                      f"fix control {control.id}: {why}", hint))

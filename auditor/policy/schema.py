@@ -7,6 +7,7 @@ from typing import Any
 from auditor.evaluate.operators import OPERATORS
 from auditor.evaluate.paths import PATH_PATTERN
 from auditor.models import Severity
+from auditor.policy.remediations import REMEDIATIONS
 from auditor.resources import resource_keys
 
 COMPOSITES = ("all", "any")
@@ -35,11 +36,8 @@ def assertion_schema() -> dict[str, Any]:
 
 
 def action_ids() -> list[str]:
-    """The remediation actions a control may name (auditor/remediate/actions.py), sorted."""
-    # Imported here: the remediation stack reads loaded policies, so it cannot load with this module.
-    from auditor.remediate.actions import ACTIONS
-
-    return sorted(ACTIONS)
+    """The remediation actions a control may name (auditor/policy/remediations.py), sorted."""
+    return sorted(REMEDIATIONS)
 
 
 def policy_schema() -> dict[str, Any]:

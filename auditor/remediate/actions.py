@@ -1,10 +1,12 @@
-"""Remediation actions, registered like operators and named by the controls that use them
-(`remediation:` in a policy file). An action edits a working copy of one object; the plan is
-the difference. Actions are additive and narrow: they never remove people, IdPs or statements.
+"""Remediation actions: the code behind each action a control may name (`remediation:` in a
+policy file). The actions are declared in auditor/policy/remediations.py (what each edits and
+does, its permissions, the controls it can serve: all a policy needs to load); each one is
+implemented here once, under its declared name. An action edits a working copy of one object;
+the plan is the difference. Actions are additive and narrow: they never remove people, IdPs or
+statements.
 
 An action reads the control's assertions (rendered as the evaluator renders them), never the
-finding's report form, and declares which controls it can serve (`Serves`): a policy naming an
-action for a control it cannot serve does not load.
+finding's report form; a policy naming an action for a control it cannot serve does not load.
 """
 
 from __future__ import annotations
@@ -24,56 +26,17 @@ from auditor.evaluate.operators import OPERATORS, OperatorError
 from auditor.evaluate.paths import parse_path
 from auditor.models import SCP_OPT_IN
 from auditor.policy.model import Control
+from auditor.policy.remediations import REMEDIATIONS, ActionSpec, Serves
 from auditor.remediate.targets import Remote
 from auditor.snapshot import FederationSnapshot
+
+__all__ = ["ACTIONS", "Action", "ActionContext", "CannotFix", "Serves", "working_copy"]
 
 EMAIL_CLAIM = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 
 
 class CannotFix(Exception):
     """The action cannot fix this finding; the message says why (shown as 'unfixable')."""
-
-
-@dataclass(frozen=True)
-class Serves:
-    """The controls an action can serve, checked when a policy loads (`problem`).
-
-    The control's `resource:` must be `resource`, and when `paths` or `operators` are given, one
-    of its top-level assertions on `resource` must match them: a path starting with one of
-    `paths`, one of `operators`. With `writes_expected`, the action writes the value that
-    satisfies each failing matching assertion, so (without `operators`) only operators that name
-    that value match (`equals`, ...).
-    """
-
-    resource: str
-    paths: tuple[str, ...] = ()
-    operators: tuple[str, ...] = ()
-    writes_expected: bool = False
-
-    def matches(self, resource: str, path: str, op: str) -> bool:
-        """True when an assertion of `op` on `resource` at `path` is one the action acts on."""
-        operator = OPERATORS.get(op)
-        if resource != self.resource or operator is None:
-            return False
-        if self.paths and not path.startswith(self.paths):
-            return False
-        if self.operators:
-            return op in self.operators
-        return operator.satisfying is not None or not self.writes_expected
-
-    def problem(self, control: Control) -> str | None:
-        """Why the action cannot serve `control` (None: it can)."""
-        if control.resource != self.resource:
-            return f"it fixes controls on {self.resource}, and this control's resource is {control.resource}"
-        if not (self.paths or self.operators or self.writes_expected):
-            return None
-        if any(self.matches(a.resource or control.resource, a.path, a.op) for a in control.assertions):
-            return None
-        what = f"a top-level {' or '.join(self.operators)} assertion" if self.operators else "a top-level assertion"
-        where = f" on {' or '.join(self.paths)}" if self.paths else ""
-        naming = (" whose operator names the value to set (equals)"
-                  if self.writes_expected and not self.operators else "")
-        return f"it needs {what}{where}{naming}, and this control has none"
 
 
 @dataclass
@@ -93,30 +56,26 @@ class ActionContext:
 ActionFn = Callable[[Any, ActionContext], Awaitable[str]]
 
 
-@dataclass(frozen=True)
-class Action:
-    """A registered action: the kind of object it edits, how, and the controls it can serve."""
+@dataclass(frozen=True, kw_only=True)
+class Action(ActionSpec):
+    """A declared action (auditor/policy/remediations.py) with the code that performs it."""
 
-    name: str
-    kind: str
     fn: ActionFn
-    doc: str
-    permissions: tuple[str, ...]
-    serves: Serves
-    # The command-line flag without which `--fix` does not apply it (None: none needed).
-    opt_in: str | None = None
 
 
 ACTIONS: dict[str, Action] = {}
 
 
-def action(name: str, kind: str, doc: str, permissions: tuple[str, ...],
-           serves: Serves, *, opt_in: str | None = None) -> Callable[[ActionFn], ActionFn]:
-    """Register an action under `name` (the value of a control's `remediation:`)."""
+def action(name: str) -> Callable[[ActionFn], ActionFn]:
+    """Implement the declared action `name` (the value of a control's `remediation:`)."""
     def register(fn: ActionFn) -> ActionFn:
+        spec = REMEDIATIONS.get(name)
+        if spec is None:
+            raise ValueError(f"action {name!r} is not declared in auditor/policy/remediations.py")
         if name in ACTIONS:
             raise ValueError(f"action {name!r} registered twice")
-        ACTIONS[name] = Action(name, kind, fn, doc, permissions, serves, opt_in)
+        ACTIONS[name] = Action(name=spec.name, kind=spec.kind, doc=spec.doc, permissions=spec.permissions,
+                               serves=spec.serves, opt_in=spec.opt_in, fn=fn)
         return fn
     return register
 
@@ -161,24 +120,17 @@ async def _set_expected(obj: Any, ctx: ActionContext) -> str:
     return reason + (f" (left for a human: {', '.join(refused)})" if refused else "")
 
 
-@action("okta.sign_on", "okta.app", "set the SSO URL, recipient, destination and audience to the live Cognito values",
-        ("okta.apps.manage",), Serves("okta.app", paths=(
-            "settings.signOn.ssoAcsUrl", "settings.signOn.recipient", "settings.signOn.destination",
-            "settings.signOn.audience"), writes_expected=True))
+@action("okta.sign_on")
 async def _okta_sign_on(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx)
 
 
-@action("okta.signing", "okta.app", "sign assertions with RSA-SHA256 and a SHA-256 digest", ("okta.apps.manage",),
-        Serves("okta.app", paths=(
-            "settings.signOn.assertionSigned", "settings.signOn.signatureAlgorithm",
-            "settings.signOn.digestAlgorithm"), writes_expected=True))
+@action("okta.signing")
 async def _okta_signing(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx)
 
 
-@action("okta.activate", "okta.app", "activate the app (its sign-on mode is never changed)", ("okta.apps.manage",),
-        Serves("okta.app", paths=("status",)))
+@action("okta.activate")
 async def _okta_activate(obj: Any, ctx: ActionContext) -> str:
     if obj.get("signOnMode") != "SAML_2_0":
         raise CannotFix(f"the app signs on with {obj.get('signOnMode')!r}, not SAML 2.0: replace it by hand")
@@ -188,9 +140,7 @@ async def _okta_activate(obj: Any, ctx: ActionContext) -> str:
     return "activate the app"
 
 
-@action("okta.email_attribute", "okta.app",
-        "add the emailaddress = user.email attribute statement beside the existing ones", ("okta.apps.manage",),
-        Serves("okta.app", paths=("settings.signOn.attributeStatements",)))
+@action("okta.email_attribute")
 async def _okta_email(obj: Any, ctx: ActionContext) -> str:
     statements = obj.setdefault("settings", {}).setdefault("signOn", {}).setdefault("attributeStatements", [])
     for statement in statements:
@@ -203,8 +153,7 @@ async def _okta_email(obj: Any, ctx: ActionContext) -> str:
     return "add the emailaddress = user.email attribute statement"
 
 
-@action("okta.assignments", "okta.assignments", "assign the missing required users and groups (never unassigns)",
-        ("okta.apps.manage", "okta.users.read", "okta.groups.read"), Serves("okta.assignments"))
+@action("okta.assignments")
 async def _okta_assignments(obj: Any, ctx: ActionContext) -> str:
     config = ctx.fed.config.get("required_assignments") or {}
     assigned = ctx.fed.resources.get("okta.assignments") or {}
@@ -250,10 +199,7 @@ async def _group_id(ctx: ActionContext, ref: str) -> str:
     return str(matches[0]["id"])
 
 
-@action("cognito.idp_metadata", "cognito.identity_provider",
-        "point the IdP's MetadataURL at this Okta app's public metadata URL, as its Sign On tab shows it "
-        "(sending the complete ProviderDetails)",
-        ("cognito-idp:UpdateIdentityProvider",), Serves("cognito.identity_provider"))
+@action("cognito.idp_metadata")
 async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
     metadata = ctx.fed.resources.get("okta.metadata") or {}
     # The public form: Cognito fetches MetadataURL without credentials, so the API URL the
@@ -271,17 +217,12 @@ async def _cognito_metadata(obj: Any, ctx: ActionContext) -> str:
     return f"set ProviderDetails.MetadataURL = {url!r}"
 
 
-@action("cognito.attribute_mapping", "cognito.identity_provider",
-        "map email from the emailaddress claim (sending the complete AttributeMapping, not ProviderDetails)",
-        ("cognito-idp:UpdateIdentityProvider",),
-        Serves("cognito.identity_provider", paths=("AttributeMapping.",), writes_expected=True))
+@action("cognito.attribute_mapping")
 async def _cognito_mapping(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx)
 
 
-@action("cognito.client_idp", "cognito.app_client",
-        "add the IdP to SupportedIdentityProviders (keeping the others and every other field)",
-        ("cognito-idp:UpdateUserPoolClient",), Serves("cognito.app_client", paths=("SupportedIdentityProviders",)))
+@action("cognito.client_idp")
 async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
     idp = ctx.fed.config["identity_provider"]
     if ctx.fed.resources.get("cognito.identity_provider") is None:
@@ -293,11 +234,7 @@ async def _cognito_client(obj: Any, ctx: ActionContext) -> str:
     return f"add {idp!r} to SupportedIdentityProviders"
 
 
-@action("scp.deny_statement", "organizations.scp",
-        "create and attach a dedicated SCP denying what the control's failing `denies` assertions name "
-        "(needs --allow-scp-changes)",
-        ("organizations:CreatePolicy", "organizations:AttachPolicy", "organizations:ListPoliciesForTarget"),
-        Serves("organizations", operators=("denies",), writes_expected=True), opt_in=SCP_OPT_IN)
+@action("scp.deny_statement")
 async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     if not ctx.allow_scp_changes:
         raise CannotFix(f"SCP changes need the explicit {SCP_OPT_IN} flag")
@@ -331,16 +268,12 @@ async def _scp_deny(obj: Any, ctx: ActionContext) -> str:
     return "; ".join(f"deny {act} on {resource}" for act, resource in wanted)
 
 
-@action("okta.connect_relay_state", "okta.connect_app",
-        "set the Amazon Connect app's default relay state to the instance's federate URL", ("okta.apps.manage",),
-        Serves("okta.connect_app", paths=("settings.signOn.defaultRelayState",), writes_expected=True))
+@action("okta.connect_relay_state")
 async def _okta_connect_relay_state(obj: Any, ctx: ActionContext) -> str:
     return await _set_expected(obj, ctx)
 
 
-@action("iam.saml_provider_metadata", "iam.saml_provider",
-        "replace the IAM SAML provider's metadata document with the Okta app's current metadata",
-        ("iam:UpdateSAMLProvider", "iam:GetSAMLProvider"), Serves("iam.saml_provider", paths=("metadata.",)))
+@action("iam.saml_provider_metadata")
 async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
     metadata = ctx.fed.resources.get("okta.connect_metadata") or {}
     app = ctx.fed.resources.get("okta.connect_app")
@@ -367,6 +300,11 @@ async def _iam_saml_provider(obj: Any, ctx: ActionContext) -> str:
     new = fresh.get("signing_certificate") or {}
     return (f"replace the metadata document: signing certificate {old.get('fingerprint_sha256', '?')[:16]}… "
             f"-> {new.get('fingerprint_sha256', '?')[:16]}…")
+
+
+_UNIMPLEMENTED = sorted(set(REMEDIATIONS) - set(ACTIONS))
+if _UNIMPLEMENTED:
+    raise ValueError(f"declared actions without an implementation: {', '.join(_UNIMPLEMENTED)}")
 
 
 def dumps(value: Any) -> str:
