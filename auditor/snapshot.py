@@ -99,8 +99,8 @@ class StoredResources(Mapping[str, Any]):
         """(key, value) pairs (one read)."""
         return self._data().items()
 
-    def __repr__(self) -> str:
-        return f"StoredResources({'stored' if self.stored else 'held'}, keys={sorted(self._data())})"
+    def __repr__(self) -> str:  # reads nothing back (the spool may be closed)
+        return f"StoredResources({'stored' if self.stored else 'held'})"
 
 
 @dataclass(frozen=True)
