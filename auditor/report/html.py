@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,21 +191,56 @@ class FindingView:
     has_values: bool
 
 
+class _ViewSlot:
+    """The finding views of the one federation whose section is being rendered (see FederationView)."""
+
+    owner: FederationView | None = None
+    views: tuple[tuple[FindingView, ...], tuple[FindingView, ...]] = ((), ())
+
+
 @dataclass(frozen=True)
 class FederationView:
-    """One federation's section: tally, collection errors and its findings split for display."""
+    """One federation's section: tally, collection errors and its findings split for display.
+
+    The finding views (`attention`, `passing`) are made when asked for, and only the last
+    federation's are kept (a slot the report's federations share): the template renders one
+    section after the other, and 1,000 federations' views held at once cost ~100 MB.
+    """
 
     name: str
     anchor: str
     counts: dict[str, int]
     errors: tuple[dict[str, str], ...]
-    attention: tuple[FindingView, ...]
-    passing: tuple[FindingView, ...]
+    findings: tuple[Finding, ...]  # sorted for display (sort_key)
+    _slot: _ViewSlot = field(default_factory=_ViewSlot, repr=False, compare=False)
+
+    @property
+    def attention(self) -> tuple[FindingView, ...]:
+        """The findings that are not passing, for display."""
+        return self._views()[0]
+
+    @property
+    def passing(self) -> tuple[FindingView, ...]:
+        """The passing findings, for display."""
+        return self._views()[1]
 
     @property
     def total(self) -> int:
         """Number of findings in the federation."""
-        return len(self.attention) + len(self.passing)
+        return len(self.findings)
+
+    def in_display_order(self) -> list[Finding]:
+        """The findings as the section lists them: those needing attention, then the passing."""
+        return ([f for f in self.findings if f.status is not Status.PASS]
+                + [f for f in self.findings if f.status is Status.PASS])
+
+    def _views(self) -> tuple[tuple[FindingView, ...], tuple[FindingView, ...]]:
+        slot = self._slot
+        if slot.owner is not self:
+            slot.owner, slot.views = self, (
+                tuple(_finding_view(f) for f in self.findings if f.status is not Status.PASS),
+                tuple(_finding_view(f) for f in self.findings if f.status is Status.PASS))
+        return slot.views
 
 
 def pretty_json(value: Any) -> str:
@@ -370,8 +405,12 @@ def _federation_names(result: RunResult) -> list[str]:
 def federation_views(result: RunResult) -> list[FederationView]:
     """One view per federation, findings sorted for display."""
     views: list[FederationView] = []
+    slot = _ViewSlot()
+    by_federation: dict[str, list[Finding]] = {}
+    for finding in result.findings:
+        by_federation.setdefault(finding.federation, []).append(finding)
     for index, name in enumerate(_federation_names(result), start=1):
-        findings = sorted((f for f in result.findings if f.federation == name), key=sort_key)
+        findings = sorted(by_federation.get(name, ()), key=sort_key)
         errors = tuple(
             {"source": str(e.get("source", "")), "message": str(e.get("message", ""))}
             for e in result.collection_errors.get(name, [])
@@ -382,8 +421,8 @@ def federation_views(result: RunResult) -> list[FederationView]:
                 anchor=f"federation-{index}",
                 counts=_status_counts(findings),
                 errors=errors,
-                attention=tuple(_finding_view(f) for f in findings if f.status is not Status.PASS),
-                passing=tuple(_finding_view(f) for f in findings if f.status is Status.PASS),
+                findings=tuple(findings),
+                _slot=slot,
             )
         )
     return views
@@ -496,8 +535,7 @@ def html_context(result: RunResult) -> dict[str, Any]:
     policy_files = result.evidence.get("policy_files")
     chains = {}
     for fed in feds:
-        fed_findings = [v.finding for v in (*fed.attention, *fed.passing)]
-        chains[fed.name] = chain_view(fed_findings)
+        chains[fed.name] = chain_view(fed.in_display_order())
     context: dict[str, Any] = {
         "result": result,
         "exit_code": result.exit_code,

@@ -64,3 +64,23 @@ def test_the_streamed_report_is_the_whole_rendered_one(tmp_path: Path, monkeypat
     path = write_reports(result, tmp_path, [Format.HTML])["html"]
     assert path.read_bytes() == whole
     assert html_report.render_html(result) == whole
+
+
+def test_finding_views_are_made_per_section_and_only_the_last_kept() -> None:
+    snap = f.snapshot()
+    resources = f.compliant_resources()
+    resources["cognito.identity_provider"]["AttributeMapping"] = {"email": "name"}
+    feds = (snap.federations[0], dataclasses.replace(snap.federations[0], name="staging", resources=resources))
+    findings = tuple(evaluate(dataclasses.replace(snap, federations=feds), load_policies()))
+    result = RunResult(run_id="r1", started_at="2026-11-28T00:00:00+00:00", finished_at="2026-11-28T00:01:00+00:00",
+                       tool_version="t", federations=("prod", "staging"), findings=findings, collection_errors={},
+                       evidence={})
+    prod, staging = html_report.federation_views(result)
+    assert prod.total + staging.total == len(findings)
+    for view in (prod, staging):
+        shown = [v.finding for v in (*view.attention, *view.passing)]
+        assert view.in_display_order() == shown  # what the chain diagram is drawn from
+        assert view.attention is view.attention  # made once for the section
+        assert all(v.finding.status.value != "PASS" for v in view.attention)
+    assert not prod.attention and staging.attention
+    assert prod._slot is staging._slot and prod._slot.owner is staging  # prod's views were dropped
