@@ -306,6 +306,8 @@ def federation_changes(name: str, before: Mapping[str, str], after: Mapping[str,
 
 def pack_state(resources: Mapping[str, Any]) -> bytes:
     """A federation's resources as the history stores them (compressed, key-sorted JSON)."""
+    if not isinstance(resources, dict):  # a StoredResources: default=str would write its repr
+        resources = dict(resources.items())
     return zlib.compress(json.dumps(resources, sort_keys=True, default=str).encode("utf-8"))
 
 

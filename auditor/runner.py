@@ -7,6 +7,7 @@ The CLI only parses arguments and calls these functions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -34,7 +35,7 @@ from auditor.remediate.model import ChangeOutcome, FindingFix, OutcomeState, Rem
 from auditor.report import Format, write_reports
 from auditor.report.evidence import sha256_file, write_manifest
 from auditor.report.json_report import finding_problem
-from auditor.snapshot import FederationSnapshot, Snapshot, encode_federation
+from auditor.snapshot import FederationSnapshot, Snapshot, StoredResources, encode_federation
 from auditor.yamlio import YamlLoadError, load_yaml_file
 
 if TYPE_CHECKING:  # types only: publishing and remediation are imported by the runs that use them
@@ -636,31 +637,52 @@ def publish(out: RunOutput, target: RunTarget) -> RunOutput:
 
 class SnapshotTexts:
     """Each federation's snapshot.json text (`encode_federation`), kept on disk, not in memory
-    (~35 MB for 1,000 federations). Written by one thread, read once it is done."""
+    (~35 MB for 1,000 federations); the federations' resources are read back from it
+    (`resources_at`) once they have left memory (StoredResources). Thread-safe."""
 
     def __init__(self) -> None:
         self._spool = tempfile.TemporaryFile(prefix="auditor-snapshot-")  # noqa: SIM115 (closed in close())
         self._where: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+        # The last federation read back, decoded: its findings are consecutive, so attribution
+        # reading one federation's resources many times decodes them once.
+        self._last: tuple[tuple[int, int], dict[str, Any]] | None = None
 
-    def add(self, name: str, text: str) -> None:
-        """Keep a federation's text (a later one for the same federation replaces it)."""
+    def add(self, name: str, text: str) -> tuple[int, int]:
+        """Keep a federation's text (a later one for the same federation replaces it); returns
+        where it is, for `resources_at`."""
         data = text.encode("utf-8")
-        self._spool.seek(0, os.SEEK_END)
-        self._where[name] = (self._spool.tell(), len(data))
-        self._spool.write(data)
+        with self._lock:
+            self._spool.seek(0, os.SEEK_END)
+            where = self._where[name] = (self._spool.tell(), len(data))
+            self._spool.write(data)
+        return where
+
+    def _read(self, where: tuple[int, int]) -> str:
+        with self._lock:
+            self._spool.seek(where[0])
+            return self._spool.read(where[1]).decode("utf-8")
 
     def text(self, fed: FederationSnapshot) -> str | None:
         """The federation's text (None: none kept); the `encoded` hook of Snapshot.write."""
         where = self._where.get(fed.name)
-        if where is None:
-            return None
-        self._spool.seek(where[0])
-        return self._spool.read(where[1]).decode("utf-8")
+        return None if where is None else self._read(where)
+
+    def resources_at(self, where: tuple[int, int]) -> dict[str, Any]:
+        """The resources of the federation text kept at `where` (as `add` returned it)."""
+        last = self._last
+        if last is not None and last[0] == where:
+            return last[1]
+        resources: dict[str, Any] = json.loads(self._read(where))["resources"]
+        self._last = (where, resources)
+        return resources
 
     def close(self) -> None:
         """Drop the texts."""
-        self._spool.close()
-        self._where.clear()
+        with self._lock:
+            self._spool.close()
+            self._where.clear()
+            self._last = None
 
 
 @dataclass(frozen=True)
@@ -696,9 +718,11 @@ class StreamingEvaluator:
     Collection mostly waits (on latency and rate limits); judging each federation meanwhile takes
     the evaluation off the end of the scan, with the work the writers would do at the end: each
     finding checked against the report schema, the federation's state packed for the history and
-    its snapshot.json text made. A federation handed over again (its data changed) is judged
+    its snapshot.json text made. Then its resources leave memory: `submit` returns the
+    StoredResources that stands in for them (collect() keeps it in the snapshot), read back from
+    the spooled text when needed. A federation handed over again (its data changed) is judged
     again; the last judgement counts. `finish()` then `streamed(snapshot)` hand it all over;
-    `close()` drops the spooled texts.
+    `close()` drops the spooled texts (the stored resources can no longer be read).
     """
 
     _DONE = object()
@@ -716,21 +740,27 @@ class StreamingEvaluator:
         self._thread = threading.Thread(target=self._work, name="evaluate", daemon=True)
         self._thread.start()
 
-    def submit(self, fed: FederationSnapshot) -> None:
-        """Queue one collected federation (thread-safe; called from collector threads)."""
-        self._queue.put(fed)
+    def submit(self, fed: FederationSnapshot) -> StoredResources:
+        """Queue one collected federation (thread-safe; called from collector threads); returns
+        what stands in for its resources (held until it is judged, then read back from disk)."""
+        stored = StoredResources(fed.resources)
+        self._queue.put((fed, stored))
+        return stored
 
     def _work(self) -> None:
-        while (fed := self._queue.get()) is not self._DONE:
+        while (item := self._queue.get()) is not self._DONE:
             if self._error is not None:
                 continue
+            fed, stored = item
             try:
                 self._judged[fed.name] = self._judge(fed)
                 if self._pack_history:
                     self._packed[fed.name] = pack_state(fed.resources)
-                self._texts.add(fed.name, encode_federation(fed))
+                where = self._texts.add(fed.name, encode_federation(fed))
+                stored.store(functools.partial(self._texts.resources_at, where))
             except BaseException as exc:  # re-raised by streamed(), like evaluate() would raise
                 self._error = exc
+            del fed, stored, item  # not held while waiting for the next one
 
     def _judge(self, fed: FederationSnapshot) -> JudgedFederation:
         findings = tuple(evaluate_federation(fed, self._settings, self._policies, now=self.now))

@@ -21,7 +21,7 @@ that object, and collectors stay the only ones that look things up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,65 @@ class CollectionError:
         return {"source": self.source, "message": self.message}
 
 
+class StoredResources(Mapping[str, Any]):
+    """A federation's resources that can leave memory: held as given until `store(load)`, then
+    read back through `load()` at each use.
+
+    A scan stores each federation's resources once it is judged and its snapshot.json text is
+    spooled to disk (auditor.runner.StreamingEvaluator): what is left to read them (attribution
+    of FAILs, a re-judged federation) reads few, and 1,000 federations' resources (~45 MB
+    decoded) are then never all in memory. Read back, they equal the originals with their keys
+    sorted, as `Snapshot.load` gives them. Read-only; `Sink` copies one before writing to it.
+    """
+
+    __slots__ = ("_live", "_load")
+
+    def __init__(self, live: Mapping[str, Any]) -> None:
+        self._live: Mapping[str, Any] | None = live
+        self._load: Callable[[], Mapping[str, Any]] | None = None
+
+    def store(self, load: Callable[[], Mapping[str, Any]]) -> None:
+        """Drop the resources held; from now on `load()` gives them back (thread-safe: a reader
+        meanwhile sees either)."""
+        self._load = load
+        self._live = None
+
+    @property
+    def stored(self) -> bool:
+        """True once the resources are no longer held in memory."""
+        return self._live is None
+
+    def _data(self) -> Mapping[str, Any]:
+        live = self._live
+        if live is not None:
+            return live
+        assert self._load is not None  # set before _live is dropped
+        return self._load()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key`, else `default` (one read)."""
+        return self._data().get(key, default)
+
+    def items(self) -> ItemsView[str, Any]:
+        """(key, value) pairs (one read)."""
+        return self._data().items()
+
+    def __repr__(self) -> str:  # reads nothing back (the spool may be closed)
+        return f"StoredResources({'stored' if self.stored else 'held'})"
+
+
 @dataclass(frozen=True)
 class FederationSnapshot:
     """The collected state of one federation."""
@@ -51,7 +110,8 @@ class FederationSnapshot:
     name: str
     # The federation's config block (secrets never live there: they come from env vars).
     config: dict[str, Any]
-    resources: dict[str, Any] = field(default_factory=dict)
+    # A dict, or after a streamed scan a StoredResources reading them back from disk.
+    resources: Mapping[str, Any] = field(default_factory=dict)
     errors: tuple[CollectionError, ...] = ()
     # Why a resource whose value is None does not exist: {key: {reason, similar}} (see above).
     absent: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -69,7 +129,7 @@ class FederationSnapshot:
         data = {
             "name": self.name,
             "config": self.config,
-            "resources": self.resources,
+            "resources": self.resources if isinstance(self.resources, dict) else dict(self.resources.items()),
             "errors": [e.to_json() for e in self.errors],
         }
         if self.absent:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, CollectOptions, Collector, Progress, Sink
@@ -49,7 +50,7 @@ def default_collectors(config: Config, okta_secret: str | None, progress: Progre
 
 def collect(config: Config, federations: Sequence[FederationConfig], collectors: Sequence[Collector],
             *, run_id: str, on_done: Callable[[str, str], None] | None = None,
-            on_federation: Callable[[FederationSnapshot], None] | None = None) -> Snapshot:
+            on_federation: Callable[[FederationSnapshot], Mapping[str, Any] | None] | None = None) -> Snapshot:
     """Run every collector over the federations and assemble the Snapshot.
 
     `on_done(collector, federation)` is told each time a collector finishes a federation (the
@@ -59,7 +60,9 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
     done with it, while the others are still being collected, so that judging can overlap the
     waits of collection. Every federation is handed over at least once; one whose data changed
     after it was handed over (a collector crashed later and marked its keys failed) is handed
-    over again, and the last one counts.
+    over again, and the last one counts. It may return a stand-in for the federation's resources
+    (the same data: a scan's evaluator returns a StoredResources that leaves memory once the
+    federation is judged), which the sink and the returned Snapshot then hold in place of them.
     """
     started = datetime.now(UTC).isoformat(timespec="seconds")
     sinks = {f.name: Sink(f.name) for f in federations}
@@ -68,12 +71,20 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
     announced: dict[str, int] = {}  # federation -> its sink's version when handed over
     lock = threading.Lock()
 
-    def snapshot_of(fed: FederationConfig) -> FederationSnapshot:
+    def snapshot_of(fed: FederationConfig, *, copy: bool = True) -> FederationSnapshot:
         sink = sinks[fed.name]
         # A copy of the top level: a buggy collector may still fail keys of an announced
         # federation from its thread while the receiver reads it (and then announces it again).
-        return FederationSnapshot(name=fed.name, config=fed.data, resources=dict(sink.resources),
+        # Not once every collector is done (and a stand-in stays one).
+        resources = dict(sink.resources.items()) if copy else sink.resources
+        return FederationSnapshot(name=fed.name, config=fed.data, resources=resources,
                                   errors=tuple(sink.errors), absent=dict(sink.absent))
+
+    def announce(fed: FederationConfig, version: int) -> None:
+        assert on_federation is not None
+        stand_in = on_federation(snapshot_of(fed))
+        if stand_in is not None:
+            sinks[fed.name].hand_over(stand_in, version)
 
     by_name = {f.name: f for f in federations}
 
@@ -85,11 +96,11 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
             pending[fed_name] -= 1
             complete = pending[fed_name] == 0
             if complete:
-                announced[fed_name] = sinks[fed_name].version
+                announced[fed_name] = version = sinks[fed_name].version
         if on_done is not None:
             on_done(collector.name, fed_name)
         if complete and on_federation is not None:
-            on_federation(snapshot_of(by_name[fed_name]))
+            announce(by_name[fed_name], version)
 
     def run(collector: Collector) -> None:
         collector.on_done = lambda fed, c=collector: finished(c, fed)  # type: ignore[misc]
@@ -117,12 +128,13 @@ def collect(config: Config, federations: Sequence[FederationConfig], collectors:
             run(collector)
     if on_federation is not None:
         for fed in federations:  # never announced (a collector skipped it), or changed since
-            if announced.get(fed.name) != sinks[fed.name].version:
-                on_federation(snapshot_of(fed))
+            version = sinks[fed.name].version
+            if announced.get(fed.name) != version:
+                announce(fed, version)
     return Snapshot(
         run_id=run_id,
         collected_at=started,
         tool_version=__version__,
         settings=config.settings_for_snapshot(),
-        federations=tuple(snapshot_of(f) for f in federations),
+        federations=tuple(snapshot_of(f, copy=False) for f in federations),
     )

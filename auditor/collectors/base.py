@@ -5,7 +5,8 @@ from __future__ import annotations
 import abc
 import json
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -20,13 +21,17 @@ class Sink:
     """Where a collector puts one federation's data: a value per resource key, or an error."""
 
     federation: str
-    resources: dict[str, Any] = field(default_factory=dict)
+    # A dict while collectors write; once the federation is handed over complete, possibly a
+    # StoredResources (`hand_over`), copied back into a dict by a (buggy) later write.
+    resources: Mapping[str, Any] = field(default_factory=dict)
     errors: list[CollectionError] = field(default_factory=list)
     # Why an object that does not exist does not, when there is more to say (snapshot `absent`).
     absent: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Bumped by every put and fail: `collect()` re-announces a federation whose sink changed after
     # it was announced complete (a crashing collector may still mark keys as failed).
     version: int = 0
+    # Writes and `hand_over` exclude each other: a write racing the hand-over is never lost.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def put(self, key: str, value: Any) -> None:
         """Store plain JSON for `key` (None: looked, and it does not exist). A value nested too
@@ -45,27 +50,44 @@ class Sink:
             self.fail(key, f"the answer's {nesting.NestingTooDeep(nesting.MAX_RESOURCE_DEPTH)}: too deep to keep "
                            "or judge")
             return
-        self.resources[key] = kept
-        self.absent.pop(key, None)
-        self.version += 1
+        with self._lock:
+            self._writable()[key] = kept
+            self.absent.pop(key, None)
+            self.version += 1
 
     def put_absent(self, key: str, reason: str, similar: Sequence[str] = ()) -> None:
         """Store that `key` does not exist, with why (`reason`, a sentence) and the near matches
         seen instead (`similar`); the findings about that object say so."""
         self.put(key, None)
-        self.absent[key] = {"reason": reason, "similar": list(similar)}
-        self.version += 1
+        with self._lock:
+            self.absent[key] = {"reason": reason, "similar": list(similar)}
+            self.version += 1
 
     def fail(self, key: str, message: str) -> None:
         """Record that `key` could not be collected; the controls needing it become ERROR."""
-        self.resources.pop(key, None)
-        self.absent.pop(key, None)
-        self.errors.append(CollectionError(key, message))
-        self.version += 1
+        with self._lock:
+            self._writable().pop(key, None)
+            self.absent.pop(key, None)
+            self.errors.append(CollectionError(key, message))
+            self.version += 1
 
     def get(self, key: str) -> Any:
         """A value collected earlier in this run (None when absent or not collected)."""
         return self.resources.get(key)
+
+    def hand_over(self, resources: Mapping[str, Any], version: int) -> bool:
+        """Hold `resources` (the same data, e.g. a StoredResources) in place of the dict written
+        so far, when nothing was written since `version`; False (nothing changed) otherwise."""
+        with self._lock:
+            if self.version != version:
+                return False
+            self.resources = resources
+            return True
+
+    def _writable(self) -> dict[str, Any]:
+        if not isinstance(self.resources, dict):  # handed over: a late write works on a copy
+            self.resources = dict(self.resources.items())
+        return self.resources
 
 
 def plain(value: Any) -> Any:

@@ -6,6 +6,7 @@ Pure: reads the Snapshot and the PolicySet, returns Findings. No I/O.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,8 +112,17 @@ def evaluate_federation(fed: FederationSnapshot, settings: dict[str, Any], polic
     # The typed view of the config the snapshot kept (what the scan ran with): findings name their
     # resource from it.
     config = FederationConfig.from_data(fed.name, fed.config)
-    return [_judge(control, fed, resource_label(control.resource, config), template_ctx, ctx)
-            for control in policies.controls if not is_estate_control(control)]
+    # One label string per resource for all the federation's findings (memory: 21,000 findings
+    # of 1,000 federations otherwise each hold their own copy).
+    labels: dict[str, str] = {}
+    findings = []
+    for control in policies.controls:
+        if is_estate_control(control):
+            continue
+        if control.resource not in labels:
+            labels[control.resource] = resource_label(control.resource, config)
+        findings.append(_judge(control, fed, labels[control.resource], template_ctx, ctx))
+    return findings
 
 
 def _template_context(settings: dict[str, Any], fed: FederationSnapshot) -> dict[str, Any]:
@@ -196,7 +206,8 @@ def _run_top(a: Assertion, control: Control, fed: FederationSnapshot, template_c
              ctx: OpContext) -> _Check | None:
     resource_key = a.resource or control.resource
     root = fed.resources.get(resource_key)
-    label = f"{resource_key}.{a.path}" if a.path else resource_key
+    # Interned: the same few labels key every federation's expected and actual values.
+    label = sys.intern(f"{resource_key}.{a.path}") if a.path else resource_key
     if root is None:
         return _Check(False, label, EXISTS, None, _does_not_exist(fed, resource_key))
     if not _guard_holds(a, root, fed, template_ctx, ctx):
@@ -355,11 +366,26 @@ def expected_entry(op: str, value: Any, stated: Any = None) -> dict[str, Any]:
     (schema version 2): the `operator` and its rendered argument as `value`; plus `detail`, the
     operator's own statement of what holds, when it says more than its argument (the exact relay
     state URL, the sign-in endpoints a trust policy admits, "valid for at least 30 days")."""
-    entry: dict[str, Any] = {"operator": op, "value": value}
     wraps_value = isinstance(stated, dict) and len(stated) == 1 and next(iter(stated.values())) == value
     if stated is not None and stated != value and not wraps_value and op not in ("exists", "absent"):
-        entry["detail"] = stated
+        return {"operator": op, "value": value, "detail": stated}
+    if not isinstance(value, _SHARED_SCALARS):
+        return {"operator": op, "value": value}
+    # Entries of a plain value are shared by every finding stating them, like EXISTS (read-only,
+    # as findings are): most are, and 1,000 federations' findings hold ~50,000. Keyed by type
+    # too, since True == 1 == 1.0 and each is written differently.
+    key = (op, type(value), value)
+    entry = _SHARED_ENTRIES.get(key)
+    if entry is None:
+        if len(_SHARED_ENTRIES) >= _SHARED_ENTRIES_MAX:
+            return {"operator": op, "value": value}
+        entry = _SHARED_ENTRIES.setdefault(key, {"operator": op, "value": value})
     return entry
+
+
+_SHARED_SCALARS = (str, int, float, bool, type(None))
+_SHARED_ENTRIES: dict[tuple[str, type, Any], dict[str, Any]] = {}
+_SHARED_ENTRIES_MAX = 10_000  # rendered values differ per federation (a URL, an ARN): bounded
 
 
 # The expected value of an object that must exist (its control or assertion reads it).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,8 @@ class Control:
     # The framework requirements it gives evidence for (set from policies/frameworks/ at load time).
     requirements: tuple[RequirementRef, ...] = ()
 
-    @property
+    @functools.cached_property
     def fixable(self) -> FixCapability:
-        """What `--fix` can do about this control (its findings carry it into report.json)."""
+        """What `--fix` can do about this control (its findings carry it into report.json; one
+        object shared by all of them)."""
         return FixCapability(self.remediation, self.remediation_opt_in)

@@ -45,6 +45,7 @@ _WRITERS: dict[Format, tuple[str, str]] = {
 # Writers that can also hand their bytes over in chunks, so that a large report is never held whole.
 _STREAMED: dict[Format, tuple[str, str]] = {
     Format.JSON: ("auditor.report.json_report", "iter_json"),
+    Format.HTML: ("auditor.report.html", "iter_html"),
 }
 
 

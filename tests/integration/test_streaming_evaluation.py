@@ -98,6 +98,35 @@ def test_a_federation_changed_after_hand_over_is_handed_over_again(sandbox: Sand
     assert handed[-1].errors == snapshot.federations[0].errors != ()
 
 
+def test_the_stand_in_returned_for_the_resources_is_what_the_snapshot_holds(sandbox: Sandbox, tmp_path: Path) -> None:
+    """What on_federation returns for a federation's resources replaces them in the sink and the
+    snapshot; a collector writing after the hand-over works on a copy of it, nothing lost."""
+    from auditor.snapshot import StoredResources
+
+    config = _config(tmp_path, sandbox, ["a", "b"])
+
+    class Late(_Fake):
+        def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+            super().collect(federations, sinks)
+            sinks["b"].fail("one.x", "found broken after finishing")
+
+    stand_ins: dict[str, StoredResources] = {}
+
+    def take(fed: FederationSnapshot) -> StoredResources:
+        stored = stand_ins[fed.name] = StoredResources(fed.resources)
+        kept = dict(fed.resources)
+        stored.store(lambda: kept)  # as the evaluator does once the federation is judged
+        return stored
+    snapshot = collect(config, config.federations, [_Fake(config, "one", "one.x", concurrency=1),
+                                                    Late(config, "late", "late.x", concurrency=1)],
+                       run_id="r", on_federation=take)
+    a, b = snapshot.federations
+    assert a.resources is stand_ins["a"] and dict(a.resources) == {"one.x": {"from": "one"},
+                                                                   "late.x": {"from": "late"}}
+    assert b.resources is stand_ins["b"]  # handed over again after the late write: its new stand-in
+    assert dict(b.resources) == {"late.x": {"from": "late"}} and [e.source for e in b.errors] == ["one.x"]
+
+
 @pytest.mark.integration
 def test_streamed_findings_equal_judging_the_snapshot_afterwards(sandbox: Sandbox, tmp_path: Path) -> None:
     """The scan judges each federation as it is collected; judging the snapshot it wrote, at the
