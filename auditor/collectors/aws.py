@@ -158,12 +158,13 @@ def _without_metadata(response: Any) -> Any:
 def for_each_federation(collector: Collector, federations: Sequence[FederationConfig],
                         work: Callable[[FederationConfig], None]) -> None:
     """`work(fed)` for every federation, `options.concurrency` at a time on a thread pool (a plain
-    loop at 1); tells `collector.on_done` after each. `work` must record its failures itself."""
+    loop at 1); tells `collector.on_done` after each. `work` must record its failures itself; an
+    exception it lets out (a bug) is re-raised and the federation is left unfinished, so that
+    collect() records the crash against the keys it did not get (had it been told done, they
+    were only "not collected", without a reason)."""
     def run(fed: FederationConfig) -> None:
-        try:
-            work(fed)
-        finally:
-            collector.on_done(fed.name)
+        work(fed)
+        collector.on_done(fed.name)
 
     workers = min(collector.options.concurrency, len(federations))
     if workers <= 1:

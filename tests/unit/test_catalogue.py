@@ -14,6 +14,7 @@ import inspect
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -331,3 +332,24 @@ def test_a_new_resource_takes_one_catalogue_entry_and_one_collector(widget_colle
 
     crashed = evaluate(collect(config, feds[:1], [Crashing(config)], run_id="r"), policies)
     assert [(x.status, "widgets collector crashed" in x.message) for x in crashed] == [(Status.ERROR, True)]
+
+    # A crash inside one federation's work on the AWS collectors' pool names its cause too (it
+    # was marked done in a `finally`, so collect() skipped it: "not collected", no reason).
+    from auditor.collectors.aws import for_each_federation
+
+    class CrashingOnStaging(widget_collector):  # type: ignore[valid-type,misc]
+        def collect(self, federations: Sequence[FederationConfig], sinks: dict[str, Sink]) -> None:
+            def work(fed: FederationConfig) -> None:
+                if fed.name == "staging":
+                    raise KeyError("Widgets")
+                sinks[fed.name].put("okta.widget", {"id": f"w-{fed.name}", "enabled": True})
+            for_each_federation(self, federations, work)
+
+    for concurrency in (1, 4):
+        crasher = CrashingOnStaging(config)
+        crasher.options = replace(crasher.options, concurrency=concurrency)
+        results = {x.federation: x for x in evaluate(collect(config, feds, [crasher], run_id="r"), policies)}
+        assert results["prod"].status is Status.PASS, (concurrency, results["prod"].message)
+        assert results["staging"].status is Status.ERROR
+        message = results["staging"].message
+        assert "widgets collector crashed: KeyError" in message, (concurrency, message)
