@@ -653,6 +653,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             raise UnusableInputError(list(waivers.problems))
         if not args.quiet:
             print(f"waivers: {len(waivers.waivers)} from {waivers_path}")
+    if not config.federations:
+        print(f"note: {config.path} lists no federations yet; `auditor discover --config {config.path} "
+              f"--write {config.path}` finds them", file=sys.stderr)
     if not args.quiet:
         print(f"{config.path}: valid ({len(config.federations)} federation(s))")
         print(f"policies: {len(policies.controls)} controls from {len(policies.files)} file(s)")

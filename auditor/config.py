@@ -660,8 +660,11 @@ class Config:
     aws: AwsSettings = setting(doc="AWS region and credentials")
     organizations_profile: str | None = setting(None, key="organizations.profile", schema=_NULLABLE_STR,
                                                 doc="credentials able to read the organization; null: aws.profile")
-    federations: tuple[FederationConfig, ...] = setting(schema={"type": "array", "minItems": 1},
-                                                        doc="one entry per contact-center sign-in chain")
+    # May be empty: a new config lets `auditor discover --write` find its federations; a scan of
+    # none is refused then (runner.select_federations), not at load.
+    federations: tuple[FederationConfig, ...] = setting(schema={"type": "array"},
+                                                        doc="one entry per contact-center sign-in chain "
+                                                            "(empty: `auditor discover --write` finds them)")
 
     def _derived(self, block: dict[str, Any]) -> dict[str, Any]:
         # Two top-level keys read by the stages through another block's object.

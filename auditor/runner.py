@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from auditor import __version__
 from auditor.collectors.base import DEFAULT_CONCURRENCY, Collector, Progress
 from auditor.config import Config, FederationConfig, NotifySettings, ReportSettings, okta_secret
-from auditor.errors import UnknownFederationError
+from auditor.errors import ConfigError, InputProblem, UnknownFederationError
 from auditor.evaluate.engine import evaluate, evaluate_estate, evaluate_federation
 from auditor.evaluate.waivers import WaiverSet, apply_waivers, parse_waivers
 from auditor.history import History, pack_state
@@ -88,7 +88,13 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def select_federations(config: Config, names: Sequence[str]) -> list[FederationConfig]:
     """The federations named (all when none), in the config's order; UnknownFederationError
-    (exit 3) naming the first unknown one and the names the config has."""
+    (exit 3) naming the first unknown one and the names the config has, ConfigError (exit 3)
+    when the config lists none."""
+    if not config.federations:
+        raise ConfigError([InputProblem(
+            str(config.path), None, None, "the config lists no federations: there is nothing to scan",
+            f"add one under `federations:`, or let `auditor discover --config {config.path} --write {config.path}` "
+            "find them")])
     if not names:
         return list(config.federations)
     known = {f.name for f in config.federations}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -77,23 +77,20 @@ def write_blocks(target: Path, federations: Sequence[dict[str, Any]], *, source_
     blocks = new_blocks(federations, data["federations"])
     if not blocks:
         return []
-    if not isinstance(seq, yaml.SequenceNode) or seq.flow_style or not seq.value:
-        raise WriteRefused(f"{target}: `federations:` is written in flow style ([...]) or is empty; the new blocks "
+    if isinstance(seq, yaml.SequenceNode) and seq.flow_style and not seq.value:
+        # `federations: []`, as a new config has it before its first discovery: the empty list
+        # becomes a block list, indented two under the key.
+        key = next(k for k, v in root.value if v is seq)
+        dash_col = key.start_mark.column + 2
+        rest = text[seq.end_mark.index:]
+        new_text = (text[:seq.start_mark.index].rstrip(" ") + "\n" + _render(blocks, dash_col, dash_col + 2, stamp)
+                    + (rest[1:] if rest.startswith("\n") else rest))
+    elif not isinstance(seq, yaml.SequenceNode) or seq.flow_style or not seq.value:
+        raise WriteRefused(f"{target}: `federations:` is written in flow style ([...]); the new blocks "
                            "can only be added to a block list (one `- name: ...` item per federation): rewrite "
                            "it as one, or --write a new file")
-    lines = text.splitlines(keepends=True)
-    first = seq.value[0]
-    key_col = first.start_mark.column
-    dash_line = lines[first.start_mark.line]
-    dash_col = dash_line.rfind("-", 0, key_col)
-    if dash_col < 0 or dash_line[dash_col + 1:key_col].strip() or "\t" in dash_line[:key_col]:
-        raise WriteRefused(f"{target}: cannot tell the indentation of the `federations:` items (line "
-                           f"{first.start_mark.line + 1}); write each item as `- name: ...` on its own line")
-    insert_at = _after_last_item(lines, seq.value[-1].start_mark.line, seq.end_mark.line, dash_col)
-    addition = _render(blocks, dash_col, key_col, stamp)
-    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
-        lines[insert_at - 1] += "\n"
-    new_text = "".join(lines[:insert_at]) + addition + "".join(lines[insert_at:])
+    else:
+        new_text = _append_items(target, text, seq, _render_at(blocks, stamp))
     try:
         reloaded = yaml.safe_load(new_text)
     except yaml.YAMLError as exc:
@@ -105,6 +102,28 @@ def write_blocks(target: Path, federations: Sequence[dict[str, Any]], *, source_
                            "the blocks over")
     _validated_replace(target, new_text)
     return blocks
+
+
+def _render_at(blocks: list[dict[str, Any]], stamp: str) -> Callable[[int, int], str]:
+    """The blocks rendered at the columns of the list they join (dash, key)."""
+    return lambda dash_col, key_col: _render(blocks, dash_col, key_col, stamp)
+
+
+def _append_items(target: Path, text: str, seq: yaml.SequenceNode, render: Callable[[int, int], str]) -> str:
+    """`text` with the rendered items after the last item of the block list `seq`, at its indentation."""
+    lines = text.splitlines(keepends=True)
+    first = seq.value[0]
+    key_col = first.start_mark.column
+    dash_line = lines[first.start_mark.line]
+    dash_col = dash_line.rfind("-", 0, key_col)
+    if dash_col < 0 or dash_line[dash_col + 1:key_col].strip() or "\t" in dash_line[:key_col]:
+        raise WriteRefused(f"{target}: cannot tell the indentation of the `federations:` items (line "
+                           f"{first.start_mark.line + 1}); write each item as `- name: ...` on its own line")
+    insert_at = _after_last_item(lines, seq.value[-1].start_mark.line, seq.end_mark.line, dash_col)
+    addition = render(dash_col, key_col)
+    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
+        lines[insert_at - 1] += "\n"
+    return "".join(lines[:insert_at]) + addition + "".join(lines[insert_at:])
 
 
 def _after_last_item(lines: list[str], last_start: int, seq_end: int, dash_col: int) -> int:

@@ -194,6 +194,30 @@ def test_write_refuses_a_flow_style_list(sandbox: Sandbox, estate: Estate, tmp_p
     assert target.read_text() == before
 
 
+def test_a_new_config_with_no_federations_is_filled_by_discover(
+        sandbox: Sandbox, estate: Estate, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A first config names the org and the accounts, `federations: []`: validate says what to do,
+    a scan is refused naming the fix (exit 3, before any call), and `discover --write` fills it."""
+    config = _config(sandbox, estate, tmp_path)
+    text = config.read_text()
+    start, end = text.index("federations:\n"), text.index("discovery:")
+    config.write_text(text[:start] + "federations: []  # none yet\n" + text[end:], encoding="utf-8")
+    assert main(["validate", "-c", str(config)]) == 0
+    assert "lists no federations yet" in capsys.readouterr().err
+    calls = len(sandbox.aws.calls)
+    assert main(["scan", "-c", str(config), "-q"]) == 3
+    err = capsys.readouterr().err
+    assert "lists no federations: there is nothing to scan" in err and "auditor discover" in err
+    assert len(sandbox.aws.calls) == calls
+    assert main(["discover", "-c", str(config), "--write", str(config), "-q"]) in (0, 1)
+    written = config.read_text()
+    assert written.startswith("# hand-written config\n") and written.endswith("# trailing comment\n")
+    assert "# none yet" in written
+    loaded = load_config(config)
+    assert {f.user_pool_id for f in loaded.federations} == {estate.audited.pool_id, estate.unaudited.pool_id,
+                                                             estate.second.pool_id}
+
+
 def test_scan_with_discovery_reports_coverage(sandbox: Sandbox, estate: Estate, tmp_path: Path) -> None:
     plain = scan(load_config(_config(sandbox, estate, tmp_path / "off")), ScanOptions(formats=(Format.JSON,)))
     assert not [f for f in plain.result.findings if f.control_id.startswith("COVERAGE-")]
