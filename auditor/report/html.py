@@ -454,8 +454,12 @@ def _duration(started: str, finished: str) -> str | None:
         return None
     if seconds < 0:
         return None
+    # The run's timestamps have one-second resolution: "0.0 s" for a run inside one second
+    # claimed a precision they do not have.
+    if seconds < 1:
+        return "under 1 s"
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        return f"{seconds:.0f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s"
 

@@ -148,3 +148,13 @@ def test_chain_links_take_their_controls_worst_status(result: RunResult) -> None
     assert view.rows == 3 and {n.id: n.status for n in view.nodes}["connect_instance"] == "PASS"
     assert node_for("OKTA-CONNECT-APP") == "okta_connect_app" and node_for("ACME-THING") is None
     assert node_for("COGNITO-CLIENT-CALLBACKS") == "app_client"
+
+
+def test_the_duration_claims_no_more_precision_than_the_timestamps() -> None:
+    from auditor.report.html import _duration
+
+    start = "2026-11-30T09:08:13+00:00"
+    assert _duration(start, start) == "under 1 s"
+    assert _duration(start, "2026-11-30T09:08:20+00:00") == "7 s"
+    assert _duration(start, "2026-11-30T09:10:13+00:00") == "2 min 0 s"
+    assert _duration(start, "2026-11-30T09:08:12+00:00") is None
