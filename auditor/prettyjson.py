@@ -37,10 +37,13 @@ def _float(value: float) -> str:
 _INF = float("inf")
 
 
-def _key(key: Any) -> str:
-    """A dict key as json converts it to a string (before escaping)."""
-    if isinstance(key, str):
+def json_key(key: Any) -> str:
+    """A dict key as json converts it to a string (before escaping); a plain `str` (also used by
+    auditor.collectors.base to store keys as the snapshot will write them)."""
+    if type(key) is str:
         return key
+    if isinstance(key, str):
+        return str.__str__(key)
     if isinstance(key, float):
         return _float(key)
     if key is True:
@@ -90,7 +93,7 @@ def _encode(value: Any, newline: str, sort_keys: bool, write: Callable[[str], An
         inner = newline + "  "
         opening = "{" + inner
         for key, item in (sorted(value.items()) if sort_keys else value.items()):
-            write(opening + _escape(_key(key)) + ": ")
+            write(opening + _escape(json_key(key)) + ": ")
             opening = "," + inner
             _encode(item, inner, sort_keys, write)
         write(newline + "}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-import json
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +11,7 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 
 from auditor.config import DEFAULT_CONCURRENCY, AwsSettings, Config, FederationConfig, OktaSettings
+from auditor.prettyjson import json_key
 from auditor.resources import provided_by
 from auditor.snapshot import CollectionError
 
@@ -144,22 +144,8 @@ def _plain(value: Any, depth: int, limit: int) -> Any:
 
 
 def _key(key: Any) -> str:
-    """A dict key as json.dumps writes it (interned)."""
-    if type(key) is str:
-        return sys.intern(key)
-    if isinstance(key, str):
-        return sys.intern(str.__str__(key))
-    if key is True:
-        return "true"
-    if key is False:
-        return "false"
-    if key is None:
-        return "null"
-    if isinstance(key, int):
-        return sys.intern(int.__repr__(key))
-    if isinstance(key, float):
-        return sys.intern(json.dumps(float.__float__(key)))
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+    """A dict key as json.dumps writes it, interned (every federation repeats the same keys)."""
+    return sys.intern(json_key(key))
 
 
 # A progress callback: (federation, message).
