@@ -11,7 +11,7 @@ import pytest
 from auditor.models import Attribution, AttributionState, Status
 from auditor.report.html import render_html
 from tests.integration.test_report_chromium import CHROMIUM, _run
-from tests.integration.test_report_html import sample_result
+from tests.report_samples import sample_result
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")

@@ -15,7 +15,7 @@ import pytest
 from auditor.diff import FieldChange
 from auditor.models import FederationChanges, RunChanges, RunResult, TrendPoint
 from auditor.report.html import render_html
-from tests.integration.test_report_html import EU, HOSTILE_SCRIPT, PROD, sample_result
+from tests.report_samples import EU, HOSTILE_SCRIPT, PROD, sample_result
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),

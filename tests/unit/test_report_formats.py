@@ -17,8 +17,8 @@ from auditor.evaluate.waivers import Waiver, WaiverSet, apply_waivers
 from auditor.models import RunResult, Status
 from auditor.report import Format, writer
 from auditor.report.json_report import report_schema
-from tests.integration.test_report_html import HOSTILE_SCRIPT, sample_result
 from tests.paths import ROOT
+from tests.report_samples import HOSTILE_SCRIPT, sample_result
 
 OCSF_SCHEMA = ROOT / "auditor" / "schemas" / "ocsf-compliance-finding.schema.json"
 
