@@ -718,9 +718,10 @@ class OktaSimulator:
 
     @staticmethod
     def _required_scopes(request: web.Request) -> set[str]:
-        # Every GET is allowed with the resource's .read scope. management.yaml (5.1.0) lists only
-        # okta.apps.manage for previewSAMLmetadataForApplication; the simulator is more lenient
-        # there (README: "How the sandbox differs from Okta and AWS").
+        # Every GET is allowed with the resource's .read scope (or its .manage), writes need
+        # .manage: the oauth2 scopes management.yaml (5.1.0) lists for the operations the scanner
+        # and its fixes call, previewSAMLmetadataForApplication's okta.apps.read included (a test
+        # checks the scan's requests against the file).
         match = re.match(r"^/api/v1/(apps|users|groups|logs)(?:/|$)", request.path)
         if match is None:
             return set()

@@ -57,6 +57,50 @@ def documented_operations() -> tuple[tuple[str, re.Pattern[str]], ...]:
     return tuple(ops)
 
 
+@cache
+def documented_scopes() -> tuple[tuple[str, re.Pattern[str], frozenset[str]], ...]:
+    """(METHOD, path regex, the OAuth 2.0 scopes management.yaml lists) of every operation."""
+    if not OPENAPI.is_file():
+        pytest.skip(f"Okta OpenAPI description not found at {OPENAPI} (expected ../shared beside the checkout)")
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with OPENAPI.open("rb") as fh:
+        paths = yaml.load(fh, Loader=loader)["paths"]
+    ops = []
+    for template, item in paths.items():
+        segments = re.split(r"\$?\{[^}]+\}", template)
+        pattern = re.compile("^" + "[^/]+".join(re.escape(s) for s in segments) + "$")
+        for method, op in item.items():
+            if method == "parameters" or not isinstance(op, dict):
+                continue
+            scopes = frozenset(scope for req in op.get("security") or [] for scope in req.get("oauth2") or [])
+            ops.append((method.upper(), pattern, scopes))
+    return tuple(ops)
+
+
+def test_the_simulator_accepts_the_scopes_okta_documents_for_each_read(sandbox: Sandbox, fed: SeededFederation,
+                                                                       tmp_path: Path) -> None:
+    """An OAuth 2.0 service app granted what management.yaml lists for each operation a scan
+    calls is let through by the simulator (e.g. okta.apps.read for the metadata preview): the
+    simulator asks for no more than Okta documents."""
+    from types import SimpleNamespace
+
+    from auditor.sandbox.okta_sim import OktaSimulator
+
+    start = len(sandbox.okta.requests)
+    scan_sandbox(sandbox, [fed], tmp_path)
+    checked = 0
+    for r in sandbox.okta.requests[start:]:
+        if not r.path.startswith("/api/v1/"):
+            continue
+        scopes = next(s for m, p, s in documented_scopes() if m == r.method and p.match(r.path))
+        accepted = OktaSimulator._required_scopes(SimpleNamespace(path=r.path, method=r.method))  # type: ignore[arg-type]
+        assert scopes and scopes <= accepted, (r.method, r.path, sorted(scopes), sorted(accepted))
+        checked += 1
+    assert checked >= 6  # the app list, users, groups, metadata and keys of both apps
+
+
 def undocumented(requests: list[Any]) -> list[str]:
     """The requests that match no management.yaml operation and no public metadata form."""
     out = []
