@@ -140,9 +140,13 @@ def test_pacing_keeps_to_two_lookups_a_second(sandbox: Sandbox, world: SeededFed
     reader = ChangeEventReader(config, None)
     found = reader.read(plan, until=datetime.now(UTC))
     assert all(isinstance(v, list) for v in found.values()), found
-    # Five lookups in one account and Region: more than two in a second would be refused.
-    assert sandbox.aws.calls.count(("cloudtrail", "LookupEvents")) - calls == reader.cloudtrail_calls == 5
-    assert sandbox.aws.lookup_throttles == throttled
+    # Five lookups in one account and Region: more than two in a second would be refused. Sent
+    # at once, three would be; paced, none - unless the machine delays one call's arrival until
+    # it meets the next (the local AWS counts arrivals), which a loaded 2-core runner did once:
+    # then botocore retries it. So: at most one refusal, and every extra call is such a retry.
+    refused = sandbox.aws.lookup_throttles - throttled
+    assert reader.cloudtrail_calls == 5
+    assert refused <= 1 and sandbox.aws.calls.count(("cloudtrail", "LookupEvents")) - calls == 5 + refused
 
 
 def test_a_drift_before_the_look_back_window_is_an_honest_absence(sandbox: Sandbox, world: SeededFederation,
