@@ -233,6 +233,27 @@ class History:
                 return record
         return None
 
+    def last_findings(self, run_id: str, runs: int = 100) -> dict[str, str]:
+        """{finding uid: federation}: each federation's findings in the latest judged run before
+        `run_id` that covered it (looking back `runs` runs). A run of some federations only
+        (`--federation`) does not hide the others' latest findings."""
+        current = self.get(run_id)
+        out: dict[str, str] = {}
+        seen: set[str] = set()
+        with self._connect() as conn:
+            earlier = [r[0] for r in conn.execute(
+                "SELECT run_id FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid < "
+                f"(SELECT rowid FROM runs WHERE run_id = ?))) AND mode NOT IN ({_UNJUDGED}) "
+                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                (current.started_at, current.started_at, run_id, runs))]
+            for earlier_id in earlier:
+                found: dict[str, str] = {uid: fed for uid, fed in conn.execute(
+                    "SELECT uid, federation FROM findings WHERE run_id = ?", (earlier_id,))
+                    if fed not in seen}
+                out.update(found)
+                seen.update(found.values())
+        return out
+
     def trend(self, run_id: str, limit: int = 30) -> tuple[TrendPoint, ...]:
         """Status counts of up to `limit` judged runs ending with `run_id`, oldest first."""
         current = self.get(run_id)

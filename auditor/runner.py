@@ -230,6 +230,9 @@ class SecurityHubTarget:
     aws_target: dict[str, Any] | None
     client: object | None = None
     problem: str | None = None
+    # The federations the config names (None: not known, as when re-judging a snapshot): an
+    # earlier run's finding of a federation no longer among them is archived in Security Hub.
+    configured: tuple[str, ...] | None = None
 
 
 def security_hub_for(config: Config, options: ScanOptions) -> SecurityHubTarget | None:
@@ -256,7 +259,8 @@ def security_hub_for(config: Config, options: ScanOptions) -> SecurityHubTarget 
     partition = session.get_partition_for_region(region)
     client = session.client("securityhub", endpoint_url=config.aws.endpoint_url,
                             config=BotoConfig(retries={"max_attempts": 5, "mode": "standard"})) if publish else None
-    return SecurityHubTarget({"region": region, "account_id": account, "partition": partition}, client)
+    return SecurityHubTarget({"region": region, "account_id": account, "partition": partition}, client,
+                             configured=tuple(f.name for f in config.federations))
 
 
 def discover_estate(config: Config, secret: str | None, progress: Progress | None,
@@ -428,7 +432,7 @@ def judge(snapshot: Snapshot, policies: PolicySet, options: ScanOptions, *, star
         History(target.settings.history_path).record_attributions(result)
     if target.notifications is not None:
         result = send_notifications(result, target.notifications, state.run_dir)
-    result, hub_result = send_to_security_hub(result, target.security_hub)
+    result, hub_result = send_to_security_hub(result, target.security_hub, target.settings.history_path)
     result, formats = report_formats(result, options.formats, target.security_hub)
     files = write_run_reports(result, verdict, state, formats, policies, target)
     return publish(RunOutput(result, state.run_dir, files, security_hub=hub_result), target)
@@ -582,17 +586,39 @@ def send_notifications(result: RunResult, notifications: NotifySettings, run_dir
     return dataclasses.replace(result, notices=result.notices + tuple(notify(result, notifications, run_dir)))
 
 
-def send_to_security_hub(result: RunResult, security_hub: SecurityHubTarget | None) -> tuple[RunResult, Any]:
-    """Stage 6b: import the findings into AWS Security Hub when asked; before the reports are
-    written, so that a refused import is a notice in them. Never raises, and never changes the
-    exit code. Returns the run and the import's result (None when nothing was sent)."""
+def send_to_security_hub(result: RunResult, security_hub: SecurityHubTarget | None,
+                         history_path: Path | None = None) -> tuple[RunResult, Any]:
+    """Stage 6b: import the findings into AWS Security Hub when asked, and archive there the
+    findings of the previous run that this one no longer reports (`findings_gone`); before the
+    reports are written, so that a refused import is a notice in them. Never raises, and never
+    changes the exit code. Returns the run and the import's result (None when nothing was sent)."""
     if security_hub is None or security_hub.client is None or result.aws_target is None:
         return result, None
-    from auditor.report.asff import asff_findings
-    from auditor.report.security_hub import publish_findings
+    from auditor.report.asff import asff_findings, asff_timestamp, product_arn
+    from auditor.report.security_hub import archive_findings, publish_findings
 
     hub_result = publish_findings(asff_findings(result), security_hub.client, target=result.aws_target)
-    return dataclasses.replace(result, notices=result.notices + hub_result.notices), hub_result
+    notices = hub_result.notices
+    gone = findings_gone(result, security_hub.configured, history_path)
+    if gone and not any("not sent" in n for n in hub_result.notices):  # a refused import: archive nothing
+        archived = archive_findings(gone, security_hub.client, target=result.aws_target,
+                                    updated_at=asff_timestamp(result.finished_at),
+                                    product_arn=product_arn(result.aws_target))
+        notices += archived.notices
+    return dataclasses.replace(result, notices=result.notices + notices), hub_result
+
+
+def findings_gone(result: RunResult, configured: tuple[str, ...] | None, history_path: Path | None) -> list[str]:
+    """Finding uids of earlier runs (each federation's latest) that this run no longer reports:
+    of a federation it scanned (a control, resource or estate item gone), or of one the config no
+    longer names. A federation left out by `--federation` keeps its findings."""
+    if history_path is None:
+        return []
+    previous = History(history_path).last_findings(result.run_id)
+    current = {f.uid for f in result.findings}
+    scanned = set(result.federations)
+    return sorted(uid for uid, federation in previous.items() if uid not in current and (
+        federation in scanned or (configured is not None and federation not in configured)))
 
 
 def report_formats(result: RunResult, formats: tuple[Format, ...],

@@ -48,7 +48,8 @@ def product_arn(target: dict[str, Any]) -> str:
             f"product/{target['account_id']}/default")
 
 
-def _timestamp(iso: str) -> str:
+def asff_timestamp(iso: str) -> str:
+    """An ISO 8601 time as ASFF writes it (UTC, milliseconds, Z)."""
     try:
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
@@ -115,8 +116,8 @@ def asff_finding(result: RunResult, f: Finding, target: dict[str, Any]) -> dict[
         "GeneratorId": f.control_id,
         "AwsAccountId": target["account_id"],
         "Types": [FINDING_TYPE],
-        "CreatedAt": _timestamp(result.started_at),
-        "UpdatedAt": _timestamp(result.finished_at),
+        "CreatedAt": asff_timestamp(result.started_at),
+        "UpdatedAt": asff_timestamp(result.finished_at),
         "Severity": severity,
         "Title": _clip(f"{f.control_id}: {f.title}", TITLE_MAX),
         "Description": _clip(f.message or f.title, DESCRIPTION_MAX),

@@ -21,6 +21,10 @@ from typing import Any
 
 BATCH_SIZE = 100
 PERMISSION = "securityhub:BatchImportFindings"
+# GetFindings' filters: "For each attribute, you can provide up to 20 filter values"
+# (https://docs.aws.amazon.com/securityhub/1.0/APIReference/API_AwsSecurityFindingFilters.html).
+FILTER_VALUES_MAX = 20
+READ_PERMISSION = "securityhub:GetFindings"
 # FailedFindings codes that a retry cannot fix.
 PERMANENT_CODES = frozenset({"InvalidInput", "InvalidInputException"})
 _DENIED = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "InvalidAccessException"})
@@ -96,3 +100,62 @@ def publish_findings(findings: Sequence[dict[str, Any]], client: Any, *, target:
     if len(failed) > 5:
         notices.append(f"Security Hub did not import {len(failed) - 5} more finding(s)")
     return PublishResult(imported, len(findings), batches, tuple(failed), tuple(notices), where)
+
+
+def archive_findings(ids: Sequence[str], client: Any, *, target: dict[str, Any], updated_at: str,
+                     product_arn: str) -> PublishResult:
+    """Archive the findings `ids` this product sent in an earlier run and no longer reports (its
+    control or federation is gone from the scan): each still ACTIVE one is read back as Security
+    Hub holds it (GetFindings, by Id, 20 at a time) and imported again with RecordState ARCHIVED
+    and a newer UpdatedAt, the way a provider archives its own finding (BatchImportFindings;
+    RecordState, https://docs.aws.amazon.com/securityhub/latest/userguide/asff-top-level-attributes.html).
+    Never raises: a refused read is a notice naming the permission."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    where = f"account {target.get('account_id')} in {target.get('region')}"
+    active: list[dict[str, Any]] = []
+    for start in range(0, len(ids), FILTER_VALUES_MAX):
+        filters = {"Id": [{"Value": i, "Comparison": "EQUALS"} for i in ids[start:start + FILTER_VALUES_MAX]],
+                   "ProductArn": [{"Value": product_arn, "Comparison": "EQUALS"}],
+                   "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}]}
+        token: str | None = None
+        try:
+            while True:
+                reply = client.get_findings(Filters=filters, MaxResults=100, **({"NextToken": token} if token else {}))
+                active += [f for f in reply.get("Findings") or [] if f.get("Id") in ids]
+                token = reply.get("NextToken")
+                if not token:
+                    break
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            need = f" — the scanning identity needs {READ_PERMISSION}" if code in _DENIED else ""
+            return PublishResult(0, 0, 0, notices=(
+                f"Security Hub: {len(ids)} finding(s) of an earlier run that this one no longer reports were not "
+                f"archived in {where}: GetFindings failed ({code}){need}",), target=where)
+        except BotoCoreError as exc:
+            return PublishResult(0, 0, 0, notices=(
+                f"Security Hub: {len(ids)} finding(s) of an earlier run were not archived in {where}: {exc}",),
+                target=where)
+    if not active:
+        return PublishResult(0, 0, 0, target=where)
+    archived = [_as_sent(f, updated_at) for f in active]
+    result = publish_findings(archived, client, target=target)
+    return PublishResult(result.imported, result.sent, result.batches, result.failed, (
+        *result.notices, f"Security Hub: archived {result.imported} finding(s) of an earlier run that this run no "
+        "longer reports (their control, resource or federation is gone from the scan)"), where)
+
+
+# The top-level attributes auditor.report.asff sends. What Security Hub adds to a finding it
+# stores (ProductName, CompanyName, Region, ProcessedAt, the "aws/securityhub/..." ProductFields)
+# is its own to set, so an archived copy carries back only these.
+SENT_ATTRIBUTES = ("SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "Types", "CreatedAt",
+                   "Severity", "Title", "Description", "Resources", "Compliance", "FindingProviderFields",
+                   "ProductFields")
+
+
+def _as_sent(finding: dict[str, Any], updated_at: str) -> dict[str, Any]:
+    """`finding` as read back, reduced to what this product sent, archived as of `updated_at`."""
+    out = {k: finding[k] for k in SENT_ATTRIBUTES if k in finding}
+    if isinstance(out.get("ProductFields"), dict):
+        out["ProductFields"] = {k: v for k, v in out["ProductFields"].items() if not str(k).startswith("aws/")}
+    return {**out, "UpdatedAt": updated_at, "RecordState": "ARCHIVED"}

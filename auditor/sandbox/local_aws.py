@@ -598,6 +598,8 @@ class _Middleware:
         if key == ("securityhub", "BatchImportFindings"):
             with self.rules_lock:
                 return self._import_findings(call, environ)
+        if key == ("securityhub", "GetFindings") and call.params.get("Filters"):
+            return self._filtered_findings(call, environ)
         if key == ("cognito-idp", "DescribeUserPoolDomain"):
             return self._domain_owner(call, self._forward(environ, body))
         return self._forward(environ, body)
@@ -654,6 +656,48 @@ class _Middleware:
         doc["FailedFindings"] = refused + list(doc.get("FailedFindings") or [])
         doc["FailedCount"] = int(doc.get("FailedCount", 0)) + len(refused)
         body = json.dumps(doc).encode()
+        return _Reply("200 OK", [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
+                                 ("Content-Length", str(len(body)))], body)
+
+    def _filtered_findings(self, call: _Call, environ: dict[str, Any]) -> _Reply:
+        """GetFindings with Filters, which moto ignores (it answers every finding). AWS: "You can
+        filter by up to ten finding attributes. For each attribute, you can provide up to 20
+        filter values"; string filters EQUALS and PREFIX on one attribute are OR'ed, NOT_EQUALS
+        and PREFIX_NOT_EQUALS AND'ed, and the attributes AND'ed (API_AwsSecurityFindingFilters,
+        API_StringFilter in the Security Hub API reference). Only string filters on top-level
+        string attributes are simulated; any other filter is refused rather than ignored."""
+        filters = call.params.get("Filters")
+        if not isinstance(filters, dict) or len(filters) > SECURITYHUB_MAX_FILTER_ATTRIBUTES:
+            raise _RuleError("InvalidInputException", f"Filters: at most {SECURITYHUB_MAX_FILTER_ATTRIBUTES} "
+                             "finding attributes")
+        for name, values in filters.items():
+            if name not in SECURITYHUB_STRING_FILTERS or not isinstance(values, list):
+                raise _RuleError("InvalidInputException", f"the local AWS does not simulate the {name} filter")
+            if len(values) > SECURITYHUB_MAX_FILTER_VALUES:
+                raise _RuleError("InvalidInputException", f"Filters.{name}: at most {SECURITYHUB_MAX_FILTER_VALUES} "
+                                 "filter values")
+        everything: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:  # every finding moto holds, page by page
+            page = self._forward(environ, json.dumps({"MaxResults": 100, **({"NextToken": token} if token else {})})
+                                 .encode())
+            if page.code != 200:
+                return page
+            doc = page.json()
+            everything += doc.get("Findings") or []
+            token = doc.get("NextToken")
+            if not token:
+                break
+        matching = [f for f in everything if all(_string_filter_matches(f.get(name), values)
+                                                 for name, values in filters.items())]
+        size = call.params.get("MaxResults", 100)
+        if not isinstance(size, int) or not 1 <= size <= 100:
+            raise _RuleError("InvalidInputException", "MaxResults must be a number between 1 and 100")
+        start = int(call.params.get("NextToken") or 0)
+        reply: dict[str, Any] = {"Findings": matching[start:start + size]}
+        if start + size < len(matching):
+            reply["NextToken"] = str(start + size)
+        body = json.dumps(reply).encode()
         return _Reply("200 OK", [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4())),
                                  ("Content-Length", str(len(body)))], body)
 
@@ -1107,6 +1151,26 @@ def _user_identity(account: str, access_key: str) -> tuple[dict[str, Any], str]:
 
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests"}
+
+# GetFindings filters (see _filtered_findings): the top-level string attributes simulated.
+SECURITYHUB_STRING_FILTERS = frozenset({"Id", "ProductArn", "GeneratorId", "AwsAccountId", "RecordState", "Title"})
+SECURITYHUB_MAX_FILTER_ATTRIBUTES = 10
+SECURITYHUB_MAX_FILTER_VALUES = 20
+
+
+def _string_filter_matches(value: Any, filters: list[Any]) -> bool:
+    """One attribute's StringFilters: any EQUALS/PREFIX matches (when there are some), and no
+    NOT_EQUALS/PREFIX_NOT_EQUALS does."""
+    text = value if isinstance(value, str) else ""
+    positive = [f for f in filters if isinstance(f, dict) and f.get("Comparison") in ("EQUALS", "PREFIX")]
+    negative = [f for f in filters
+                if isinstance(f, dict) and f.get("Comparison") in ("NOT_EQUALS", "PREFIX_NOT_EQUALS")]
+
+    def hit(f: dict[str, Any]) -> bool:
+        wanted = str(f.get("Value", ""))
+        return text.startswith(wanted) if "PREFIX" in str(f.get("Comparison")) else text == wanted
+
+    return (not positive or any(hit(f) for f in positive)) and not any(hit(f) for f in negative)
 
 
 def _keep_alive_handler(base: type, connections: set[socket.socket]) -> type:

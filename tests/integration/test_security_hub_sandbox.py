@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from auditor.models import Status
 from auditor.report import Format
 from auditor.report.security_hub import publish_findings
 from auditor.sandbox.scenario import Sandbox, SeededFederation, seed_federation
@@ -152,3 +153,66 @@ def test_config_security_hub_block_and_asff_format(sandbox: Sandbox, seeded: See
     assert role["Resources"][0]["Type"] == "AwsIamRole" and role["Resources"][0]["Id"] == seeded.role_arn
     okta = next(i for i in asff if i["GeneratorId"] == "OKTA-APP-ACTIVE")
     assert okta["Resources"][0]["Type"] == "Other"
+
+
+def test_findings_a_run_no_longer_reports_are_archived(sandbox: Sandbox, seeded: SeededFederation,
+                                                       tmp_path: Path) -> None:
+    """A federation removed from the config leaves no ACTIVE findings behind in Security Hub (they
+    were FAILED there for ever); one left out by --federation keeps its findings."""
+    def two(doc: dict[str, Any]) -> None:
+        doc["federations"] = [doc["federations"][0], {**doc["federations"][0], "name": "hub-old"}]
+
+    first = scan_sandbox(sandbox, [seeded], tmp_path, edit=two, security_hub=True)
+    old = {f.uid for f in first.result.findings if f.federation == "hub-old"}
+    assert old and first.security_hub is not None and first.security_hub.imported == len(first.result.findings)
+
+    # Left out by --federation: still in the config, its findings stay.
+    only = scan_sandbox(sandbox, [seeded], tmp_path, edit=two, security_hub=True, federations=("hub",))
+    stored = {f["Id"]: f for f in _all_findings(sandbox)}
+    assert {stored[i]["RecordState"] for i in old} == {"ACTIVE"}
+    assert not [n for n in only.result.notices if "archived" in n]
+
+    # Removed from the config: archived, as they were sent (title, resources), as of this run.
+    second = scan_sandbox(sandbox, [seeded], tmp_path, security_hub=True)
+    stored = {f["Id"]: f for f in _all_findings(sandbox)}
+    assert {stored[i]["RecordState"] for i in old} == {"ARCHIVED"}
+    sample = stored[sorted(old)[0]]
+    assert sample["Title"].startswith(sample["GeneratorId"]) and sample["Resources"]
+    assert all(stored[f.uid]["RecordState"] == "ACTIVE" for f in second.result.findings
+               if f.status is not Status.SKIPPED)
+    [notice] = [n for n in second.result.notices if "archived" in n]
+    assert f"archived {len(old)} finding(s)" in notice
+    # Nothing left to archive the next time.
+    third = scan_sandbox(sandbox, [seeded], tmp_path, security_hub=True)
+    assert not [n for n in third.result.notices if "archived" in n]
+
+
+def test_the_local_aws_filters_findings_as_security_hub_documents(sandbox: Sandbox) -> None:
+    hub = sandbox.aws.client("securityhub")
+    hub.batch_import_findings(Findings=_asff(3, prefix="filtered"))
+    got = hub.get_findings(Filters={"Id": [{"Value": "filtered-0", "Comparison": "EQUALS"},
+                                           {"Value": "filtered-2", "Comparison": "EQUALS"}]})["Findings"]
+    assert sorted(f["Id"] for f in got) == ["filtered-0", "filtered-2"]
+    got = hub.get_findings(Filters={"Id": [{"Value": "filtered-", "Comparison": "PREFIX"},
+                                           {"Value": "filtered-1", "Comparison": "NOT_EQUALS"}],
+                                    "GeneratorId": [{"Value": "TEST", "Comparison": "EQUALS"}]})["Findings"]
+    assert sorted(f["Id"] for f in got) == ["filtered-0", "filtered-2"]
+    too_many = [{"Value": f"x{i}", "Comparison": "EQUALS"} for i in range(21)]
+    with pytest.raises(ClientError, match="at most 20"):
+        hub.get_findings(Filters={"Id": too_many})
+
+
+def test_a_denied_read_back_is_a_notice_naming_the_permission(sandbox: Sandbox, seeded: SeededFederation,
+                                                               tmp_path: Path) -> None:
+    def two(doc: dict[str, Any]) -> None:
+        doc["federations"] = [doc["federations"][0], {**doc["federations"][0], "name": "hub-gone"}]
+
+    first = scan_sandbox(sandbox, [seeded], tmp_path, edit=two, security_hub=True)
+    sandbox.aws.deny("GetFindings")
+    try:
+        second = scan_sandbox(sandbox, [seeded], tmp_path, security_hub=True)
+    finally:
+        sandbox.aws.clear_faults()
+    assert second.result.exit_code == first.result.exit_code
+    [notice] = [n for n in second.result.notices if "not archived" in n]
+    assert "securityhub:GetFindings" in notice and "AccessDeniedException" in notice
