@@ -600,7 +600,7 @@ def send_to_security_hub(result: RunResult, security_hub: SecurityHubTarget | No
     hub_result = publish_findings(asff_findings(result), security_hub.client, target=result.aws_target)
     notices = hub_result.notices
     gone = findings_gone(result, security_hub.configured, history_path)
-    if gone and not any("not sent" in n for n in hub_result.notices):  # a refused import: archive nothing
+    if gone and not hub_result.stopped:  # an import that could not be made: archive nothing either
         archived = archive_findings(gone, security_hub.client, target=result.aws_target,
                                     updated_at=asff_timestamp(result.finished_at),
                                     product_arn=product_arn(result.aws_target))

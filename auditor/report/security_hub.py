@@ -41,6 +41,8 @@ class PublishResult:
     failed: tuple[tuple[str, str, str], ...] = ()
     notices: tuple[str, ...] = ()
     target: str = ""  # account and Region, for the summary line
+    # True when a call itself failed and the findings after it were not sent.
+    stopped: bool = False
 
 
 def _chunks(items: Sequence[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -76,11 +78,13 @@ def publish_findings(findings: Sequence[dict[str, Any]], client: Any, *, target:
                 else:
                     notices.append(f"Security Hub import failed ({code or 'error'}) in {where}: {message}; "
                                    f"{left} finding(s) not sent")
-                return PublishResult(imported, len(findings), batches, tuple(failed), tuple(notices), where)
+                return PublishResult(imported, len(findings), batches, tuple(failed), tuple(notices), where,
+                                     stopped=True)
             except BotoCoreError as exc:
                 left = len(pending) + sum(len(b) for b in queue[index + 1:])
                 notices.append(f"Security Hub import failed in {where}: {exc}; {left} finding(s) not sent")
-                return PublishResult(imported, len(findings), batches, tuple(failed), tuple(notices), where)
+                return PublishResult(imported, len(findings), batches, tuple(failed), tuple(notices), where,
+                                     stopped=True)
             imported += int(reply.get("SuccessCount", 0))
             refused = reply.get("FailedFindings") or []
             by_id = {f["Id"]: f for f in pending}
@@ -113,6 +117,7 @@ def archive_findings(ids: Sequence[str], client: Any, *, target: dict[str, Any],
     from botocore.exceptions import BotoCoreError, ClientError
 
     where = f"account {target.get('account_id')} in {target.get('region')}"
+    wanted = set(ids)
     active: list[dict[str, Any]] = []
     for start in range(0, len(ids), FILTER_VALUES_MAX):
         filters = {"Id": [{"Value": i, "Comparison": "EQUALS"} for i in ids[start:start + FILTER_VALUES_MAX]],
@@ -122,7 +127,7 @@ def archive_findings(ids: Sequence[str], client: Any, *, target: dict[str, Any],
         try:
             while True:
                 reply = client.get_findings(Filters=filters, MaxResults=100, **({"NextToken": token} if token else {}))
-                active += [f for f in reply.get("Findings") or [] if f.get("Id") in ids]
+                active += [f for f in reply.get("Findings") or [] if f.get("Id") in wanted]
                 token = reply.get("NextToken")
                 if not token:
                     break
