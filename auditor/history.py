@@ -238,21 +238,21 @@ class History:
         `run_id` that covered it (looking back `runs` runs). A run of some federations only
         (`--federation`) does not hide the others' latest findings."""
         current = self.get(run_id)
-        out: dict[str, str] = {}
-        seen: set[str] = set()
+        # One query: the federations each earlier run has findings of (estate items included,
+        # which no run lists), each federation's latest such run, and only those findings; the
+        # rows are read by SQLite, not copied out run by run.
         with self._connect() as conn:
-            earlier = [r[0] for r in conn.execute(
-                "SELECT run_id FROM runs WHERE (started_at < ? OR (started_at = ? AND rowid < "
-                f"(SELECT rowid FROM runs WHERE run_id = ?))) AND mode NOT IN ({_UNJUDGED}) "
-                "ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                (current.started_at, current.started_at, run_id, runs))]
-            for earlier_id in earlier:
-                found: dict[str, str] = {uid: fed for uid, fed in conn.execute(
-                    "SELECT uid, federation FROM findings WHERE run_id = ?", (earlier_id,))
-                    if fed not in seen}
-                out.update(found)
-                seen.update(found.values())
-        return out
+            return dict(conn.execute(
+                "WITH earlier AS (SELECT run_id, started_at, rowid AS seq FROM runs WHERE (started_at < ? OR "
+                "(started_at = ? AND rowid < (SELECT rowid FROM runs WHERE run_id = ?))) "
+                f"AND mode NOT IN ({_UNJUDGED}) ORDER BY started_at DESC, rowid DESC LIMIT ?), "
+                "covered AS (SELECT DISTINCT run_id, federation FROM findings "
+                "WHERE run_id IN (SELECT run_id FROM earlier)), "
+                "latest AS (SELECT c.run_id, c.federation, ROW_NUMBER() OVER (PARTITION BY c.federation "
+                "ORDER BY e.started_at DESC, e.seq DESC) AS n FROM covered c JOIN earlier e ON e.run_id = c.run_id) "
+                "SELECT f.uid, f.federation FROM findings f JOIN latest l "
+                "ON f.run_id = l.run_id AND f.federation = l.federation WHERE l.n = 1",
+                (current.started_at, current.started_at, run_id, runs)))
 
     def trend(self, run_id: str, limit: int = 30) -> tuple[TrendPoint, ...]:
         """Status counts of up to `limit` judged runs ending with `run_id`, oldest first."""

@@ -53,3 +53,29 @@ def test_an_unchanged_federation_is_not_diffed_and_a_changed_one_is(tmp_path: Pa
     assert history.diff("r1", "r2").federations[0].state == ()
     changed = history.diff("r2", "r3").federations[0].state
     assert [(c.path, c.before, c.after) for c in changed] == [("okta.app.status", "ACTIVE", "INACTIVE")]
+
+
+def test_last_findings_are_each_federations_latest(tmp_path: Path) -> None:
+    """What Security Hub archiving compares with: per federation, the findings of the latest run
+    that had any of it - a run of some federations only, or an estate item no run lists among its
+    federations, does not hide the others."""
+    from auditor.models import Finding, Severity, Status
+
+    def finding(control: str, federation: str) -> Finding:
+        return Finding(uid=f"{control}-{federation}", control_id=control, title=control, severity=Severity.HIGH,
+                       status=Status.FAIL, federation=federation, resource="r", expected=None, actual=None,
+                       message="m")
+
+    history = History(tmp_path / "h.sqlite")
+    runs = [("r1", ("prod", "old"), ("A-prod", "A-old", "B-old", "C-emea")),
+            ("r2", ("prod",), ("A-prod", "B-prod")),
+            ("r3", ("prod",), ())]
+    for i, (run_id, feds, uids) in enumerate(runs):
+        findings = tuple(finding(*uid.split("-")) for uid in uids)
+        result = dataclasses.replace(_run(run_id), started_at=f"2026-11-28T10:20:1{i}+00:00", federations=feds,
+                                     findings=findings)
+        history.record(result, dataclasses.replace(f.snapshot(), run_id=run_id))
+    assert history.last_findings("r3") == {"A-prod": "prod", "B-prod": "prod", "A-old": "old", "B-old": "old",
+                                           "C-emea": "emea"}
+    assert history.last_findings("r2") == {"A-prod": "prod", "A-old": "old", "B-old": "old", "C-emea": "emea"}
+    assert history.last_findings("r1") == {}
