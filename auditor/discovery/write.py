@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ def write_blocks(target: Path, federations: Sequence[dict[str, Any]], *, source_
                            "can only be added to a block list (one `- name: ...` item per federation): rewrite "
                            "it as one, or --write a new file")
     else:
-        new_text = _append_items(target, text, seq, _render_at(blocks, stamp))
+        new_text = _append_items(target, text, seq, blocks, stamp)
     try:
         reloaded = yaml.safe_load(new_text)
     except yaml.YAMLError as exc:
@@ -104,13 +104,8 @@ def write_blocks(target: Path, federations: Sequence[dict[str, Any]], *, source_
     return blocks
 
 
-def _render_at(blocks: list[dict[str, Any]], stamp: str) -> Callable[[int, int], str]:
-    """The blocks rendered at the columns of the list they join (dash, key)."""
-    return lambda dash_col, key_col: _render(blocks, dash_col, key_col, stamp)
-
-
-def _append_items(target: Path, text: str, seq: yaml.SequenceNode, render: Callable[[int, int], str]) -> str:
-    """`text` with the rendered items after the last item of the block list `seq`, at its indentation."""
+def _append_items(target: Path, text: str, seq: yaml.SequenceNode, blocks: list[dict[str, Any]], stamp: str) -> str:
+    """`text` with `blocks` rendered after the last item of the block list `seq`, at its indentation."""
     lines = text.splitlines(keepends=True)
     first = seq.value[0]
     key_col = first.start_mark.column
@@ -120,7 +115,7 @@ def _append_items(target: Path, text: str, seq: yaml.SequenceNode, render: Calla
         raise WriteRefused(f"{target}: cannot tell the indentation of the `federations:` items (line "
                            f"{first.start_mark.line + 1}); write each item as `- name: ...` on its own line")
     insert_at = _after_last_item(lines, seq.value[-1].start_mark.line, seq.end_mark.line, dash_col)
-    addition = render(dash_col, key_col)
+    addition = _render(blocks, dash_col, key_col, stamp)
     if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
         lines[insert_at - 1] += "\n"
     return "".join(lines[:insert_at]) + addition + "".join(lines[insert_at:])
