@@ -334,6 +334,16 @@ def window_bound(calls: int, limit: int, share: float, window_s: float) -> float
     return (math.ceil(calls / per_window) - 1) * window_s if calls else 0.0
 
 
+def okta_buckets(counts: Counter[str]) -> Counter[str]:
+    """Okta calls by rate-limit bucket, as Okta's management rate limits page defines them (the
+    simulator's okta_rate_limit_bucket): the app list and every /api/v1/apps/{id}/... in one."""
+    by_bucket: Counter[str] = Counter()
+    for key, value in counts.items():
+        if key.startswith("okta "):
+            by_bucket[okta_rate_limit_bucket(key.split(" ", 2)[2])] += value
+    return by_bucket
+
+
 def lower_bound(counts: Counter[str], n: int, accounts: int, args: argparse.Namespace,
                 okta_limited: bool = True) -> tuple[float, dict[str, float]]:
     """The wall time no scan can beat, given latency and the limits it must keep to."""
@@ -344,12 +354,7 @@ def lower_bound(counts: Counter[str], n: int, accounts: int, args: argparse.Name
         "latency: one federation's dependent calls": 3 * lat,
     }
     if okta_limited:
-        # Okta's buckets as its management rate limits page defines them (the simulator's
-        # okta_rate_limit_bucket): the list and every /api/v1/apps/{id}/... in one.
-        by_bucket: Counter[str] = Counter()
-        for key, value in counts.items():
-            if key.startswith("okta "):
-                by_bucket[okta_rate_limit_bucket(key.split(" ", 2)[2])] += value
+        by_bucket = okta_buckets(counts)
         parts["okta /api/v1/apps bucket (the list and every app's sub-resources)"] = window_bound(
             by_bucket["/api/v1/apps"], args.okta_apps_limit, args.share, args.okta_window_s)
         parts["okta /api/v1/apps/{id} bucket"] = window_bound(
@@ -568,8 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             okta_min = minimum_calls(k_okta, okta_accounts, apps_in_org)
             okta_over = {k: v - okta_min.get(k, 0) for k, v in okta_counts.items() if v > okta_min.get(k, 0)}
             okta_run["calls_ok"] = not okta_over and sum(okta_counts.values()) == sum(okta_min.values())
-            apps_bucket = sum(v for k, v in okta_counts.items()
-                              if k.startswith("okta ") and okta_rate_limit_bucket(k.split(" ", 2)[2]) == "/api/v1/apps")
+            apps_bucket = okta_buckets(okta_counts)["/api/v1/apps"]
             print(f"== Okta-bound: {k_okta} federations at Okta's limits ({args.okta_apps_limit}/"
                   f"{args.okta_window_s:g}s on /api/v1/apps, share {args.share}), --concurrency {args.concurrency}")
             print(f"calls in the /api/v1/apps bucket {apps_bucket} (the list + 6 per federation); all calls "
