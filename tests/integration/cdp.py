@@ -29,6 +29,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-extensions", "--hide-scrollbars"]
 
 
+def console_problems(stderr: str) -> list[str]:
+    """The lines of Chromium's stderr that report a page console message, a refusal by the
+    Content Security Policy or an uncaught error: a report page must cause none."""
+    return [line for line in stderr.splitlines()
+            if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line or "Content Security Policy" in line]
+
+
 class Page:
     """One page of a running Chromium: `call` sends a DevTools command and returns its result."""
 

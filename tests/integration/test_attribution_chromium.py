@@ -10,6 +10,7 @@ import pytest
 
 from auditor.models import Attribution, AttributionState, Status
 from auditor.report.html import render_html
+from tests.integration.cdp import console_problems
 from tests.integration.test_report_chromium import CHROMIUM, _run
 from tests.report_samples import sample_result
 
@@ -34,8 +35,7 @@ def test_attribution_renders_under_the_failing_finding(tmp_path: Path) -> None:
     page.write_text(render_html(dataclasses.replace(base, findings=tuple(findings))).decode(), encoding="utf-8")
     proc = _run(["--virtual-time-budget=2000", "--dump-dom", page.as_uri()], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines()
-               if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line or "Content Security Policy" in line]
+    console = console_problems(proc.stderr)
     assert console == [], "\n".join(console)
     dom = proc.stdout
     assert dom.count('class="attribution') == 2

@@ -13,8 +13,9 @@ import pytest
 from auditor.evaluate.frameworks import framework_views
 from auditor.policy.loader import load_policies
 from auditor.report.html import render_html
+from tests.integration.cdp import console_problems
 from tests.integration.test_report_chromium import CHROMIUM, _png_size, _run
-from tests.integration.test_report_html import sample_result
+from tests.report_samples import sample_result
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
@@ -36,8 +37,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_framework_section_renders_with_a_not_assessed_requirement(page: Path, tmp_path: Path) -> None:
     proc = _run(["--virtual-time-budget=2000", "--dump-dom", page.as_uri()], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines()
-               if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line or "Content Security Policy" in line]
+    console = console_problems(proc.stderr)
     assert console == [], "\n".join(console)
     dom = proc.stdout
     section = dom[dom.index('id="framework-pci-dss-4.0"'):dom.index('id="framework-soc2-tsc-2017"')]

@@ -15,6 +15,7 @@ import pytest
 from auditor.diff import FieldChange
 from auditor.models import FederationChanges, RunChanges, RunResult, TrendPoint
 from auditor.report.html import render_html
+from tests.integration.cdp import console_problems
 from tests.report_samples import EU, HOSTILE_SCRIPT, PROD, sample_result
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -90,8 +91,7 @@ def _load(page: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str],
 def test_no_console_error_and_no_outside_request(report: Path, tmp_path: Path) -> None:
     proc, outside = _load(report, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines()
-               if "CONSOLE" in line or "Refused to" in line or "Uncaught" in line or "Content Security Policy" in line]
+    console = console_problems(proc.stderr)
     assert console == [], "\n".join(console)
     assert 'data-js="on"' in proc.stdout  # the filter script ran: its CSP hash matched
     assert outside == []

@@ -32,6 +32,7 @@ from auditor.report.html import (
     render_html,
     sort_key,
 )
+from tests.integration.cdp import console_problems
 from tests.report_samples import HOSTILE_IMG, HOSTILE_SCRIPT, PROD, SAMPLE_CONTROLS, sample_finding, sample_result
 
 
@@ -324,14 +325,7 @@ def test_loads_in_headless_chromium_without_console_errors(page: str, tmp_path: 
         pytest.fail("chromium took longer than 9 s")
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    console = [
-        line
-        for line in proc.stderr.splitlines()
-        if "CONSOLE" in line
-        or "Refused to" in line
-        or "Uncaught" in line
-        or "Content Security Policy" in line
-    ]
+    console = console_problems(proc.stderr)
     assert console == [], "\n".join(console)
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
